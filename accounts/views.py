@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+from allauth.socialaccount.models import SocialAccount
+from django.contrib import messages
+from django.contrib.auth import logout
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods
+
+from accounts.forms import DeleteAccountForm, ProfileForm
+from accounts.services import user_delete, user_update_profile
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def profile(request: HttpRequest) -> HttpResponse:
+    form = ProfileForm(request.POST or None, initial={"name": request.user.name})
+    if request.method == "POST" and form.is_valid():
+        user_update_profile(user=request.user, name=form.cleaned_data["name"])
+        messages.success(request, "Your profile was saved.")
+        return redirect("profile")
+    google_accounts = SocialAccount.objects.filter(user=request.user, provider="google")
+    return render(request, "accounts/profile.html", {"form": form, "google_accounts": google_accounts})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def delete_account(request: HttpRequest) -> HttpResponse:
+    form = DeleteAccountForm(request.POST or None, user=request.user)
+    if request.method == "POST" and form.is_valid():
+        user_delete(user=request.user)
+        logout(request)
+        messages.success(request, "Your account was deleted. Thank you for trying Dream Pixel.")
+        return redirect("landing")
+    return render(request, "accounts/delete.html", {"form": form})

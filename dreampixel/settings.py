@@ -1,0 +1,319 @@
+"""Dream Pixel settings: one file, read from the environment.
+
+With nothing set it runs on the embedded defaults (SQLite, local media files, local-memory
+cache, django-q2's ORM broker, console email, the local preview renderer). Every variable is
+listed with a comment in .env.example.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dj_database_url
+from csp.constants import NONE, SELF
+from django.core.exceptions import ImproperlyConfigured
+
+from dreampixel.env import env_bool, env_choice, env_int, env_list, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+# "production" turns on every security setting and refuses to start without a SECRET_KEY.
+DREAMPIXEL_ENV = env_choice("DREAMPIXEL_ENV", "development", ("development", "production"))
+PRODUCTION = DREAMPIXEL_ENV == "production"
+DEBUG = env_bool("DEBUG", not PRODUCTION)
+
+SECRET_KEY = env_str("SECRET_KEY")
+if not SECRET_KEY:
+    if PRODUCTION:
+        raise ImproperlyConfigured(
+            "SECRET_KEY is not set. Production needs a long random SECRET_KEY in the environment "
+            "(for example: python -c 'import secrets; print(secrets.token_urlsafe(50))')."
+        )
+    SECRET_KEY = "dev-only-insecure-key-dreampixel-do-not-use-in-production-0123456789"  # noqa: S105
+
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", [] if PRODUCTION else ["127.0.0.1", "localhost", "[::1]"])
+if PRODUCTION and not ALLOWED_HOSTS:
+    raise ImproperlyConfigured("ALLOWED_HOSTS is not set: list the site's host names, comma-separated.")
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+# The public address of the site, for links in emails and provider webhooks; empty in development.
+PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL").rstrip("/")
+
+INSTALLED_APPS = [
+    "accounts",
+    "billing",
+    "generation",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "django.contrib.humanize",
+    "allauth",
+    "allauth.account",
+    "allauth.socialaccount",
+    "allauth.socialaccount.providers.google",
+    "allauth.mfa",
+    "django_htmx",
+    "template_partials",
+    "django_q",
+    "django_ratelimit",
+    "csp",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+    "django_ratelimit.middleware.RatelimitMiddleware",
+]
+
+ROOT_URLCONF = "dreampixel.urls"
+WSGI_APPLICATION = "dreampixel.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "dreampixel.context_processors.site",
+            ],
+        },
+    },
+]
+
+# --- Database ---------------------------------------------------------------------------
+# DATABASE_URL (postgres://user:pass@host:5432/name) in production; a SQLite file otherwise.
+DATABASES = {
+    "default": dj_database_url.parse(
+        env_str("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
+        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60, minimum=0),
+        conn_health_checks=True,
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # WAL and a busy timeout let the dev server and the worker share the file.
+    DATABASES["default"]["OPTIONS"] = {
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000;",
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# Never ATOMIC_REQUESTS: it would hold a transaction across Stripe and provider calls.
+ATOMIC_REQUESTS = False
+
+# --- Cache, rate limits and the task queue ----------------------------------------------
+REDIS_URL = env_str("REDIS_URL")
+if REDIS_URL:
+    _cache = {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+else:
+    _cache = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "dreampixel"}
+CACHES = {"default": _cache}
+
+RATELIMIT_ENABLE = env_bool("RATELIMIT_ENABLE", True)
+RATELIMIT_VIEW = "dreampixel.views.ratelimited"
+# Behind a load balancer set this to HTTP_X_FORWARDED_FOR so limits count per client, not per proxy.
+RATELIMIT_IP_META_KEY = env_str("RATELIMIT_IP_META_KEY") or None
+RATELIMIT_LOGIN = env_str("RATELIMIT_LOGIN", "10/m")
+RATELIMIT_SIGNUP = env_str("RATELIMIT_SIGNUP", "5/m")
+
+SILENCED_SYSTEM_CHECKS = [
+    # Django's own RedisCache works with django-ratelimit (atomic incr, shared between
+    # processes); the library only vouches for django-redis by name.
+    "django_ratelimit.W001",
+]
+if not REDIS_URL:
+    if PRODUCTION:
+        raise ImproperlyConfigured(
+            "REDIS_URL is not set. Production needs Redis: rate limits only hold across "
+            "processes on a shared cache, and it is the task queue's broker."
+        )
+    # One development process: local memory counts correctly. Several processes need REDIS_URL.
+    SILENCED_SYSTEM_CHECKS.append("django_ratelimit.E003")
+
+Q_CLUSTER = {
+    "name": "dreampixel",
+    "workers": env_int("Q_WORKERS", 2, minimum=1),
+    "timeout": env_int("Q_TIMEOUT", 900, minimum=10),
+    # Must exceed timeout; a task whose worker died comes back after this many seconds.
+    "retry": env_int("Q_TIMEOUT", 900, minimum=10) + 60,
+    "max_attempts": 3,
+    "save_limit": 500,
+    "catch_up": False,
+    "poll": 0.1,
+    "label": "Task queue",
+}
+if REDIS_URL:
+    Q_CLUSTER["redis"] = REDIS_URL
+else:
+    Q_CLUSTER["orm"] = "default"
+
+# --- Files -------------------------------------------------------------------------------
+STATIC_URL = "/static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+MEDIA_URL = "/media/"
+MEDIA_ROOT = Path(env_str("MEDIA_ROOT") or BASE_DIR / "media")
+
+AWS_STORAGE_BUCKET_NAME = env_str("AWS_STORAGE_BUCKET_NAME")
+if AWS_STORAGE_BUCKET_NAME:
+    # Private bucket: every file is reached through a short-lived signed URL.
+    _default_storage = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": AWS_STORAGE_BUCKET_NAME,
+            "region_name": env_str("AWS_S3_REGION_NAME") or None,
+            "endpoint_url": env_str("AWS_S3_ENDPOINT_URL") or None,
+            "access_key": env_str("AWS_ACCESS_KEY_ID") or None,
+            "secret_key": env_str("AWS_SECRET_ACCESS_KEY") or None,
+            "custom_domain": env_str("AWS_S3_CUSTOM_DOMAIN") or None,
+            "addressing_style": env_str("AWS_S3_ADDRESSING_STYLE") or None,
+            "signature_version": "s3v4",
+            "default_acl": None,
+            "querystring_auth": True,
+            "querystring_expire": env_int("AWS_QUERYSTRING_EXPIRE", 3600, minimum=60),
+            "file_overwrite": False,
+        },
+    }
+else:
+    _default_storage = {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+
+STORAGES = {
+    "default": _default_storage,
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+
+# --- Accounts and sign-in ----------------------------------------------------------------
+AUTH_USER_MODEL = "accounts.User"
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "allauth.account.auth_backends.AuthenticationBackend",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "account_login"
+LOGIN_REDIRECT_URL = "profile"
+
+# Email + password sign-in is on unless turned off; Google is on when its credentials are set.
+EMAIL_LOGIN_ENABLED = env_bool("EMAIL_LOGIN_ENABLED", True)
+GOOGLE_CLIENT_ID = env_str("GOOGLE_CLIENT_ID")
+GOOGLE_CLIENT_SECRET = env_str("GOOGLE_CLIENT_SECRET")
+GOOGLE_LOGIN_ENABLED = bool(GOOGLE_CLIENT_ID and GOOGLE_CLIENT_SECRET)
+if not EMAIL_LOGIN_ENABLED and not GOOGLE_LOGIN_ENABLED:
+    raise ImproperlyConfigured(
+        "No way to sign in: EMAIL_LOGIN_ENABLED is off and GOOGLE_CLIENT_ID/GOOGLE_CLIENT_SECRET are not set."
+    )
+
+ACCOUNT_ADAPTER = "accounts.adapters.AccountAdapter"
+SOCIALACCOUNT_ADAPTER = "accounts.adapters.SocialAccountAdapter"
+ACCOUNT_USER_MODEL_USERNAME_FIELD = None
+ACCOUNT_LOGIN_METHODS = {"email"}
+ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
+ACCOUNT_UNIQUE_EMAIL = True
+# Free credits invite throwaway accounts: an email sign-up must verify its address first.
+ACCOUNT_EMAIL_VERIFICATION = "mandatory"
+ACCOUNT_CONFIRM_EMAIL_ON_GET = False
+ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
+ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
+ACCOUNT_SESSION_REMEMBER = True
+ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Dream Pixel] "
+# Sign-up and login POSTs are limited with django-ratelimit (dreampixel/urls.py) instead.
+ACCOUNT_RATE_LIMITS = False
+SOCIALACCOUNT_ONLY = not EMAIL_LOGIN_ENABLED
+SOCIALACCOUNT_AUTO_SIGNUP = True
+SOCIALACCOUNT_LOGIN_ON_GET = False
+SOCIALACCOUNT_STORE_TOKENS = False
+SOCIALACCOUNT_PROVIDERS = {
+    "google": {
+        "SCOPE": ["profile", "email"],
+        "AUTH_PARAMS": {"access_type": "online"},
+        "OAUTH_PKCE_ENABLED": True,
+        **(
+            {"APPS": [{"client_id": GOOGLE_CLIENT_ID, "secret": GOOGLE_CLIENT_SECRET, "key": ""}]}
+            if GOOGLE_LOGIN_ENABLED
+            else {}
+        ),
+    }
+}
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 587, minimum=1)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Dream Pixel <hello@dreampixel.local>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+ADMINS = [("Staff", email) for email in env_list("STAFF_EMAILS")]
+
+# --- Security ----------------------------------------------------------------------------
+SESSION_COOKIE_HTTPONLY = True
+CSRF_COOKIE_HTTPONLY = False  # htmx reads the token from the page, not the cookie
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+if PRODUCTION:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+    SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 60 * 60 * 24 * 365, minimum=0)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+
+_csp_media = ["https:"] if AWS_STORAGE_BUCKET_NAME else []
+_csp = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:", "blob:", *_csp_media],
+        "media-src": [SELF, "blob:", *_csp_media],
+        "connect-src": [SELF],
+        "font-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "frame-ancestors": [NONE],
+        "form-action": [SELF, "https://accounts.google.com", "https://checkout.stripe.com"],
+    }
+}
+if PRODUCTION:
+    CONTENT_SECURITY_POLICY = _csp
+else:
+    # Django's debug pages use inline styles: only report in development.
+    CONTENT_SECURITY_POLICY_REPORT_ONLY = _csp
+
+# --- The rest ----------------------------------------------------------------------------
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}

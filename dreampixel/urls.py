@@ -1,0 +1,41 @@
+from allauth.account import views as account_views
+from django.conf import settings
+from django.conf.urls.static import static
+from django.contrib import admin
+from django.urls import include, path
+
+from dreampixel import views
+from dreampixel.ratelimits import limit_posts
+
+admin.site.site_header = "Dream Pixel back office"
+admin.site.site_title = "Dream Pixel"
+
+# Sign-in and sign-up POSTs are rate limited per IP; these patterns shadow allauth's own.
+account_overrides = [
+    path(
+        "accounts/login/",
+        limit_posts(account_views.login, rate_setting="RATELIMIT_LOGIN", group="login"),
+        name="account_login",
+    ),
+]
+if settings.EMAIL_LOGIN_ENABLED:
+    account_overrides.append(
+        path(
+            "accounts/signup/",
+            limit_posts(account_views.signup, rate_setting="RATELIMIT_SIGNUP", group="signup"),
+            name="account_signup",
+        )
+    )
+
+urlpatterns = [
+    path("", views.landing, name="landing"),
+    path("healthz", views.healthz, name="healthz"),
+    path("readyz", views.readyz, name="readyz"),
+    *account_overrides,
+    path("accounts/", include("allauth.urls")),
+    path("", include("accounts.urls")),
+    path("admin/", admin.site.urls),
+]
+
+if settings.DEBUG:
+    urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)

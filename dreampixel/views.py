@@ -1,0 +1,84 @@
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+from django.core.cache import cache
+from django.core.files.storage import default_storage
+from django.db import connection
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+from django_q.brokers import get_broker
+
+from billing.pricing import CREDIT_COSTS, SIGNUP_CREDITS
+
+logger = logging.getLogger(__name__)
+
+
+@require_GET
+def landing(request: HttpRequest) -> HttpResponse:
+    return render(request, "landing.html", {"credit_costs": CREDIT_COSTS, "signup_credits": SIGNUP_CREDITS})
+
+
+@never_cache
+@require_GET
+def healthz(request: HttpRequest) -> JsonResponse:
+    # The process is alive and answering; says nothing about what it depends on (see readyz).
+    return JsonResponse({"status": "ok"})
+
+
+def _check_database() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+
+
+def _check_cache() -> None:
+    cache.set("readyz", "ok", 10)
+    if cache.get("readyz") != "ok":
+        raise RuntimeError("cache did not return what was written")
+
+
+def _check_broker() -> None:
+    get_broker().queue_size()
+
+
+def _check_storage() -> None:
+    default_storage.exists("readyz")
+
+
+READINESS_CHECKS: dict[str, Callable[[], None]] = {
+    "database": _check_database,
+    "cache": _check_cache,
+    "queue": _check_broker,
+    "storage": _check_storage,
+}
+
+
+@never_cache
+@require_GET
+def readyz(request: HttpRequest) -> JsonResponse:
+    results: dict[str, dict] = {}
+    for name, check in READINESS_CHECKS.items():
+        started = time.perf_counter()
+        try:
+            check()
+        except Exception as exc:  # any failure means "not ready"; the kind of error is enough here
+            logger.warning("readyz: %s is unavailable: %r", name, exc)
+            results[name] = {"ok": False, "error": type(exc).__name__}
+        else:
+            results[name] = {"ok": True}
+        results[name]["ms"] = round((time.perf_counter() - started) * 1000, 1)
+    failing = [name for name, result in results.items() if not result["ok"]]
+    body = {"status": "unavailable" if failing else "ok", "failing": failing, "checks": results}
+    return JsonResponse(body, status=503 if failing else 200)
+
+
+def ratelimited(request: HttpRequest, exception: Exception) -> HttpResponse:
+    # django-ratelimit's middleware sends limited requests here; windows are at most a minute.
+    template = "partials/429.html" if getattr(request, "htmx", False) else "429.html"
+    response = render(request, template, {"retry_after": 60}, status=429)
+    response["Retry-After"] = "60"
+    return response

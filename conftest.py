@@ -21,10 +21,8 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 @pytest.fixture(autouse=True)
-def _isolated_cache_and_media(settings, tmp_path):
+def _isolated_cache_and_media(settings, tmp_path) -> None:
     from django.core.cache import cache
 
     settings.MEDIA_ROOT = tmp_path / "media"
-    cache.clear()
-    yield
-    cache.clear()
+    cache.clear()  # rate-limit counters must not leak from one test into the next

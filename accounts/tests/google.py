@@ -57,11 +57,10 @@ def google_sign_in(
     # their signature (OpenID Connect Core 3.1.3.7), so any key signs them here.
     id_token = jwt.encode(claims, "google-signs-these-for-real-with-rsa-keys", algorithm="HS256")
     with responses.RequestsMock(assert_all_requests_are_fired=False) as google:
-        google.post(
-            TOKEN_URL,
-            json={"access_token": "ya29.test", "expires_in": 3599, "token_type": "Bearer", "id_token": id_token},
-        )
-        google.get(USERINFO_URL, json={"id": sub, "email": email, "verified_email": email_verified, "name": name})
+        token = {"access_token": "ya29.t", "expires_in": 3599, "token_type": "Bearer", "id_token": id_token}
+        google.post(TOKEN_URL, json=token)
+        userinfo = {"id": sub, "email": email, "verified_email": email_verified, "name": name}
+        google.get(USERINFO_URL, json=userinfo)
         return client.get(
             "/accounts/google/login/callback/",
             {"code": "4/test-code", "state": state or query["state"][0]},

@@ -50,7 +50,10 @@ def test_readyz_names_the_database_when_it_is_down(client):
 
 def test_readyz_names_the_cache_when_it_is_down(client, settings):
     settings.CACHES = {
-        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://127.0.0.1:1/0"}
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:1/0",
+        }
     }
     response = client.get("/readyz")
     assert response.status_code == 503
@@ -61,7 +64,10 @@ def test_readyz_names_the_cache_when_it_is_down(client, settings):
 
 def test_readyz_is_ok_on_a_real_redis_cache(client, settings):
     settings.CACHES = {
-        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://127.0.0.1:6379/0"}
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:6379/0",
+        }
     }
     response = client.get("/readyz")
     assert response.status_code == 200

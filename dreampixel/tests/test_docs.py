@@ -1,0 +1,21 @@
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_env_example_lists_every_variable_the_settings_read():
+    settings_source = (ROOT / "dreampixel" / "settings.py").read_text()
+    read = set(re.findall(r'env_\w+\(\s*"([A-Z0-9_]+)"', settings_source))
+    listed = set(re.findall(r"^([A-Z0-9_]+)=", (ROOT / ".env.example").read_text(), re.MULTILINE))
+    assert read, "no variables found in settings.py"
+    assert read <= listed, f"missing from .env.example: {sorted(read - listed)}"
+    assert listed <= read, f".env.example lists variables nothing reads: {sorted(listed - read)}"
+
+
+def test_readme_gives_the_two_setup_commands():
+    readme = (ROOT / "README.md").read_text()
+    commands = re.findall(r"```sh\n(.*?)\n```", readme, re.DOTALL)
+    assert commands[:2] == ["make dev", "make test"]

@@ -14,8 +14,6 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
     def populate_user(self, request, sociallogin, data):
         # Our User has one `name` field instead of first/last name: fill it from Google.
         user = super().populate_user(request, sociallogin, data)
-        name = data.get("name") or " ".join(
-            part for part in (data.get("first_name"), data.get("last_name")) if part
-        )
+        name = data.get("name") or " ".join(part for part in (data.get("first_name"), data.get("last_name")) if part)
         user.name = (name or "").strip()[:150]
         return user

@@ -9,3 +9,6 @@ CREDIT_COSTS = {
     "video_3s": 2_000,
     "video_5s": 3_000,
 }
+
+# Below this the billing page and the navigation suggest buying more: not enough for an image.
+LOW_BALANCE = min(CREDIT_COSTS.values())

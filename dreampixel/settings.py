@@ -91,6 +91,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "dreampixel.context_processors.site",
+                "billing.context_processors.credits",
             ],
         },
     },

@@ -34,6 +34,7 @@ urlpatterns = [
     *account_overrides,
     path("accounts/", include("allauth.urls")),
     path("", include("accounts.urls")),
+    path("", include("billing.urls")),
     path("admin/", admin.site.urls),
 ]
 

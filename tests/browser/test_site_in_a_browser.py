@@ -24,9 +24,7 @@ def test_landing_page_looks_finished_in_light_and_dark(page, browser, live_serve
     _visible_stylesheet_applied(page)
     screenshot(page, "landing")
 
-    dark = browser.new_context(
-        base_url=live_server.url, color_scheme="dark", viewport={"width": 1280, "height": 860}
-    )
+    dark = browser.new_context(base_url=live_server.url, color_scheme="dark", viewport={"width": 1280, "height": 860})
     dark_page = dark.new_page()
     dark_page.goto("/")
     body_bg = dark_page.eval_on_selector("body", "el => getComputedStyle(el).backgroundColor")

@@ -1,0 +1,29 @@
+from __future__ import annotations
+
+from functools import cached_property
+
+from django.http import HttpRequest
+
+from billing.pricing import LOW_BALANCE
+from billing.services import balance_of
+
+
+class CreditsSummary:
+    # Lazy: pages that never show the balance never query it; pages that do, query once.
+    def __init__(self, user):
+        self._user = user
+
+    @cached_property
+    def balance(self) -> int:
+        return balance_of(self._user)
+
+    @property
+    def low(self) -> bool:
+        return self.balance < LOW_BALANCE
+
+
+def credits(request: HttpRequest) -> dict:
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return {}
+    return {"credits": CreditsSummary(user)}

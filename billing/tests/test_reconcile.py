@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.db import connection
+
+from accounts.tests.factories import UserFactory
+from billing.services import credits_charge, credits_clawback, credits_grant, credits_refund
+
+pytestmark = pytest.mark.django_db
+
+
+def reconcile_json(capsys) -> tuple[dict, bool]:
+    failed = False
+    try:
+        call_command("reconcile", "--json")
+    except CommandError as error:
+        assert error.returncode == 1
+        failed = True
+    return json.loads(capsys.readouterr().out), failed
+
+
+@pytest.fixture
+def busy_ledger():
+    users = UserFactory.create_batch(3)
+    for n, user in enumerate(users):
+        credits_grant(user=user, amount=3_000, key=f"signup:{user.pk}", kind="signup_bonus")
+        credits_charge(user=user, amount=500, key=f"charge:a{n}", reference=f"job:a{n}")
+        credits_charge(user=user, amount=1_000, key=f"charge:b{n}", reference=f"job:b{n}")
+        credits_refund(charge_key=f"charge:b{n}", key=f"refund:b{n}")
+    return users
+
+
+def test_a_consistent_ledger_reports_clean(busy_ledger, capsys):
+    report, failed = reconcile_json(capsys)
+    assert not failed
+    assert report["ok"] is True
+    assert all(finding["count"] == 0 for finding in report["findings"].values())
+
+    call_command("reconcile")
+    assert "All clear." in capsys.readouterr().out
+
+
+def test_a_balance_tampered_with_in_sql_is_found(busy_ledger, capsys):
+    victim = busy_ledger[1]
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE billing_creditaccount SET balance = balance + 10000 WHERE user_id = %s", [victim.pk])
+
+    report, failed = reconcile_json(capsys)
+    assert failed and report["ok"] is False
+    mismatch = report["findings"]["balance_mismatch"]
+    assert mismatch["count"] == 1
+    assert mismatch["examples"][0]["email"] == victim.email
+    assert mismatch["examples"][0]["balance"] == mismatch["examples"][0]["entries_total"] + 10_000
+
+    with pytest.raises(CommandError):
+        call_command("reconcile")
+    out = capsys.readouterr().out
+    assert "cached balance is not the sum" in out and victim.email in out
+
+
+def test_negative_balances_are_reported(busy_ledger, capsys):
+    credits_clawback(user=busy_ledger[0], amount=5_000, key="clawback:dp_1")
+    report, failed = reconcile_json(capsys)
+    assert failed
+    assert report["findings"]["negative_balance"]["count"] == 1
+    assert report["findings"]["balance_mismatch"]["count"] == 0

@@ -24,6 +24,9 @@ class Finding:
     description: str
     count: int = 0
     examples: list[dict] = field(default_factory=list)
+    # Repairs what was found, idempotently (the same code `reconcile --fix` and the admin use);
+    # returns how many things it repaired. None when only a person can decide.
+    fix: Callable[[], int] | None = field(default=None, repr=False)
 
     @property
     def ok(self) -> bool:
@@ -40,7 +43,17 @@ def reconcile_check(func: Check) -> Check:
 
 
 def run_checks() -> list[Finding]:
+    _load_app_checks()
     return [check() for check in CHECKS.values()]
+
+
+def _load_app_checks() -> None:
+    # Apps that know both sides of a rule keep their checks in <app>/reconcile.py.
+    from django.apps import apps
+    from django.utils.module_loading import autodiscover_modules
+
+    if apps.ready:
+        autodiscover_modules("reconcile")
 
 
 def _finding(name: str, description: str, queryset, fields: list[str]) -> Finding:

@@ -197,6 +197,28 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
 
+# --- Generation --------------------------------------------------------------------------
+# One or more Replicate API tokens, comma-separated; requests rotate between them.
+REPLICATE_API_TOKENS = env_list("REPLICATE_API_TOKENS") or env_list("REPLICATE_API_TOKEN")
+REPLICATE_BASE_URL = env_str("REPLICATE_BASE_URL")  # empty: api.replicate.com
+REPLICATE_TIMEOUT = env_int("REPLICATE_TIMEOUT", 30, minimum=1)
+# Signs Replicate's webhooks; fetched from Replicate (and cached) when not set.
+REPLICATE_WEBHOOK_SECRET = env_str("REPLICATE_WEBHOOK_SECRET")
+REPLICATE_WEBHOOK_TOLERANCE = env_int("REPLICATE_WEBHOOK_TOLERANCE", 300, minimum=1)
+# The local preview renderer is offered when there is no Replicate token, unless set.
+LOCAL_RENDERER_ENABLED = env_bool("LOCAL_RENDERER_ENABLED", not REPLICATE_API_TOKENS)
+LOCAL_RENDER_DELAY = env_int("LOCAL_RENDER_DELAY_MS", 0, minimum=0) / 1000
+# A worker holds a running job for this long and renews it while it waits.
+JOB_LEASE_SECONDS = env_int("JOB_LEASE_SECONDS", 60, minimum=5)
+JOB_SWEEP_GRACE_SECONDS = env_int("JOB_SWEEP_GRACE_SECONDS", 30, minimum=0)
+JOB_REQUEUE_AFTER_SECONDS = env_int("JOB_REQUEUE_AFTER_SECONDS", 300, minimum=30)
+PROVIDER_MAX_RETRIES = env_int("PROVIDER_MAX_RETRIES", 4, minimum=0)
+PROVIDER_RETRY_BASE_DELAY = 0.5
+PROVIDER_POLL_INITIAL = 0.1
+PROVIDER_POLL_MAX = 2.0
+# Lifetime of the signed URLs our file view redirects to on S3.
+FILE_URL_EXPIRE = env_int("FILE_URL_EXPIRE", 300, minimum=30)
+
 # --- Accounts and sign-in ----------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
 AUTHENTICATION_BACKENDS = [

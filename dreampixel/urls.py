@@ -35,6 +35,7 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("", include("accounts.urls")),
     path("", include("billing.urls")),
+    path("", include("generation.urls")),
     path("admin/", admin.site.urls),
 ]
 

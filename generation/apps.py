@@ -4,3 +4,6 @@ from django.apps import AppConfig
 class GenerationConfig(AppConfig):
     name = "generation"
     verbose_name = "Generation"
+
+    def ready(self) -> None:
+        from generation import signals  # noqa: F401  (deletes a deleted account's content)

@@ -4,41 +4,68 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
-from billing.reconcile import run_checks
+from billing.reconcile import Finding, run_checks
 
 
 class Command(BaseCommand):
     help = (
-        "Check that money and work agree: every cached balance equals the sum of its ledger "
-        "entries, every entry's balance-after is the running sum, every refund gives back one "
-        "charge for its amount, nothing is refunded twice, and which balances are below zero. "
-        "Prints a summary (or JSON with --json: a count and examples per finding) and exits "
-        "with status 1 when it finds a problem. Reads only; safe to run at any time."
+        "Check that money and work agree. Ledger: every cached balance equals the sum of its "
+        "entries, every balance-after is the running sum, every refund gives back one charge for "
+        "its amount, nothing is refunded twice, and which balances are below zero. Jobs: failed "
+        "or canceled jobs without their refund, succeeded jobs with a refund, jobs without a "
+        "charge, charges without a job, jobs running past their deadline. Prints a summary (or "
+        "JSON with --json: a count and examples per finding) and exits with status 1 when a "
+        "problem remains. With --fix it first repairs what can be repaired (refunds owed, stuck "
+        "jobs), idempotently: running it twice repairs nothing twice."
     )
 
     def add_arguments(self, parser):
         parser.add_argument("--json", action="store_true", help="Print the findings as JSON.")
+        parser.add_argument("--fix", action="store_true", help="Repair what can be repaired, then check again.")
 
     def handle(self, *args, **options):
         findings = run_checks()
+        fixed: dict[str, int] = {}
+        if options["fix"]:
+            for finding in findings:
+                if finding.fix is not None and not finding.ok:
+                    fixed[finding.name] = finding.fix()
+            if fixed:
+                findings = run_checks()
         problems = [finding for finding in findings if not finding.ok]
         if options["json"]:
-            report = {
-                "ok": not problems,
-                "findings": {
-                    f.name: {"description": f.description, "count": f.count, "examples": f.examples} for f in findings
-                },
-            }
-            self.stdout.write(json.dumps(report, indent=2, default=str))
+            self.stdout.write(json.dumps(self._report(findings, fixed), indent=2, default=str))
         else:
-            for finding in findings:
-                if finding.ok:
-                    self.stdout.write(f"  ok    {finding.description}")
-                else:
-                    self.stdout.write(self.style.ERROR(f"  {finding.count:<5} {finding.description}"))
-                    for example in finding.examples:
-                        self.stdout.write(f"          {example}")
-            summary = f"{len(problems)} of {len(findings)} checks found problems." if problems else "All clear."
-            self.stdout.write(summary)
+            self._print(findings, fixed)
         if problems:
             raise CommandError("reconcile found problems", returncode=1)
+
+    @staticmethod
+    def _report(findings: list[Finding], fixed: dict[str, int]) -> dict:
+        return {
+            "ok": all(f.ok for f in findings),
+            "fixed": fixed,
+            "findings": {
+                f.name: {
+                    "description": f.description,
+                    "count": f.count,
+                    "examples": f.examples,
+                    "fixable": f.fix is not None,
+                }
+                for f in findings
+            },
+        }
+
+    def _print(self, findings: list[Finding], fixed: dict[str, int]) -> None:
+        for name, count in fixed.items():
+            self.stdout.write(self.style.SUCCESS(f"  fixed {count}: {name}"))
+        for finding in findings:
+            if finding.ok:
+                self.stdout.write(f"  ok    {finding.description}")
+                continue
+            hint = " (reconcile --fix repairs this)" if finding.fix is not None else ""
+            self.stdout.write(self.style.ERROR(f"  {finding.count:<5} {finding.description}{hint}"))
+            for example in finding.examples:
+                self.stdout.write(f"          {example}")
+        problems = sum(not f.ok for f in findings)
+        self.stdout.write(f"{problems} of {len(findings)} checks found problems." if problems else "All clear.")

@@ -1,0 +1,197 @@
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.urls import reverse
+from django.utils import timezone
+
+
+class Kind(models.TextChoices):
+    IMAGE = "image", "Image"
+    IMAGE_EDIT = "image_edit", "Photo edit"
+    VIDEO = "video", "Video"
+
+
+class AspectRatio(models.TextChoices):
+    PORTRAIT = "portrait", "Portrait"
+    SQUARE = "square", "Square"
+    LANDSCAPE = "landscape", "Landscape"
+
+
+class AIModel(models.Model):
+    """One entry of the catalog staff manage: what people can choose, and what it costs."""
+
+    class Provider(models.TextChoices):
+        REPLICATE = "replicate", "Replicate"
+        LOCAL = "local", "Local preview renderer"
+
+    key = models.SlugField(max_length=64, unique=True)
+    name = models.CharField(max_length=100)
+    description = models.CharField(max_length=255, blank=True)
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    provider = models.CharField(max_length=16, choices=Provider.choices)
+    # Replicate: "owner/name" (official models) or "owner/name:version".
+    provider_ref = models.CharField(max_length=200, blank=True)
+    # Credits per job. A change applies to new jobs only: each job keeps the cost it was charged.
+    credit_cost = models.PositiveIntegerField()
+    timeout_seconds = models.PositiveIntegerField(default=300)
+    # Our aspect ratio → the value this model accepts, e.g. {"portrait": "2:3"}. The keys are
+    # the shapes offered for this model.
+    aspect_ratios = models.JSONField(default=dict)
+    # Input the provider gets on top of prompt, aspect ratio and seed.
+    input_defaults = models.JSONField(default=dict, blank=True)
+    enabled = models.BooleanField(default=True)
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["kind", "position", "name"]
+        verbose_name = "AI model"
+        constraints = [
+            models.CheckConstraint(condition=Q(credit_cost__gt=0), name="generation_aimodel_cost_positive"),
+            models.CheckConstraint(condition=Q(timeout_seconds__gt=0), name="generation_aimodel_timeout_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_preview(self) -> bool:
+        return self.provider == self.Provider.LOCAL
+
+    def offered_ratios(self) -> list[str]:
+        return [ratio for ratio in AspectRatio.values if ratio in self.aspect_ratios]
+
+
+class Job(models.Model):
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+        CANCELED = "canceled", "Canceled"
+
+    FINAL_STATUSES = (Status.SUCCEEDED, Status.FAILED, Status.CANCELED)
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="jobs")
+    model = models.ForeignKey(AIModel, on_delete=models.PROTECT, related_name="jobs")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    prompt = models.TextField()
+    aspect_ratio = models.CharField(max_length=16, choices=AspectRatio.choices)
+    seed = models.BigIntegerField(null=True, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    # Credits charged, copied from the catalog when the job was created.
+    cost = models.PositiveIntegerField()
+    provider = models.CharField(max_length=16, choices=AIModel.Provider.choices)
+    provider_ref = models.CharField(max_length=200, blank=True)
+    # Saved before any wait, so a restarted worker resumes this prediction instead of paying
+    # for a new one.
+    prediction_id = models.CharField(max_length=100, blank=True, db_index=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    # The worker running the job holds it until this time and renews it while it waits; a job
+    # whose lease ran out lost its worker and may be picked up again.
+    lease_until = models.DateTimeField(null=True, blank=True)
+    deadline_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    # The provider's run metrics (e.g. predict_time in seconds) for spend estimates.
+    metrics = models.JSONField(default=dict, blank=True)
+    error_message = models.CharField(max_length=500, blank=True)  # for the person
+    provider_error = models.TextField(blank=True)  # raw, for staff
+    # The create form's token: a double-click or a retried POST finds the first job.
+    form_token = models.UUIDField(null=True, blank=True, editable=False)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["user", "-created_at"], name="generation_job_user_recent_idx"),
+            models.Index(fields=["status", "deadline_at"], name="generation_job_status_idx"),
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "form_token"], name="generation_job_one_per_form_token"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.id} ({self.status})"
+
+    def get_absolute_url(self) -> str:
+        return reverse("job_detail", args=[self.id])
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in self.FINAL_STATUSES
+
+    @property
+    def charge_key(self) -> str:
+        return f"charge:{self.id}"
+
+    @property
+    def refund_key(self) -> str:
+        return f"refund:{self.id}"
+
+    @property
+    def reference(self) -> str:
+        return f"job:{self.id}"
+
+    @property
+    def duration_seconds(self) -> float | None:
+        if self.started_at and self.finished_at:
+            return (self.finished_at - self.started_at).total_seconds()
+        return None
+
+
+def output_upload_to(instance: JobOutput, filename: str) -> str:
+    # Keys carry no user data: a date and a random name.
+    extension = filename.rsplit(".", 1)[-1].lower() if "." in filename else "bin"
+    return f"outputs/{timezone.now():%Y/%m}/{uuid.uuid4().hex}.{extension}"
+
+
+def thumbnail_upload_to(instance: JobOutput, filename: str) -> str:
+    return f"thumbnails/{timezone.now():%Y/%m}/{uuid.uuid4().hex}.webp"
+
+
+class JobOutput(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="outputs")
+    index = models.PositiveSmallIntegerField(default=0)
+    file = models.FileField(upload_to=output_upload_to, max_length=255)
+    thumbnail = models.FileField(upload_to=thumbnail_upload_to, max_length=255, blank=True)
+    content_type = models.CharField(max_length=100)
+    size = models.PositiveBigIntegerField()
+    width = models.PositiveIntegerField(null=True, blank=True)
+    height = models.PositiveIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["job", "index"]
+        constraints = [
+            models.UniqueConstraint(fields=["job", "index"], name="generation_joboutput_one_per_index"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Output {self.index} of {self.job_id}"
+
+    @property
+    def is_video(self) -> bool:
+        return self.content_type.startswith("video/")
+
+    @property
+    def extension(self) -> str:
+        return self.file.name.rsplit(".", 1)[-1]
+
+
+class ProviderWebhook(models.Model):
+    """One received provider webhook, by its delivery id: a redelivery is recognized and ignored."""
+
+    webhook_id = models.CharField(max_length=100, unique=True)
+    prediction_id = models.CharField(max_length=100, db_index=True)
+    status = models.CharField(max_length=32, blank=True)
+    received_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return self.webhook_id

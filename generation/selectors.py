@@ -1,0 +1,19 @@
+from __future__ import annotations
+
+from django.db.models import QuerySet
+
+from accounts.models import User
+from generation.models import Job, JobOutput
+
+
+def user_jobs(*, user: User) -> QuerySet[Job]:
+    return Job.objects.filter(user=user, deleted_at__isnull=True)
+
+
+def gallery_outputs(*, user: User, kind: str | None = None) -> QuerySet[JobOutput]:
+    outputs = JobOutput.objects.filter(
+        job__user=user, job__deleted_at__isnull=True, job__status=Job.Status.SUCCEEDED
+    ).select_related("job", "job__model")
+    if kind:
+        outputs = outputs.filter(job__kind=kind)
+    return outputs.order_by("-created_at", "-index")

@@ -1,0 +1,73 @@
+"""Replicate's webhooks: verified, deduplicated by delivery id, then the job is synced."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import IntegrityError, transaction
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+from replicate.webhook import Webhooks, WebhookSigningSecret
+
+from generation.models import Job, ProviderWebhook
+from generation.providers import ProviderError, get_provider
+from generation.tasks import enqueue_sync
+
+logger = logging.getLogger(__name__)
+SECRET_CACHE_KEY = "replicate-webhook-secret"  # noqa: S105 (a cache key, not a secret)
+
+
+def webhook_secret() -> str:
+    if settings.REPLICATE_WEBHOOK_SECRET:
+        return settings.REPLICATE_WEBHOOK_SECRET
+    secret = cache.get(SECRET_CACHE_KEY)
+    if secret is None:
+        provider = get_provider("replicate")
+        secret = provider.webhook_secret()
+        cache.set(SECRET_CACHE_KEY, secret, 60 * 60 * 24)
+    return secret
+
+
+@csrf_exempt
+@require_POST
+def replicate_webhook(request: HttpRequest) -> HttpResponse:
+    if not settings.REPLICATE_API_TOKENS:
+        return JsonResponse({"error": "Replicate is not configured"}, status=404)
+    try:
+        secret = webhook_secret()
+    except ProviderError:
+        # Replicate will deliver again; answer 503 so it does.
+        return JsonResponse({"error": "webhook secret unavailable"}, status=503)
+    headers = {name: request.headers.get(name, "") for name in ("webhook-id", "webhook-timestamp", "webhook-signature")}
+    try:
+        body = request.body.decode("utf-8")
+        Webhooks.validate(
+            headers=headers,
+            body=body,
+            secret=WebhookSigningSecret(key=secret),
+            tolerance=settings.REPLICATE_WEBHOOK_TOLERANCE,
+        )
+        payload = json.loads(body)
+        prediction_id = str(payload["id"])
+        status = str(payload.get("status", ""))
+    except (ValueError, KeyError, TypeError) as error:  # bad signature, stale, or not a prediction
+        logger.warning("rejected a Replicate webhook: %s", type(error).__name__)
+        return JsonResponse({"error": "invalid webhook"}, status=400)
+
+    try:
+        with transaction.atomic():
+            ProviderWebhook.objects.create(webhook_id=headers["webhook-id"], prediction_id=prediction_id, status=status)
+            job_id = (
+                Job.objects.filter(prediction_id=prediction_id, status=Job.Status.RUNNING)
+                .values_list("pk", flat=True)
+                .first()
+            )
+            if job_id and status in ("succeeded", "failed", "canceled"):
+                transaction.on_commit(lambda: enqueue_sync(job_id))
+    except IntegrityError:
+        return JsonResponse({"ok": True, "duplicate": True})
+    return JsonResponse({"ok": True})

@@ -14,6 +14,7 @@ from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 from dreampixel.env import env_bool, env_choice, env_int, env_list, env_str
+from dreampixel.storages import default_storage_settings
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -170,27 +171,16 @@ MEDIA_URL = "/media/"
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT") or BASE_DIR / "media")
 
 AWS_STORAGE_BUCKET_NAME = env_str("AWS_STORAGE_BUCKET_NAME")
-if AWS_STORAGE_BUCKET_NAME:
-    # Private bucket: every file is reached through a short-lived signed URL.
-    _default_storage = {
-        "BACKEND": "storages.backends.s3.S3Storage",
-        "OPTIONS": {
-            "bucket_name": AWS_STORAGE_BUCKET_NAME,
-            "region_name": env_str("AWS_S3_REGION_NAME") or None,
-            "endpoint_url": env_str("AWS_S3_ENDPOINT_URL") or None,
-            "access_key": env_str("AWS_ACCESS_KEY_ID") or None,
-            "secret_key": env_str("AWS_SECRET_ACCESS_KEY") or None,
-            "custom_domain": env_str("AWS_S3_CUSTOM_DOMAIN") or None,
-            "addressing_style": env_str("AWS_S3_ADDRESSING_STYLE") or None,
-            "signature_version": "s3v4",
-            "default_acl": None,
-            "querystring_auth": True,
-            "querystring_expire": env_int("AWS_QUERYSTRING_EXPIRE", 3600, minimum=60),
-            "file_overwrite": False,
-        },
-    }
-else:
-    _default_storage = {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+_default_storage = default_storage_settings(
+    bucket=AWS_STORAGE_BUCKET_NAME,
+    region=env_str("AWS_S3_REGION_NAME"),
+    endpoint_url=env_str("AWS_S3_ENDPOINT_URL"),
+    access_key=env_str("AWS_ACCESS_KEY_ID"),
+    secret_key=env_str("AWS_SECRET_ACCESS_KEY"),
+    custom_domain=env_str("AWS_S3_CUSTOM_DOMAIN"),
+    addressing_style=env_str("AWS_S3_ADDRESSING_STYLE"),
+    url_expire=env_int("AWS_QUERYSTRING_EXPIRE", 3600, minimum=60),
+)
 
 STORAGES = {
     "default": _default_storage,
@@ -202,6 +192,8 @@ STORAGES = {
 REPLICATE_API_TOKENS = env_list("REPLICATE_API_TOKENS") or env_list("REPLICATE_API_TOKEN")
 REPLICATE_BASE_URL = env_str("REPLICATE_BASE_URL")  # empty: api.replicate.com
 REPLICATE_TIMEOUT = env_int("REPLICATE_TIMEOUT", 30, minimum=1)
+# Seconds Replicate may hold a create request open for a fast prediction to finish.
+REPLICATE_CREATE_WAIT = env_int("REPLICATE_CREATE_WAIT", 5, minimum=1)
 # Signs Replicate's webhooks; fetched from Replicate (and cached) when not set.
 REPLICATE_WEBHOOK_SECRET = env_str("REPLICATE_WEBHOOK_SECRET")
 REPLICATE_WEBHOOK_TOLERANCE = env_int("REPLICATE_WEBHOOK_TOLERANCE", 300, minimum=1)
@@ -338,5 +330,9 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "httpx": {"level": "WARNING"},
+        "werkzeug": {"level": "WARNING"},
+    },
 }

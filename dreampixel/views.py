@@ -12,6 +12,7 @@ from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 from django_q.brokers import get_broker
+from storages.backends.s3 import S3Storage
 
 from billing.pricing import CREDIT_COSTS, SIGNUP_CREDITS
 
@@ -46,7 +47,11 @@ def _check_broker() -> None:
 
 
 def _check_storage() -> None:
-    default_storage.exists("readyz")
+    if isinstance(default_storage, S3Storage):
+        # A missing object is not an error for S3, a missing bucket or bad credentials are.
+        default_storage.connection.meta.client.head_bucket(Bucket=default_storage.bucket_name)
+    else:
+        default_storage.exists("readyz")
 
 
 READINESS_CHECKS: dict[str, Callable[[], None]] = {

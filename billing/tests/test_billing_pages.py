@@ -134,7 +134,7 @@ def test_grant_credits_command(capsys):
 def test_deleting_an_account_keeps_its_ledger_for_accounting(client, capsys):
     user = UserFactory(email="bye@example.com")
     credits_grant(user=user, amount=3_000, key=f"signup:{user.pk}", kind="signup_bonus")
-    credits_charge(user=user, amount=500, key="charge:bye-1", reference="job:bye-1")
+    credits_charge(user=user, amount=500, key="charge:bye-1", reference="order:bye-1")
     client.force_login(user)
     client.post(reverse("delete_account"), {"confirm_email": "bye@example.com"})
 

@@ -28,8 +28,8 @@ def busy_ledger():
     users = UserFactory.create_batch(3)
     for n, user in enumerate(users):
         credits_grant(user=user, amount=3_000, key=f"signup:{user.pk}", kind="signup_bonus")
-        credits_charge(user=user, amount=500, key=f"charge:a{n}", reference=f"job:a{n}")
-        credits_charge(user=user, amount=1_000, key=f"charge:b{n}", reference=f"job:b{n}")
+        credits_charge(user=user, amount=500, key=f"charge:a{n}", reference=f"order:a{n}")
+        credits_charge(user=user, amount=1_000, key=f"charge:b{n}", reference=f"order:b{n}")
         credits_refund(charge_key=f"charge:b{n}", key=f"refund:b{n}")
     return users
 

@@ -21,8 +21,10 @@ def _provider(name: str, config: tuple) -> Provider:
     if name == "replicate":
         from generation.providers.replicate import ReplicateProvider
 
-        tokens, base_url, timeout = config
-        return ReplicateProvider(tokens=list(tokens), base_url=base_url or None, timeout=timeout)
+        tokens, base_url, timeout, create_wait = config
+        return ReplicateProvider(
+            tokens=list(tokens), base_url=base_url or None, timeout=timeout, create_wait=create_wait
+        )
     if name == "local":
         from generation.providers.local import LocalProvider
 
@@ -34,7 +36,12 @@ def _provider(name: str, config: tuple) -> Provider:
 def get_provider(name: str) -> Provider:
     # Keyed by the settings it was built from, so tests that change settings get a new one.
     if name == "replicate":
-        config = (tuple(settings.REPLICATE_API_TOKENS), settings.REPLICATE_BASE_URL, settings.REPLICATE_TIMEOUT)
+        config = (
+            tuple(settings.REPLICATE_API_TOKENS),
+            settings.REPLICATE_BASE_URL,
+            settings.REPLICATE_TIMEOUT,
+            settings.REPLICATE_CREATE_WAIT,
+        )
     elif name == "local":
         config = (settings.LOCAL_RENDER_DELAY,)
     else:

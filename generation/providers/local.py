@@ -31,7 +31,9 @@ def render_image(*, prompt: str, seed: int, ratio: str) -> bytes:
     small_w, small_h = width // 8, height // 8
     top, bottom = palette[0], palette[1]
     gradient = Image.linear_gradient("L").resize((small_w, small_h))
-    canvas = Image.composite(Image.new("RGB", (small_w, small_h), bottom), Image.new("RGB", (small_w, small_h), top), gradient)
+    canvas = Image.composite(
+        Image.new("RGB", (small_w, small_h), bottom), Image.new("RGB", (small_w, small_h), top), gradient
+    )
     layer = Image.new("RGBA", (small_w, small_h))
     shapes = ImageDraw.Draw(layer)
     for _ in range(12):

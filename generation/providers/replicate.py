@@ -48,7 +48,7 @@ def _as_list(output) -> list[str]:
 class ReplicateProvider:
     name = "replicate"
 
-    def __init__(self, *, tokens: list[str], base_url: str | None = None, timeout: float = 30.0):
+    def __init__(self, *, tokens: list[str], base_url: str | None = None, timeout: float = 30.0, create_wait: int = 5):
         if not tokens:
             raise ValueError("ReplicateProvider needs at least one API token.")
         self._timeout = httpx.Timeout(timeout, connect=min(timeout, 10.0))
@@ -57,6 +57,10 @@ class ReplicateProvider:
         ]
         self._rotation = itertools.cycle(range(len(self._clients)))
         self._lock = threading.Lock()
+        # `Prefer: wait` holds the create answer until the prediction is done or this many
+        # seconds pass (fast models answer finished), and it is also the only way the client
+        # puts a read timeout on create: without it a hung API would hang the worker.
+        self._create_wait = create_wait
 
     def _client(self) -> replicate.Client:
         with self._lock:
@@ -73,7 +77,7 @@ class ReplicateProvider:
         )
 
     def create(self, request: PredictionRequest) -> Prediction:
-        options: dict = {"input": request.input}
+        options: dict = {"input": request.input, "wait": self._create_wait}
         if request.webhook_url:
             options |= {"webhook": request.webhook_url, "webhook_events_filter": ["completed"]}
         client = self._client()

@@ -26,3 +26,16 @@ def _fast_provider_timings(settings):
     settings.PROVIDER_RETRY_BASE_DELAY = 0.05
     settings.PROVIDER_POLL_INITIAL = 0.02
     settings.PROVIDER_POLL_MAX = 0.1
+
+
+@pytest.fixture
+def fake_replicate(settings):
+    from tests.fakes.replicate import FakeReplicate
+
+    with FakeReplicate(predict_seconds=0.05) as fake:
+        settings.REPLICATE_API_TOKENS = ["r8_test_token"]
+        settings.REPLICATE_BASE_URL = fake.url
+        settings.REPLICATE_CREATE_WAIT = 1
+        settings.REPLICATE_TIMEOUT = 5
+        settings.REPLICATE_WEBHOOK_SECRET = ""
+        yield fake

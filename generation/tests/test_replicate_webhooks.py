@@ -1,0 +1,98 @@
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from django.urls import reverse
+
+from generation.models import Job, ProviderWebhook
+from generation.providers import PredictionRequest, get_provider
+from generation.services import _claim, job_create
+from generation.tests.factories import replicate_model
+
+pytestmark = pytest.mark.django_db
+URL = "/webhooks/replicate/"
+
+
+@pytest.fixture
+def waiting_job(creator, fake_replicate):
+    """A job whose worker created the prediction and is waiting for it."""
+    fake_replicate.predict_seconds = 60
+    job = job_create(user=creator, model=replicate_model(), prompt="A slow sunrise", aspect_ratio="square")
+    job = _claim(job.id)
+    prediction = get_provider("replicate").create(
+        PredictionRequest(model_ref=job.provider_ref, input={"prompt": job.prompt})
+    )
+    Job.objects.filter(pk=job.pk).update(prediction_id=prediction.id)
+    fake_replicate.set_predict_seconds(prediction.id, 0)  # now it is done
+    return Job.objects.get(pk=job.pk)
+
+
+def completed_body(job: Job) -> bytes:
+    return json.dumps({"id": job.prediction_id, "status": "succeeded", "output": ["ignored"]}).encode()
+
+
+def post(client, body: bytes, headers: dict[str, str]):
+    return client.post(URL, body, content_type="application/json", headers=headers)
+
+
+def test_a_valid_webhook_finishes_the_job(
+    client, waiting_job, fake_replicate, sync_queue, django_capture_on_commit_callbacks
+):
+    body = completed_body(waiting_job)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = post(client, body, fake_replicate.sign(body))
+    assert response.status_code == 200
+    waiting_job.refresh_from_db()
+    assert waiting_job.status == Job.Status.SUCCEEDED
+    assert waiting_job.outputs.count() == 1
+
+
+def test_a_bad_signature_is_rejected_and_changes_nothing(client, waiting_job, fake_replicate, sync_queue):
+    body = completed_body(waiting_job)
+    headers = fake_replicate.sign(body)
+    tampered = body.replace(b"succeeded", b"failed!!!")
+    assert post(client, tampered, headers).status_code == 400
+    headers["webhook-signature"] = "v1,AAAA"
+    assert post(client, body, headers).status_code == 400
+    assert post(client, body, {}).status_code == 400
+    assert not ProviderWebhook.objects.exists()
+    assert Job.objects.get(pk=waiting_job.pk).status == Job.Status.RUNNING
+
+
+def test_a_stale_timestamp_is_rejected(client, waiting_job, fake_replicate, sync_queue):
+    body = completed_body(waiting_job)
+    headers = fake_replicate.sign(body, timestamp=int(time.time()) - 3_600)
+    assert post(client, body, headers).status_code == 400
+    assert Job.objects.get(pk=waiting_job.pk).status == Job.Status.RUNNING
+
+
+def test_five_copies_of_one_delivery_have_one_effect(
+    client, waiting_job, fake_replicate, sync_queue, django_capture_on_commit_callbacks
+):
+    body = completed_body(waiting_job)
+    headers = fake_replicate.sign(body, webhook_id="msg_same")
+    answers = []
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        for _ in range(5):
+            answers.append(post(client, body, headers).json())
+    assert answers[0] == {"ok": True}
+    assert all(answer == {"ok": True, "duplicate": True} for answer in answers[1:])
+    assert len(callbacks) == 1
+    assert ProviderWebhook.objects.count() == 1
+    waiting_job.refresh_from_db()
+    assert waiting_job.status == Job.Status.SUCCEEDED
+    assert waiting_job.outputs.count() == 1
+
+
+def test_the_secret_is_fetched_from_replicate_when_not_configured(client, waiting_job, fake_replicate, sync_queue):
+    body = completed_body(waiting_job)
+    post(client, body, fake_replicate.sign(body))
+    assert ("GET", "/v1/webhooks/default/secret") in [(m, p) for m, p, _ in fake_replicate.requests]
+
+
+def test_without_replicate_configured_the_endpoint_is_not_there(client, settings):
+    settings.REPLICATE_API_TOKENS = []
+    assert client.post(URL, b"{}", content_type="application/json").status_code == 404
+    assert reverse("replicate_webhook") == URL

@@ -131,6 +131,8 @@ RATELIMIT_VIEW = "dreampixel.views.ratelimited"
 RATELIMIT_IP_META_KEY = env_str("RATELIMIT_IP_META_KEY") or None
 RATELIMIT_LOGIN = env_str("RATELIMIT_LOGIN", "10/m")
 RATELIMIT_SIGNUP = env_str("RATELIMIT_SIGNUP", "5/m")
+RATELIMIT_JOBS_PER_USER = env_str("RATELIMIT_JOBS_PER_USER", "10/m")
+RATELIMIT_JOBS_PER_IP = env_str("RATELIMIT_JOBS_PER_IP", "20/m")
 
 SILENCED_SYSTEM_CHECKS = [
     # Django's own RedisCache works with django-ratelimit (atomic incr, shared between
@@ -187,6 +189,19 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
 
+# --- Payments (Stripe) -------------------------------------------------------------------
+# Payments are on when the secret key is set; without it the billing page says so and staff
+# grant credits by hand.
+STRIPE_SECRET_KEY = env_str("STRIPE_SECRET_KEY")
+# Signs the webhooks Stripe sends to /webhooks/stripe/ (whsec_...).
+STRIPE_WEBHOOK_SECRET = env_str("STRIPE_WEBHOOK_SECRET")
+# Stripe's API address; only for tests or a proxy. Empty: api.stripe.com.
+STRIPE_API_BASE = env_str("STRIPE_API_BASE").rstrip("/")
+# How far back `reconcile` lists paid Checkout sessions and invoices from Stripe.
+STRIPE_RECONCILE_WINDOW_HOURS = env_int("STRIPE_RECONCILE_WINDOW_HOURS", 72, minimum=1)
+# Buy and portal POSTs per client address.
+RATELIMIT_CHECKOUT = env_str("RATELIMIT_CHECKOUT", "10/m")
+
 # --- Generation --------------------------------------------------------------------------
 # One or more Replicate API tokens, comma-separated; requests rotate between them.
 REPLICATE_API_TOKENS = env_list("REPLICATE_API_TOKENS") or env_list("REPLICATE_API_TOKEN")
@@ -210,6 +225,8 @@ PROVIDER_POLL_INITIAL = 0.1
 PROVIDER_POLL_MAX = 2.0
 # Lifetime of the signed URLs our file view redirects to on S3.
 FILE_URL_EXPIRE = env_int("FILE_URL_EXPIRE", 300, minimum=30)
+# How long a provider may fetch a photo to edit through its signed URL (S3 only).
+PROVIDER_PHOTO_URL_EXPIRE = 3600
 
 # --- Accounts and sign-in ----------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from generation.models import AIModel, Job, JobOutput, ProviderWebhook
+from generation.models import AIModel, Batch, Job, JobOutput, ProviderWebhook, SiteSettings
 
 
 @admin.register(AIModel)
@@ -57,7 +57,7 @@ class JobAdmin(admin.ModelAdmin):
 
     @admin.display(description="Time")
     def duration(self, job: Job) -> str:
-        seconds = job.duration_seconds
+        seconds = job.run_seconds
         return f"{seconds:.1f} s" if seconds is not None else "—"
 
 
@@ -71,4 +71,29 @@ class ProviderWebhookAdmin(admin.ModelAdmin):
         return False
 
     def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(SiteSettings)
+class SiteSettingsAdmin(admin.ModelAdmin):
+    # The emergency switch: one row; flipping it takes effect on the next request.
+    list_display = ["__str__", "generation_enabled", "pause_message", "updated_at"]
+    list_editable = ["generation_enabled"]
+    list_display_links = ["__str__"]
+
+    def has_add_permission(self, request) -> bool:
+        return not SiteSettings.objects.exists()
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(Batch)
+class BatchAdmin(admin.ModelAdmin):
+    list_display = ["id", "user", "model", "created_at"]
+    list_select_related = ["user", "model"]
+    search_fields = ["id", "user__email"]
+    readonly_fields = ["id", "user", "model", "prompt", "form_token", "created_at", "deleted_at"]
+
+    def has_add_permission(self, request) -> bool:
         return False

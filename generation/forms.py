@@ -2,12 +2,16 @@ from __future__ import annotations
 
 from django import forms
 
-from generation.models import AIModel, AspectRatio, Kind
+from generation.models import AIModel, AspectRatio, Batch, Kind
+from generation.presets import STYLE_CHOICES
 from generation.providers import provider_available
 from generation.services import MAX_PROMPT_LENGTH
+from generation.uploads import MAX_UPLOAD_BYTES, UploadRejected, ValidatedImage, image_validate
+
+PHOTO_TYPES = "image/jpeg,image/png,image/webp"
 
 
-def available_models(kind: str):
+def available_models(kind: str) -> list[AIModel]:
     return [
         model
         for model in AIModel.objects.filter(kind=kind, enabled=True).order_by("position", "name")
@@ -20,8 +24,25 @@ class ModelChoiceField(forms.ModelChoiceField):
         return f"{model.name} · {model.credit_cost:,} credits"
 
 
-class JobCreateForm(forms.Form):
+class MultipleFileInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class MultipleFileField(forms.FileField):
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("widget", MultipleFileInput(attrs={"accept": PHOTO_TYPES}))
+        super().__init__(*args, **kwargs)
+
+    def clean(self, data, initial=None):
+        files = data if isinstance(data, list | tuple) else ([data] if data else [])
+        return [super(MultipleFileField, self).clean(file, initial) for file in files]
+
+
+class JobForm(forms.Form):
+    """What every create form has: a model of its kind, a prompt, and a one-time token."""
+
     kind = Kind.IMAGE
+    title = "Create an image"
 
     model = ModelChoiceField(
         queryset=AIModel.objects.none(),
@@ -29,27 +50,20 @@ class JobCreateForm(forms.Form):
         empty_label=None,
         error_messages={"invalid_choice": "That model is not available. Choose one from the list."},
     )
-    aspect_ratio = forms.ChoiceField(choices=AspectRatio.choices, initial=AspectRatio.SQUARE, widget=forms.RadioSelect)
     prompt = forms.CharField(
         max_length=MAX_PROMPT_LENGTH,
-        widget=forms.Textarea(
-            attrs={"rows": 4, "placeholder": "A lighthouse on a cliff at dawn, soft mist, film photo"}
-        ),
+        widget=forms.Textarea(attrs={"rows": 4}),
         error_messages={"required": "Describe what you want to see."},
-    )
-    seed = forms.IntegerField(
-        required=False, min_value=0, max_value=2**32 - 1, help_text="Optional: the same seed repeats a result."
     )
     form_token = forms.UUIDField(widget=forms.HiddenInput)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        models = available_models(self.kind)
-        self.fields["model"].queryset = AIModel.objects.filter(pk__in=[m.pk for m in models]).order_by(
-            "position", "name"
-        )
-        if models and not self.is_bound:
-            self.fields["model"].initial = models[0].pk
+        self.models = available_models(self.kind)
+        # Any enabled model may be posted, so that one of the wrong kind gets its own message.
+        self.fields["model"].queryset = AIModel.objects.filter(enabled=True)
+        if self.models and not self.is_bound:
+            self.fields["model"].initial = self.models[0].pk
 
     def clean_prompt(self) -> str:
         prompt = self.cleaned_data["prompt"].strip()
@@ -57,12 +71,91 @@ class JobCreateForm(forms.Form):
             raise forms.ValidationError("Describe what you want to see.")
         return prompt
 
+    def clean_model(self) -> AIModel:
+        model = self.cleaned_data["model"]
+        if model.kind != self.kind:
+            raise forms.ValidationError(
+                f"{model.name} makes {model.get_kind_display().lower()}s; choose a model from this page."
+            )
+        if model.pk not in {m.pk for m in self.models}:
+            raise forms.ValidationError("That model is not available. Choose one from the list.")
+        return model
+
     def clean(self):
         cleaned = super().clean()
         model, ratio = cleaned.get("model"), cleaned.get("aspect_ratio")
-        if model and model.kind != self.kind:
-            self.add_error("model", f"{model.name} makes {model.get_kind_display().lower()}s, not this kind.")
         if model and ratio and ratio not in model.aspect_ratios:
             offered = ", ".join(AspectRatio(r).label.lower() for r in model.offered_ratios())
             self.add_error("aspect_ratio", f"{model.name} offers {offered}.")
         return cleaned
+
+
+class ImageJobForm(JobForm):
+    kind = Kind.IMAGE
+    title = "Create an image"
+
+    aspect_ratio = forms.ChoiceField(
+        choices=AspectRatio.choices[:3], initial=AspectRatio.SQUARE, widget=forms.RadioSelect
+    )
+    seed = forms.IntegerField(
+        required=False, min_value=0, max_value=2**32 - 1, help_text="Optional: the same seed repeats a result."
+    )
+
+
+class VideoJobForm(ImageJobForm):
+    kind = Kind.VIDEO
+    title = "Create a video"
+
+    style = forms.ChoiceField(choices=STYLE_CHOICES, required=False, initial="cinematic", widget=forms.RadioSelect)
+
+
+def _validated(file) -> ValidatedImage:
+    try:
+        return image_validate(file)
+    except UploadRejected as rejected:
+        raise forms.ValidationError(str(rejected)) from None
+
+
+class EditJobForm(JobForm):
+    kind = Kind.IMAGE_EDIT
+    title = "Edit a photo"
+
+    photo = forms.FileField(
+        widget=forms.ClearableFileInput(attrs={"accept": PHOTO_TYPES}),
+        help_text=f"JPEG, PNG or WebP, up to {MAX_UPLOAD_BYTES // (1024 * 1024)} MB.",
+        error_messages={"required": "Choose a photo to edit."},
+    )
+
+    def clean_photo(self) -> ValidatedImage:
+        return _validated(self.cleaned_data["photo"])
+
+
+class BatchForm(JobForm):
+    kind = Kind.IMAGE_EDIT
+    title = "Edit a batch of photos"
+
+    photos = MultipleFileField(
+        help_text=f"Up to {Batch.MAX_ITEMS} photos: JPEG, PNG or WebP, up to {MAX_UPLOAD_BYTES // (1024 * 1024)} MB each.",
+        error_messages={"required": "Choose the photos to edit."},
+    )
+
+    def clean_photos(self) -> list[ValidatedImage]:
+        files = self.cleaned_data["photos"]
+        if len(files) > Batch.MAX_ITEMS:
+            raise forms.ValidationError(f"A batch takes up to {Batch.MAX_ITEMS} photos; you chose {len(files)}.")
+        images, problems = [], []
+        for file in files:
+            try:
+                images.append(image_validate(file))
+            except UploadRejected as rejected:
+                problems.append(str(rejected))
+        if problems:
+            raise forms.ValidationError(problems)
+        return images
+
+
+FORMS_BY_KIND: dict[str, type[JobForm]] = {
+    "image": ImageJobForm,
+    "edit": EditJobForm,
+    "video": VideoJobForm,
+}

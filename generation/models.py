@@ -19,6 +19,7 @@ class AspectRatio(models.TextChoices):
     PORTRAIT = "portrait", "Portrait"
     SQUARE = "square", "Square"
     LANDSCAPE = "landscape", "Landscape"
+    ORIGINAL = "original", "Same as the photo"
 
 
 class AIModel(models.Model):
@@ -41,6 +42,8 @@ class AIModel(models.Model):
     # Our aspect ratio → the value this model accepts, e.g. {"portrait": "2:3"}. The keys are
     # the shapes offered for this model.
     aspect_ratios = models.JSONField(default=dict)
+    # Videos: the clip length this entry makes (and is priced for).
+    duration_seconds = models.PositiveSmallIntegerField(null=True, blank=True)
     # Input the provider gets on top of prompt, aspect ratio and seed.
     input_defaults = models.JSONField(default=dict, blank=True)
     enabled = models.BooleanField(default=True)
@@ -65,6 +68,80 @@ class AIModel(models.Model):
         return [ratio for ratio in AspectRatio.values if ratio in self.aspect_ratios]
 
 
+class SiteSettings(models.Model):
+    """One row: the emergency switch staff flip in the admin."""
+
+    generation_enabled = models.BooleanField(
+        default=True, help_text="Off: new jobs are refused (nothing is charged); running jobs finish."
+    )
+    pause_message = models.CharField(
+        max_length=300,
+        blank=True,
+        default="Creating is paused for a little while. Your gallery and credits are safe; please come back soon.",
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "site settings"
+        verbose_name_plural = "site settings"
+
+    def __str__(self) -> str:
+        return "Generation on" if self.generation_enabled else "Generation paused"
+
+    @classmethod
+    def current(cls) -> SiteSettings:
+        # Read on every request that needs it: flipping the switch takes effect at once.
+        return cls.objects.get_or_create(pk=1)[0]
+
+
+def upload_upload_to(instance: Upload, filename: str) -> str:
+    extension = filename.rsplit(".", 1)[-1].lower() if "." in filename else "bin"
+    return f"uploads/{timezone.now():%Y/%m}/{uuid.uuid4().hex}.{extension}"
+
+
+class Upload(models.Model):
+    """A person's photo, validated by decoding it, kept privately for edits."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="uploads")
+    file = models.FileField(upload_to=upload_upload_to, max_length=255)
+    content_type = models.CharField(max_length=50)
+    size = models.PositiveBigIntegerField()
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    def __str__(self) -> str:
+        return f"Upload {self.id}"
+
+
+class Batch(models.Model):
+    """Up to ten photos edited with one prompt; each photo is its own job, charged alone."""
+
+    MAX_ITEMS = 10
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="batches")
+    model = models.ForeignKey(AIModel, on_delete=models.PROTECT, related_name="batches")
+    prompt = models.TextField()
+    form_token = models.UUIDField(null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name_plural = "batches"
+        constraints = [
+            models.UniqueConstraint(fields=["user", "form_token"], name="generation_batch_one_per_form_token"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Batch {self.id}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("batch_detail", args=[self.id])
+
+
 class Job(models.Model):
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"
@@ -82,6 +159,12 @@ class Job(models.Model):
     prompt = models.TextField()
     aspect_ratio = models.CharField(max_length=16, choices=AspectRatio.choices)
     seed = models.BigIntegerField(null=True, blank=True)
+    # Videos: a style preset that shapes the prompt (generation/presets.py), and the length.
+    style = models.CharField(max_length=32, blank=True)
+    duration_seconds = models.PositiveSmallIntegerField(null=True, blank=True)
+    # Edits: the person's photo.
+    source = models.ForeignKey(Upload, null=True, blank=True, on_delete=models.PROTECT, related_name="jobs")
+    batch = models.ForeignKey(Batch, null=True, blank=True, on_delete=models.PROTECT, related_name="jobs")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     # Credits charged, copied from the catalog when the job was created.
     cost = models.PositiveIntegerField()
@@ -105,6 +188,8 @@ class Job(models.Model):
     # The create form's token: a double-click or a retried POST finds the first job.
     form_token = models.UUIDField(null=True, blank=True, editable=False)
     deleted_at = models.DateTimeField(null=True, blank=True)
+    # Set while the person shares the finished job at /s/<token>; cleared to revoke.
+    share_token = models.CharField(max_length=64, null=True, blank=True, unique=True, editable=False)
 
     class Meta:
         ordering = ["-created_at"]
@@ -139,10 +224,14 @@ class Job(models.Model):
         return f"job:{self.id}"
 
     @property
-    def duration_seconds(self) -> float | None:
+    def run_seconds(self) -> float | None:
         if self.started_at and self.finished_at:
             return (self.finished_at - self.started_at).total_seconds()
         return None
+
+    @property
+    def can_cancel(self) -> bool:
+        return self.status in (self.Status.QUEUED, self.Status.RUNNING)
 
 
 def output_upload_to(instance: JobOutput, filename: str) -> str:
@@ -179,6 +268,10 @@ class JobOutput(models.Model):
     @property
     def is_video(self) -> bool:
         return self.content_type.startswith("video/")
+
+    @property
+    def poster_url(self) -> str:
+        return reverse("output_thumbnail", args=[self.id]) if self.thumbnail else ""
 
     @property
     def extension(self) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass
 
+import av
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from PIL import Image, UnidentifiedImageError
@@ -50,7 +51,18 @@ def _thumbnail(image: Image.Image) -> bytes:
     return buffer.getvalue()
 
 
-def store_output(data: bytes, *, poster: bytes | None = None) -> StoredOutput:
+def _first_frame(data: bytes) -> Image.Image | None:
+    """The poster frame of a video, decoded with PyAV (FFmpeg); None if it cannot be read."""
+    try:
+        with av.open(io.BytesIO(data)) as container:
+            for frame in container.decode(video=0):
+                return frame.to_image()
+    except (av.error.FFmpegError, StopIteration, IndexError):
+        return None
+    return None
+
+
+def store_output(data: bytes) -> StoredOutput:
     """Save one output file (and its thumbnail) to the default storage. Network I/O on S3:
     call it outside any database transaction."""
     if not data:
@@ -60,10 +72,11 @@ def store_output(data: bytes, *, poster: bytes | None = None) -> StoredOutput:
     thumbnail = b""
     if video:
         content_type, extension = video
-        if poster:
-            with Image.open(io.BytesIO(poster)) as frame:
-                width, height = frame.size
-                thumbnail = _thumbnail(frame)
+        frame = _first_frame(data)
+        if frame is None:
+            raise UnreadableOutput("The video could not be decoded.")
+        width, height = frame.size
+        thumbnail = _thumbnail(frame)
     else:
         try:
             with Image.open(io.BytesIO(data)) as image:

@@ -3,11 +3,15 @@ from __future__ import annotations
 from django.db.models import QuerySet
 
 from accounts.models import User
-from generation.models import Job, JobOutput
+from generation.models import Batch, Job, JobOutput
 
 
 def user_jobs(*, user: User) -> QuerySet[Job]:
     return Job.objects.filter(user=user, deleted_at__isnull=True)
+
+
+def user_batches(*, user: User) -> QuerySet[Batch]:
+    return Batch.objects.filter(user=user, deleted_at__isnull=True)
 
 
 def gallery_outputs(*, user: User, kind: str | None = None) -> QuerySet[JobOutput]:

@@ -7,7 +7,9 @@ row count says whether this process got there first.
 
 from __future__ import annotations
 
+import io
 import logging
+import secrets
 import time
 import uuid
 from collections.abc import Callable
@@ -15,15 +17,18 @@ from datetime import timedelta
 from typing import TypeVar
 
 from django.conf import settings
+from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from storages.backends.s3 import S3Storage
 
 from accounts.models import User
 from billing.services import credits_charge, credits_refund
-from generation.models import AIModel, Job, JobOutput
+from generation.models import AIModel, Batch, Job, JobOutput, Kind, SiteSettings, Upload
 from generation.outputs import StoredOutput, UnreadableOutput, delete_files, store_output
+from generation.presets import STYLES, styled_prompt
 from generation.providers import (
     OutputUnavailable,
     Prediction,
@@ -52,6 +57,10 @@ class GenerationError(Exception):
     """A request we refuse, with a message for the person; nothing was charged."""
 
 
+class GenerationPaused(GenerationError):
+    """Staff turned generation off with the emergency switch."""
+
+
 class _JobTakenOver(Exception):
     """Another process finished the job (a webhook, the sweeper): stop quietly."""
 
@@ -63,16 +72,10 @@ class _DeadlinePassed(Exception):
 # --- Creating --------------------------------------------------------------------------
 
 
-def job_create(
-    *,
-    user: User,
-    model: AIModel,
-    prompt: str,
-    aspect_ratio: str,
-    seed: int | None = None,
-    form_token: uuid.UUID | None = None,
-) -> Job:
-    """Charge and insert in one transaction; enqueue on commit. Raises InsufficientCredits."""
+def _check_request(*, model: AIModel, prompt: str, aspect_ratio: str, style: str = "") -> str:
+    """The rules every submission meets; returns the cleaned prompt. Charges nothing."""
+    if not SiteSettings.current().generation_enabled:
+        raise GenerationPaused(SiteSettings.current().pause_message)
     prompt = prompt.strip()
     if not prompt:
         raise GenerationError("Describe what you want to see.")
@@ -82,6 +85,50 @@ def job_create(
         raise GenerationError(f"{model.name} is not available right now. Choose another model.")
     if aspect_ratio not in model.aspect_ratios:
         raise GenerationError(f"{model.name} does not offer the {aspect_ratio} shape.")
+    if style not in STYLES:
+        raise GenerationError("Choose one of the style presets.")
+    return prompt
+
+
+def _new_job(*, user: User, model: AIModel, prompt: str, aspect_ratio: str, **fields) -> Job:
+    """Insert a job and write its charge; call inside a transaction."""
+    job = Job.objects.create(
+        user=user,
+        model=model,
+        kind=model.kind,
+        prompt=prompt,
+        aspect_ratio=aspect_ratio,
+        cost=model.credit_cost,
+        provider=model.provider,
+        provider_ref=model.provider_ref,
+        duration_seconds=model.duration_seconds,
+        **fields,
+    )
+    # The memo names the model, never the prompt: the ledger is kept after an account is deleted.
+    credits_charge(user=user, amount=job.cost, key=job.charge_key, reference=job.reference, memo=model.name)
+    transaction.on_commit(lambda: _enqueue_run(job.id))
+    return job
+
+
+def job_create(
+    *,
+    user: User,
+    model: AIModel,
+    prompt: str,
+    aspect_ratio: str,
+    seed: int | None = None,
+    style: str = "",
+    source: Upload | None = None,
+    form_token: uuid.UUID | None = None,
+) -> Job:
+    """Charge and insert in one transaction; enqueue on commit. Raises InsufficientCredits."""
+    prompt = _check_request(model=model, prompt=prompt, aspect_ratio=aspect_ratio, style=style)
+    if (model.kind == Kind.IMAGE_EDIT) != (source is not None):
+        raise GenerationError(
+            "A photo edit needs a photo." if source is None else f"{model.name} does not edit photos."
+        )
+    if source is not None and source.user_id != user.pk:
+        raise GenerationError("That photo is not yours.")
 
     if form_token is not None:
         existing = Job.objects.filter(user=user, form_token=form_token).first()
@@ -89,21 +136,10 @@ def job_create(
             return existing
     try:
         with transaction.atomic():
-            job = Job.objects.create(
-                user=user,
-                model=model,
-                kind=model.kind,
-                prompt=prompt,
-                aspect_ratio=aspect_ratio,
-                seed=seed,
-                cost=model.credit_cost,
-                provider=model.provider,
-                provider_ref=model.provider_ref,
-                form_token=form_token,
-            )
-            # The memo names the model, never the prompt: the ledger is kept after an account is deleted.
-            credits_charge(user=user, amount=job.cost, key=job.charge_key, reference=job.reference, memo=model.name)
-            transaction.on_commit(lambda: _enqueue_run(job.id))
+            job = _new_job(
+                user=user, model=model, prompt=prompt, aspect_ratio=aspect_ratio, seed=seed, style=style,
+                source=source, form_token=form_token,
+            )  # fmt: skip
     except IntegrityError:
         # The same form posted twice at the same moment: the first insert won.
         existing = Job.objects.filter(user=user, form_token=form_token).first() if form_token else None
@@ -129,7 +165,7 @@ def _lease() -> timedelta:
 
 def _claim(job_id: uuid.UUID) -> Job | None:
     """queued → running, or take over a running job whose worker's lease ran out."""
-    job = Job.objects.select_related("model").filter(pk=job_id).first()
+    job = Job.objects.select_related("model", "source").filter(pk=job_id).first()
     if job is None or job.is_final:
         return None
     now = timezone.now()
@@ -173,15 +209,30 @@ def _with_retries(job: Job, call: Callable[[], T]) -> T:
     raise AssertionError("unreachable")
 
 
+def _photo_for_provider(upload: Upload):
+    # On S3 the provider fetches the photo through a short-lived signed URL; otherwise the
+    # client sends the bytes itself (Replicate's client uploads a file object for us).
+    if isinstance(default_storage, S3Storage):
+        return default_storage.url(upload.file.name, expire=settings.PROVIDER_PHOTO_URL_EXPIRE)
+    with default_storage.open(upload.file.name) as file:
+        photo = io.BytesIO(file.read())
+    photo.name = upload.file.name.rsplit("/", 1)[-1]
+    return photo
+
+
 def _request_for(job: Job) -> PredictionRequest:
     model = job.model
     provider_input = {
         **model.input_defaults,
-        "prompt": job.prompt,
+        "prompt": styled_prompt(job.prompt, job.style),
         "aspect_ratio": model.aspect_ratios[job.aspect_ratio],
     }
     if job.seed is not None:
         provider_input["seed"] = job.seed
+    if job.duration_seconds:
+        provider_input["duration"] = job.duration_seconds
+    if job.source_id:
+        provider_input["input_image"] = _photo_for_provider(job.source)
     webhook_url = None
     if job.provider == AIModel.Provider.REPLICATE and settings.PUBLIC_BASE_URL:
         webhook_url = f"{settings.PUBLIC_BASE_URL}/webhooks/replicate/"
@@ -215,6 +266,9 @@ def job_run(*, job_id: uuid.UUID) -> None:
             # Saved before any wait: a restarted worker resumes this prediction.
             Job.objects.filter(pk=job.pk, prediction_id="").update(prediction_id=prediction.id)
             job.prediction_id = prediction.id
+            if not Job.objects.filter(pk=job.pk, status=Status.RUNNING).exists():
+                _cancel_quietly(job)  # canceled by the person while we were creating it
+                return
         prediction = _wait(job, prediction)
         job_finish(job=job, prediction=prediction)
     except _JobTakenOver:
@@ -405,3 +459,76 @@ def job_delete(*, job: Job) -> None:
         JobOutput.objects.filter(job=job).delete()
         Job.objects.filter(pk=job.pk).update(deleted_at=timezone.now(), prompt="")
     delete_files(names)  # storage I/O after the rows are gone, outside the transaction
+
+
+def job_cancel(*, job: Job) -> None:
+    """The person stops a queued or running job: refunded once, the prediction canceled."""
+    if not job_fail(
+        job_id=job.pk, message="You canceled this job. Your credits were refunded.", status=Status.CANCELED
+    ):
+        raise GenerationError("This job has already finished, so it cannot be canceled.")
+    job.refresh_from_db(fields=["prediction_id", "status"])
+    _cancel_quietly(job)  # provider call after the transaction; a worker that raced us also checks
+
+
+def job_share(*, job: Job) -> str:
+    if job.status != Status.SUCCEEDED:
+        raise GenerationError("Only a finished image or video can be shared.")
+    if job.share_token:
+        return job.share_token
+    token = secrets.token_urlsafe(18)
+    Job.objects.filter(pk=job.pk, share_token__isnull=True).update(share_token=token)
+    job.refresh_from_db(fields=["share_token"])
+    return job.share_token
+
+
+def job_unshare(*, job: Job) -> None:
+    Job.objects.filter(pk=job.pk).update(share_token=None)
+    job.share_token = None
+
+
+# --- Batches -----------------------------------------------------------------------------
+
+
+def batch_create(
+    *,
+    user: User,
+    model: AIModel,
+    prompt: str,
+    photos: list,
+    form_token: uuid.UUID | None = None,
+) -> Batch:
+    """One prompt, up to ten photos: each photo its own job and charge, all or nothing.
+
+    `photos` are ValidatedImage values (generation.uploads.image_validate)."""
+    from generation.uploads import upload_store, uploads_discard
+
+    prompt = _check_request(model=model, prompt=prompt, aspect_ratio="original")
+    if model.kind != Kind.IMAGE_EDIT:
+        raise GenerationError(f"{model.name} does not edit photos.")
+    if not photos:
+        raise GenerationError("Add at least one photo.")
+    if len(photos) > Batch.MAX_ITEMS:
+        raise GenerationError(f"A batch takes up to {Batch.MAX_ITEMS} photos; you added {len(photos)}.")
+    if form_token is not None:
+        existing = Batch.objects.filter(user=user, form_token=form_token).first()
+        if existing is not None:
+            return existing
+    total = model.credit_cost * len(photos)
+    from billing.services import InsufficientCredits, balance_of
+
+    balance = balance_of(user)
+    if balance < total:  # say so before storing anything
+        raise InsufficientCredits(needed=total, balance=balance)
+
+    # Photos go to storage first (network I/O), then one transaction charges every job.
+    uploads = [upload_store(user=user, image=photo) for photo in photos]
+    try:
+        with transaction.atomic():
+            batch = Batch.objects.create(user=user, model=model, prompt=prompt, form_token=form_token)
+            for upload in uploads:
+                _new_job(user=user, model=model, prompt=prompt, aspect_ratio="original", source=upload, batch=batch)
+    except Exception:
+        uploads_discard(uploads)
+        raise
+    return batch

@@ -1,6 +1,6 @@
-"""The local preview renderer: a deterministic picture drawn from the prompt and seed.
+"""The local preview renderer: deterministic pictures, photo restyles and short clips.
 
-Same prompt, seed and shape, same picture. It lets the whole product run offline, and is
+Same prompt, seed and shape, same result. It lets the whole product run offline, and is
 labelled in the UI as a preview, not AI.
 """
 
@@ -10,48 +10,130 @@ import base64
 import hashlib
 import io
 import random
+import tempfile
 import textwrap
 import time
 import uuid
+from pathlib import Path
 
-from PIL import Image, ImageDraw, ImageFilter
+import av
+import httpx
+from PIL import Image, ImageDraw, ImageFilter, ImageOps
 
 from generation.providers.base import Prediction, PredictionRequest, ProviderError, decode_data_url
 
 SIZES = {"2:3": (576, 864), "1:1": (704, 704), "3:2": (864, 576)}
+VIDEO_SIZES = {"9:16": (288, 512), "1:1": (384, 384), "16:9": (512, 288)}
+VIDEO_FPS = 12
 
 
-def render_image(*, prompt: str, seed: int, ratio: str) -> bytes:
-    width, height = SIZES.get(ratio, SIZES["1:1"])
-    digest = hashlib.sha256(f"{seed}:{prompt}".encode()).digest()
-    rng = random.Random(digest)  # noqa: S311 (pictures, not secrets)
-    palette = [tuple(rng.randrange(40, 255) for _ in range(3)) for _ in range(5)]
+def _rng(prompt: str, seed: int) -> random.Random:
+    return random.Random(hashlib.sha256(f"{seed}:{prompt}".encode()).digest())  # noqa: S311 (pictures)
 
-    # Painted small and scaled up: soft shapes for a few milliseconds of work.
-    small_w, small_h = width // 8, height // 8
-    top, bottom = palette[0], palette[1]
+
+def _palette(rng: random.Random) -> list[tuple[int, int, int]]:
+    return [tuple(rng.randrange(40, 255) for _ in range(3)) for _ in range(5)]
+
+
+def _painting(rng: random.Random, size: tuple[int, int], palette, shift: float = 0.0) -> Image.Image:
+    # Painted small and scaled up: soft shapes for a few milliseconds of work. `shift` drifts
+    # the shapes, which is all a preview clip needs to move.
+    width, height = size
+    small_w, small_h = max(8, width // 8), max(8, height // 8)
     gradient = Image.linear_gradient("L").resize((small_w, small_h))
     canvas = Image.composite(
-        Image.new("RGB", (small_w, small_h), bottom), Image.new("RGB", (small_w, small_h), top), gradient
+        Image.new("RGB", (small_w, small_h), palette[1]), Image.new("RGB", (small_w, small_h), palette[0]), gradient
     )
     layer = Image.new("RGBA", (small_w, small_h))
     shapes = ImageDraw.Draw(layer)
-    for _ in range(12):
+    for n in range(12):
         x, y = rng.randrange(small_w), rng.randrange(small_h)
+        x += int(shift * (n % 3 - 1) * small_w / 6)
+        y += int(shift * ((n + 1) % 3 - 1) * small_h / 6)
         r = rng.randrange(max(2, min(small_w, small_h) // 10), max(3, min(small_w, small_h) // 3))
         shapes.ellipse([x - r, y - r, x + r, y + r], fill=(*palette[rng.randrange(2, 5)], rng.randrange(90, 200)))
     canvas = Image.alpha_composite(canvas.convert("RGBA"), layer.filter(ImageFilter.GaussianBlur(2)))
-    image = canvas.convert("RGB").resize((width, height), Image.Resampling.BICUBIC)
+    return canvas.convert("RGB").resize((width, height), Image.Resampling.BICUBIC)
 
+
+def _caption(image: Image.Image, prompt: str, label: str) -> None:
+    width, height = image.size
     draw = ImageDraw.Draw(image)
     lines = textwrap.wrap(prompt, width=max(20, width // 14))[:4]
     draw.rectangle([0, height - 28 - 16 * len(lines), width, height], fill=(0, 0, 0))
     for n, line in enumerate(lines):
         draw.text((14, height - 20 - 16 * (len(lines) - n)), line, fill=(255, 255, 255))
-    draw.text((14, height - 20), f"Preview renderer · seed {seed}", fill=(200, 200, 200))
+    draw.text((14, height - 20), label, fill=(200, 200, 200))
+
+
+def _png(image: Image.Image) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, format="PNG", compress_level=1)
     return buffer.getvalue()
+
+
+def render_image(*, prompt: str, seed: int, ratio: str) -> bytes:
+    rng = _rng(prompt, seed)
+    image = _painting(rng, SIZES.get(ratio, SIZES["1:1"]), _palette(rng))
+    _caption(image, prompt, f"Preview renderer · seed {seed}")
+    return _png(image)
+
+
+def render_edit(*, photo: bytes, prompt: str, seed: int) -> bytes:
+    """Restyle the photo: posterize, tint it with the prompt's colours, caption it."""
+    rng = _rng(prompt, seed)
+    palette = _palette(rng)
+    with Image.open(io.BytesIO(photo)) as source:
+        image = ImageOps.exif_transpose(source).convert("RGB")
+    image.thumbnail((1024, 1024))
+    toned = ImageOps.colorize(ImageOps.grayscale(ImageOps.posterize(image, 3)), black=palette[0], white=palette[2])
+    image = Image.blend(image, toned, 0.65)
+    _caption(image, prompt, f"Preview editor · seed {seed}")
+    return _png(image)
+
+
+def render_video(*, prompt: str, seed: int, ratio: str, seconds: int) -> bytes:
+    """A real H.264 MP4: the painting drifting for `seconds` seconds."""
+    width, height = VIDEO_SIZES.get(ratio, VIDEO_SIZES["1:1"])
+    palette = _palette(_rng(prompt, seed))
+    # A real file, not memory: faststart rewrites the file to put the index first, so a
+    # browser can start playing before it has all of it.
+    with tempfile.NamedTemporaryFile(suffix=".mp4") as file:
+        _encode(file.name, prompt=prompt, seed=seed, size=(width, height), palette=palette, seconds=seconds)
+        return Path(file.name).read_bytes()
+
+
+def _encode(path: str, *, prompt: str, seed: int, size: tuple[int, int], palette, seconds: int) -> None:
+    width, height = size
+    with av.open(path, mode="w", format="mp4", options={"movflags": "+faststart"}) as container:
+        stream = container.add_stream("libx264", rate=VIDEO_FPS, options={"preset": "ultrafast", "crf": "30"})
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        frames = VIDEO_FPS * seconds
+        for index in range(frames):
+            frame = _painting(_rng(prompt, seed), (width, height), palette, shift=index / frames)
+            _caption(frame, prompt, f"Preview video · seed {seed}")
+            for packet in stream.encode(av.VideoFrame.from_image(frame)):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+
+
+def _read_photo(value) -> bytes:
+    if isinstance(value, bytes):
+        return value
+    if hasattr(value, "read"):
+        return value.read()
+    if isinstance(value, str) and value.startswith("data:"):
+        return decode_data_url(value)
+    if isinstance(value, str):  # a signed storage URL
+        response = httpx.get(value, timeout=30)
+        response.raise_for_status()
+        return response.content
+    raise ProviderError("The preview editor got no photo.")
+
+
+def _data_url(content_type: str, data: bytes) -> str:
+    return f"data:{content_type};base64," + base64.b64encode(data).decode()
 
 
 class LocalProvider:
@@ -61,21 +143,29 @@ class LocalProvider:
         self.delay = delay
 
     def create(self, request: PredictionRequest) -> Prediction:
-        prompt = str(request.input.get("prompt", ""))
+        prediction_id = f"local-{uuid.uuid4().hex}"
+        spec = request.input
+        prompt = str(spec.get("prompt", ""))
         if "[fail]" in prompt:  # lets people try the failure and refund path offline
-            return Prediction(
-                id=f"local-{uuid.uuid4().hex}", status="failed", error="The preview renderer was asked to fail."
-            )
+            return Prediction(id=prediction_id, status="failed", error="The preview renderer was asked to fail.")
         started = time.monotonic()
         if self.delay:
             time.sleep(self.delay)
-        png = render_image(
-            prompt=prompt, seed=int(request.input.get("seed") or 0), ratio=str(request.input.get("aspect_ratio", "1:1"))
-        )
+        seed = int(spec.get("seed") or 0)
+        ratio = str(spec.get("aspect_ratio", "1:1"))
+        if "input_image" in spec:
+            output = _data_url(
+                "image/png", render_edit(photo=_read_photo(spec["input_image"]), prompt=prompt, seed=seed)
+            )
+        elif spec.get("duration"):
+            video = render_video(prompt=prompt, seed=seed, ratio=ratio, seconds=int(spec["duration"]))
+            output = _data_url("video/mp4", video)
+        else:
+            output = _data_url("image/png", render_image(prompt=prompt, seed=seed, ratio=ratio))
         return Prediction(
-            id=f"local-{uuid.uuid4().hex}",
+            id=prediction_id,
             status="succeeded",
-            outputs=["data:image/png;base64," + base64.b64encode(png).decode()],
+            outputs=[output],
             metrics={"predict_time": round(time.monotonic() - started, 3)},
         )
 

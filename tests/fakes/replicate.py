@@ -30,10 +30,12 @@ Scenarios are picked by a marker in the `prompt` input, so one test run can mix 
   "[null]"    succeeded with output null
   "[slow]"    takes 10x predict_seconds, at least 30 s (for cancel and sweeper tests)
   "[expired]" succeeded, but the file URLs answer 404 (Replicate deleted the files)
+An uploaded file (POST /v1/files) containing POISON bytes fails the predictions that use it.
 Outputs: PNG images (64x64, deterministic from prompt, seed and index; `output_format`
 "jpg"/"webp" is honoured, `num_outputs` up to 4). A video model (name contains "video", or the
-input has "duration") gives one "output.mp4" served as video/mp4 whose bytes are only an MP4
-`ftyp` box plus an `mdat` box: file-type sniffers call it MP4, but it is not playable.
+input has "duration") gives one "output.mp4" served as video/mp4: a real one-second H.264 clip,
+or, with "[corrupt]" in the prompt, only an MP4 `ftyp` box plus filler (sniffers call it MP4,
+but nothing can play it).
 
 Status follows the clock: "starting" for the first 20% of the prediction's seconds,
 "processing" until they have passed, then final. A create answer is always "starting", as on
@@ -55,6 +57,7 @@ import re
 import secrets
 import socket
 import struct
+import tempfile
 import threading
 import time
 import urllib.error
@@ -67,9 +70,11 @@ from email import policy
 from email.message import Message
 from email.parser import BytesParser
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+import av
 import httpx
 import replicate
 from PIL import Image, ImageDraw
@@ -83,6 +88,9 @@ FAIL_ERROR = (
 )
 NSFW_ERROR = "NSFW content detected. Try running it again, or try a different prompt."
 MARKERS = ("fail", "nsfw", "empty", "null", "slow", "expired")
+# An uploaded file containing these bytes (e.g. in a PNG text chunk) makes the prediction that
+# uses it fail: one bad photo in a batch that shares one prompt.
+POISON = b"FAKE-REPLICATE-FAIL"
 STARTING_SHARE = 0.2
 SLOW_FACTOR = 10
 SLOW_MINIMUM_SECONDS = 30.0
@@ -442,6 +450,8 @@ class FakeReplicate:
 
         prompt = str(inputs.get("prompt", ""))
         scenario = next((marker for marker in MARKERS if f"[{marker}]" in prompt), "ok")
+        if scenario == "ok" and self._uses_poisoned_upload(inputs):
+            scenario = "fail"
         seconds = self.predict_seconds
         if scenario == "slow":
             seconds = max(seconds * SLOW_FACTOR, SLOW_MINIMUM_SECONDS)
@@ -522,6 +532,16 @@ class FakeReplicate:
                 self.uploads[file_id] = {**payload, "data": data}
             return _json_reply(201, payload)
         return _problem(422, "- content: file is required")
+
+    def _uses_poisoned_upload(self, inputs: dict[str, Any]) -> bool:
+        for value in inputs.values():
+            match = re.search(r"/v1/files/([A-Za-z0-9]+)", value) if isinstance(value, str) else None
+            if match:
+                with self._lock:
+                    upload = self.uploads.get(match[1])
+                if upload and POISON in upload["data"]:
+                    return True
+        return False
 
     def _serve_file(self, method: str, path: str) -> _Reply:
         match = _FILE.match(path)
@@ -616,7 +636,8 @@ def _make_outputs(model: str, inputs: Mapping[str, Any]) -> dict[str, tuple[str,
     prompt = str(inputs.get("prompt", ""))
     seed = _seed(inputs)
     if "video" in model.lower() or "duration" in inputs:
-        return {"output.mp4": ("video/mp4", _fake_mp4(f"{prompt}|{seed}"))}
+        make = _corrupt_mp4 if "[corrupt]" in prompt else _fake_mp4
+        return {"output.mp4": ("video/mp4", make(f"{prompt}|{seed}"))}
     image_format, content_type, extension = IMAGE_FORMATS.get(
         str(inputs.get("output_format", "png")).lower(), IMAGE_FORMATS["png"]
     )
@@ -641,6 +662,22 @@ def _image(key: str, image_format: str) -> bytes:
 
 
 def _fake_mp4(key: str) -> bytes:
+    """A real, playable one-second H.264 MP4 (64x64, 6 fps), its colour derived from `key`."""
+    colour = tuple(hashlib.sha256(key.encode()).digest()[:3])
+    with tempfile.NamedTemporaryFile(suffix=".mp4") as file:
+        with av.open(file.name, mode="w", format="mp4") as container:
+            stream = container.add_stream("libx264", rate=6, options={"preset": "ultrafast"})
+            stream.width, stream.height, stream.pix_fmt = 64, 64, "yuv420p"
+            for _ in range(6):
+                frame = av.VideoFrame.from_image(Image.new("RGB", (64, 64), colour))
+                for packet in stream.encode(frame):
+                    container.mux(packet)
+            for packet in stream.encode():
+                container.mux(packet)
+        return Path(file.name).read_bytes()
+
+
+def _corrupt_mp4(key: str) -> bytes:
     # An ISO-BMFF `ftyp` box (what sniffers check) and an `mdat` box of filler: not playable.
     ftyp = b"ftyp" + b"isom" + struct.pack(">I", 0x200) + b"isomiso2mp41"
     payload = hashlib.sha256(key.encode()).digest() * 4

@@ -1,0 +1,29 @@
+"""Photos for upload tests, made on the spot."""
+
+from __future__ import annotations
+
+import io
+
+from django.core.files.uploadedfile import SimpleUploadedFile
+from PIL import Image, PngImagePlugin
+
+from tests.fakes.replicate import POISON
+
+
+def photo_bytes(
+    fmt: str = "JPEG", size: tuple[int, int] = (320, 240), colour=(200, 120, 60), poison: bool = False
+) -> bytes:
+    image = Image.new("RGB", size, colour)
+    buffer = io.BytesIO()
+    if poison:
+        info = PngImagePlugin.PngInfo()
+        info.add_text("comment", POISON.decode())
+        image.save(buffer, format="PNG", pnginfo=info)
+    else:
+        image.save(buffer, format=fmt)
+    return buffer.getvalue()
+
+
+def photo(name: str = "photo.jpg", fmt: str = "JPEG", **kwargs) -> SimpleUploadedFile:
+    content_type = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp", "GIF": "image/gif"}.get(fmt, "")
+    return SimpleUploadedFile(name, photo_bytes(fmt, **kwargs), content_type=content_type)

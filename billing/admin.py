@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+import json
+
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
@@ -11,8 +13,19 @@ from django.utils.html import format_html
 
 from accounts.models import User
 from billing.forms import AdjustCreditsForm
-from billing.models import CreditAccount, LedgerEntry
+from billing.models import (
+    CheckoutSession,
+    CreditAccount,
+    CreditPack,
+    LedgerEntry,
+    Plan,
+    StripeCustomer,
+    StripeEvent,
+    Subscription,
+)
 from billing.services import LedgerError, credits_adjust
+from billing.stripe_services import stripe_event_process
+from billing.templatetags.money import format_money
 
 RECENT_ENTRIES = 20
 
@@ -157,3 +170,111 @@ class LedgerEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         return (
             f"{entry.get_actor_type_display()}: {entry.actor.email}" if entry.actor else entry.get_actor_type_display()
         )
+
+
+# --- Stripe ------------------------------------------------------------------------------------
+
+
+class _PriceAdmin(admin.ModelAdmin):
+    list_display = ["name", "credits", "price", "stripe_price_id", "active", "order"]
+    list_editable = ["active", "order"]
+    list_filter = ["active"]
+    search_fields = ["name", "stripe_price_id"]
+    ordering = ["order", "price_cents"]
+
+    @admin.display(description="Price", ordering="price_cents")
+    def price(self, obj: CreditPack | Plan) -> str:
+        return format_money(obj.price_cents, obj.currency)
+
+
+@admin.register(CreditPack)
+class CreditPackAdmin(_PriceAdmin):
+    pass
+
+
+@admin.register(Plan)
+class PlanAdmin(_PriceAdmin):
+    list_display = ["name", "credits", "price", "stripe_price_id", "active", "order", "subscribers"]
+
+    def get_queryset(self, request):
+        current = Q(subscriptions__status__in=Subscription.CURRENT)
+        return super().get_queryset(request).annotate(subscriber_count=Count("subscriptions", filter=current))
+
+    @admin.display(description="Current subscribers", ordering="subscriber_count")
+    def subscribers(self, plan: Plan) -> int:
+        return plan.subscriber_count
+
+
+@admin.register(StripeEvent)
+class StripeEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["received_at", "type", "event_id", "object_id", "status", "attempts", "short_error"]
+    list_filter = ["status", "type", "livemode"]
+    search_fields = ["event_id", "object_id", "type"]
+    date_hierarchy = "received_at"
+    show_full_result_count = False
+    fields = [
+        "event_id",
+        "type",
+        "object_id",
+        "livemode",
+        "status",
+        "attempts",
+        "error",
+        "received_at",
+        "last_attempt_at",
+        "processed_at",
+        "pretty_payload",
+    ]
+    readonly_fields = fields
+    actions = ["process_again"]
+
+    @admin.display(description="Error")
+    def short_error(self, event: StripeEvent) -> str:
+        return event.error[:120]
+
+    @admin.display(description="Payload")
+    def pretty_payload(self, event: StripeEvent) -> str:
+        return format_html("<pre>{}</pre>", json.dumps(event.payload, indent=2, sort_keys=True))
+
+    def has_process_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("billing.change_stripeevent")
+
+    @admin.action(description="Process again", permissions=["process"])
+    def process_again(self, request: HttpRequest, queryset: QuerySet[StripeEvent]) -> None:
+        # The same idempotent service as the webhook: processing a done event again changes nothing.
+        for event in queryset.order_by("received_at", "id"):
+            try:
+                stripe_event_process(event=event)
+            except Exception as error:
+                messages.error(request, f"{event.type} {event.event_id}: {type(error).__name__}: {error}")
+            else:
+                messages.success(request, f"{event.type} {event.event_id}: processed.")
+            self.log_change(request, event, "Processed again")
+
+
+@admin.register(StripeCustomer)
+class StripeCustomerAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["customer_id", "user", "created_at"]
+    list_select_related = ["user"]
+    search_fields = ["customer_id", "user__email"]
+
+
+@admin.register(Subscription)
+class SubscriptionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["subscription_id", "user", "plan", "status", "current_period_end", "cancel_at_period_end"]
+    list_filter = ["status", "plan"]
+    list_select_related = ["user", "plan"]
+    search_fields = ["subscription_id", "user__email"]
+
+
+@admin.register(CheckoutSession)
+class CheckoutSessionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["created_at", "session_id", "user", "mode", "credits", "amount", "payment_state"]
+    list_filter = ["mode", "payment_state"]
+    list_select_related = ["user"]
+    search_fields = ["session_id", "invoice_id", "user__email"]
+    date_hierarchy = "created_at"
+
+    @admin.display(description="Amount", ordering="amount_cents")
+    def amount(self, checkout: CheckoutSession) -> str:
+        return format_money(checkout.amount_cents, checkout.currency)

@@ -124,3 +124,210 @@ class LedgerEntry(models.Model):
             except NoReverseMatch:
                 return None
         return None
+
+
+# --- Stripe: what is sold, who the customers are, and what Stripe told us -------------------
+
+
+class CreditPack(models.Model):
+    """A one-time purchase of credits through Stripe Checkout (mode "payment")."""
+
+    name = models.CharField(max_length=80)
+    credits = models.PositiveIntegerField(help_text="Credits granted once the payment is confirmed.")
+    # Money is an integer number of cents (the currency's minor unit), never a float; shown on
+    # the site only. What the buyer pays is the Stripe price's amount, so keep the two equal.
+    price_cents = models.PositiveIntegerField(help_text="Price shown on the site, in cents: 500 is 5.00.")
+    # ISO 4217, lower case, as Stripe writes it.
+    currency = models.CharField(max_length=3, default="usd")
+    stripe_price_id = models.CharField(
+        max_length=255,
+        unique=True,
+        help_text="The one-time Stripe price (price_...) Checkout charges for this pack.",
+    )
+    active = models.BooleanField(default=True, help_text="Offered on the billing page.")
+    order = models.PositiveSmallIntegerField(default=0, help_text="Smaller numbers are shown first.")
+
+    class Meta:
+        ordering = ["order", "price_cents", "pk"]
+        constraints = [
+            models.CheckConstraint(condition=Q(credits__gt=0), name="billing_creditpack_credits_positive"),
+            models.CheckConstraint(condition=Q(currency__regex=r"^[a-z]{3}$"), name="billing_creditpack_currency_iso"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.credits:,} credits)"
+
+
+class Plan(models.Model):
+    """A monthly subscription through Stripe Checkout (mode "subscription"): credits per paid invoice."""
+
+    name = models.CharField(max_length=80)
+    credits = models.PositiveIntegerField(help_text="Credits granted for each paid monthly invoice.")
+    # Integer cents per month, never a float; see CreditPack.price_cents.
+    price_cents = models.PositiveIntegerField(help_text="Monthly price shown on the site, in cents: 1200 is 12.00.")
+    currency = models.CharField(max_length=3, default="usd")
+    stripe_price_id = models.CharField(
+        max_length=255,
+        unique=True,
+        help_text="The recurring monthly Stripe price (price_...). Invoices for it grant this plan's credits.",
+    )
+    active = models.BooleanField(default=True, help_text="Offered on the billing page. Existing subscribers keep it.")
+    order = models.PositiveSmallIntegerField(default=0, help_text="Smaller numbers are shown first.")
+
+    class Meta:
+        ordering = ["order", "price_cents", "pk"]
+        constraints = [
+            models.CheckConstraint(condition=Q(credits__gt=0), name="billing_plan_credits_positive"),
+            models.CheckConstraint(condition=Q(currency__regex=r"^[a-z]{3}$"), name="billing_plan_currency_iso"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.credits:,} credits a month)"
+
+
+class StripeCustomer(models.Model):
+    # One Stripe customer per user, created once: the unique user and customer id make a race
+    # between two first purchases end with one row (the loser reads the winner's).
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="stripe_customer")
+    customer_id = models.CharField(max_length=255, unique=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        verbose_name = "Stripe customer"
+
+    def __str__(self) -> str:
+        return self.customer_id
+
+
+class CheckoutSession(models.Model):
+    """Our copy of a Checkout session we created: whose it is and what it sells.
+
+    The success page finds it by session id *and* user, so another user's id shows nothing.
+    Fulfilment reads what to grant from the session itself (its metadata, re-read from Stripe).
+    """
+
+    class Mode(models.TextChoices):
+        PAYMENT = "payment", "Credit pack"
+        SUBSCRIPTION = "subscription", "Monthly plan"
+
+    class PaymentState(models.TextChoices):
+        OPEN = "open", "Waiting for the payment"
+        PROCESSING = "processing", "Payment processing"
+        PAID = "paid", "Paid"
+        FAILED = "failed", "Payment failed"
+        EXPIRED = "expired", "Expired"
+
+    session_id = models.CharField(max_length=255, unique=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="checkout_sessions")
+    mode = models.CharField(max_length=16, choices=Mode.choices)
+    pack = models.ForeignKey(CreditPack, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    plan = models.ForeignKey(Plan, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    credits = models.PositiveIntegerField()
+    # Integer cents of `currency`, as offered when the session was created.
+    amount_cents = models.PositiveIntegerField()
+    currency = models.CharField(max_length=3)
+    payment_state = models.CharField(max_length=16, choices=PaymentState.choices, default=PaymentState.OPEN)
+    # A subscription's first invoice: its grant (`invoice:<id>`) is this session's credits.
+    invoice_id = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = "Checkout session"
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.session_id
+
+    @property
+    def grant_key(self) -> str | None:
+        if self.mode == self.Mode.PAYMENT:
+            return f"purchase:{self.session_id}"
+        return f"invoice:{self.invoice_id}" if self.invoice_id else None
+
+    @property
+    def grant(self) -> LedgerEntry | None:
+        key = self.grant_key
+        return LedgerEntry.objects.filter(idempotency_key=key).first() if key else None
+
+
+class Subscription(models.Model):
+    """A user's monthly plan as Stripe last described it (re-read on every subscription event)."""
+
+    class Status(models.TextChoices):
+        # Stripe's subscription statuses, verbatim.
+        INCOMPLETE = "incomplete", "Waiting for the first payment"
+        INCOMPLETE_EXPIRED = "incomplete_expired", "First payment never arrived"
+        TRIALING = "trialing", "Trial"
+        ACTIVE = "active", "Active"
+        PAST_DUE = "past_due", "Payment overdue"
+        UNPAID = "unpaid", "Unpaid"
+        CANCELED = "canceled", "Canceled"
+        PAUSED = "paused", "Paused"
+
+    # Statuses in which the user has a plan and must not start a second one.
+    CURRENT = (Status.INCOMPLETE, Status.TRIALING, Status.ACTIVE, Status.PAST_DUE, Status.UNPAID, Status.PAUSED)
+
+    subscription_id = models.CharField(max_length=255, unique=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="subscriptions")
+    plan = models.ForeignKey(Plan, null=True, blank=True, on_delete=models.SET_NULL, related_name="subscriptions")
+    status = models.CharField(max_length=32, choices=Status.choices)
+    current_period_end = models.DateTimeField(null=True, blank=True)
+    cancel_at_period_end = models.BooleanField(default=False)
+    cancel_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.subscription_id} ({self.status})"
+
+    @property
+    def is_current(self) -> bool:
+        return self.status in self.CURRENT
+
+    @property
+    def ends_at(self):
+        # Canceled at the period end (or at a set date) from the portal: it still runs until then.
+        if self.cancel_at is not None:
+            return self.cancel_at
+        return self.current_period_end if self.cancel_at_period_end else None
+
+
+class StripeEvent(models.Model):
+    """Every webhook event Stripe sent, recorded under its id before anything is done with it.
+
+    received -> processed | ignored | failed; a failed event is processed again when Stripe
+    retries it (or staff use "Process again"). Processing is idempotent, so a duplicate
+    delivery that arrives while the first is still running may safely do the same work.
+    """
+
+    class Status(models.TextChoices):
+        RECEIVED = "received", "Received"
+        PROCESSED = "processed", "Processed"
+        IGNORED = "ignored", "Ignored (not handled)"
+        FAILED = "failed", "Failed"
+
+    DONE = (Status.PROCESSED, Status.IGNORED)
+
+    event_id = models.CharField(max_length=255, unique=True)
+    type = models.CharField(max_length=100, db_index=True)
+    # The id of the event's object (cs_..., in_..., ch_...), to find every event about one thing.
+    object_id = models.CharField(max_length=255, blank=True, db_index=True)
+    livemode = models.BooleanField(default=False)
+    payload = models.JSONField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.RECEIVED, db_index=True)
+    error = models.TextField(blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    received_at = models.DateTimeField(default=timezone.now, editable=False, db_index=True)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "Stripe event"
+        ordering = ["-received_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.event_id}"

@@ -7,13 +7,21 @@ here with @reconcile_check; `billing` knows only the ledger.
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
+import stripe
 from django.db.models import F, OuterRef, Q, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 
-from billing.models import CreditAccount, LedgerEntry
+from billing import stripe_services
+from billing.models import CreditAccount, LedgerEntry, StripeCustomer
+from billing.stripe_client import payments_configured, stripe_client
+
+logger = logging.getLogger(__name__)
 
 EXAMPLES = 5
 
@@ -164,3 +172,159 @@ def negative_balance() -> Finding:
         accounts,
         ["pk", "email", "balance"],
     )
+
+
+# --- Stripe: every paid Checkout session and invoice has its grant, and every grant its payment ---
+
+_STRIPE_ERRORS_NOTE = "Stripe could not be reached"
+
+
+def _stripe_window_start() -> int:
+    from django.conf import settings
+
+    return int(time.time()) - settings.STRIPE_RECONCILE_WINDOW_HOURS * 3600
+
+
+def _paid_checkout_sessions(client, since: int) -> list[dict]:
+    # Credit packs only: a plan's credits come with its invoices, checked below.
+    sessions = client.v1.checkout.sessions.list(params={"created": {"gte": since}, "status": "complete", "limit": 100})
+    found = []
+    for session in sessions.auto_paging_iter():
+        data = session.to_dict()
+        if (
+            data.get("mode") == "payment"
+            and data.get("payment_status") in stripe_services.PAID_SESSION
+            and "user_id" in (data.get("metadata") or {})  # one of ours, not a payment link's
+        ):
+            found.append(data)
+    return found
+
+
+def _paid_plan_invoices(client, since: int) -> list[dict]:
+    invoices = client.v1.invoices.list(params={"created": {"gte": since}, "status": "paid", "limit": 100})
+    ours = set(StripeCustomer.objects.values_list("customer_id", flat=True))
+    found = []
+    for invoice in invoices.auto_paging_iter():
+        data = invoice.to_dict()
+        details = (data.get("parent") or {}).get("subscription_details") or {}
+        if (
+            details.get("subscription")
+            and data.get("billing_reason") in stripe_services.GRANTING_BILLING_REASONS
+            and (data.get("customer") in ours or "user_id" in (details.get("metadata") or {}))
+        ):
+            found.append(data)
+    return found
+
+
+def _repair(fulfil: Callable[..., object], **kwargs: str) -> bool:
+    try:
+        return fulfil(**kwargs) is not None
+    except Exception:
+        logger.exception("reconcile could not repair %s(%s)", fulfil.__name__, kwargs)
+        return False
+
+
+def _stripe_finding(name: str, description: str, find: Callable[[object, int], Finding]) -> Finding:
+    if not payments_configured():
+        return Finding(name=name, description=f"{description} (skipped: payments are not configured)")
+    try:
+        return find(stripe_client(), _stripe_window_start())
+    except stripe.StripeError as error:
+        return Finding(name=name, description=f"{description}: {_STRIPE_ERRORS_NOTE}", count=1,
+                       examples=[{"error": str(error)}])  # fmt: skip
+
+
+def _granted(keys: list[str]) -> set[str]:
+    return set(LedgerEntry.objects.filter(idempotency_key__in=keys).values_list("idempotency_key", flat=True))
+
+
+@reconcile_check
+def stripe_paid_checkout_without_grant() -> Finding:
+    name = "stripe_paid_checkout_without_grant"
+    description = "Paid Stripe Checkout sessions (credit packs) without their credits"
+
+    def find(client, since: int) -> Finding:
+        sessions = _paid_checkout_sessions(client, since)
+        granted = _granted([f"purchase:{s['id']}" for s in sessions])
+        missing = [s for s in sessions if f"purchase:{s['id']}" not in granted]
+
+        def fix() -> int:
+            # The webhook's own service: a second run, or a webhook arriving meanwhile, grants nothing more.
+            return sum(_repair(stripe_services.checkout_fulfill, session_id=s["id"]) for s in missing)
+
+        examples = [
+            {"session": s["id"], "customer": s.get("customer"), "amount_total": s.get("amount_total"),
+             "user_id": s["metadata"].get("user_id"), "credits": s["metadata"].get("credits")}
+            for s in missing[:EXAMPLES]
+        ]  # fmt: skip
+        return Finding(name=name, description=description, count=len(missing), examples=examples, fix=fix)
+
+    return _stripe_finding(name, description, find)
+
+
+@reconcile_check
+def stripe_paid_invoice_without_grant() -> Finding:
+    name = "stripe_paid_invoice_without_grant"
+    description = "Paid Stripe invoices for a monthly plan without their credits"
+
+    def find(client, since: int) -> Finding:
+        invoices = _paid_plan_invoices(client, since)
+        granted = _granted([f"invoice:{i['id']}" for i in invoices])
+        missing = [i for i in invoices if f"invoice:{i['id']}" not in granted]
+
+        def fix() -> int:
+            return sum(_repair(stripe_services.invoice_fulfill, invoice_id=i["id"]) for i in missing)
+
+        examples = [
+            {"invoice": i["id"], "customer": i.get("customer"), "amount_paid": i.get("amount_paid"),
+             "billing_reason": i.get("billing_reason")}
+            for i in missing[:EXAMPLES]
+        ]  # fmt: skip
+        return Finding(name=name, description=description, count=len(missing), examples=examples, fix=fix)
+
+    return _stripe_finding(name, description, find)
+
+
+@reconcile_check
+def stripe_grant_without_payment() -> Finding:
+    name = "stripe_grant_without_payment"
+    description = "Purchase and plan grants whose Stripe session or invoice is not paid"
+
+    def find(client, since: int) -> Finding:
+        grants = list(
+            LedgerEntry.objects.filter(
+                Q(kind=LedgerEntry.Kind.PURCHASE, reference__startswith="checkout:")
+                | Q(kind=LedgerEntry.Kind.SUBSCRIPTION_GRANT, reference__startswith="invoice:"),
+                created_at__gte=datetime.fromtimestamp(since, tz=UTC),
+            )
+            .select_related("account__user")
+            .order_by("pk")
+        )
+        if not grants:
+            return Finding(name=name, description=description)
+        # One listing covers most grants; anything older than the window is looked up by id.
+        paid = {s["id"] for s in _paid_checkout_sessions(client, since)} | {
+            i["id"] for i in _paid_plan_invoices(client, since)
+        }
+        unpaid = []
+        for grant in grants:
+            kind, _, object_id = grant.reference.partition(":")
+            if object_id in paid or _paid_by_id(client, kind, object_id):
+                continue
+            unpaid.append(grant)
+        examples = [
+            {"key": g.idempotency_key, "amount": g.amount, "email": g.account.user.email} for g in unpaid[:EXAMPLES]
+        ]
+        # No fix: taking credits back is a person's decision (a staff grant through the wrong path?).
+        return Finding(name=name, description=description, count=len(unpaid), examples=examples)
+
+    return _stripe_finding(name, description, find)
+
+
+def _paid_by_id(client, kind: str, object_id: str) -> bool:
+    try:
+        if kind == "checkout":
+            return client.v1.checkout.sessions.retrieve(object_id)["payment_status"] in stripe_services.PAID_SESSION
+        return client.v1.invoices.retrieve(object_id)["status"] == "paid"
+    except stripe.InvalidRequestError:  # no such object: certainly not paid
+        return False

@@ -167,8 +167,9 @@ def credits_adjust(
     memo: str,
     staff: User | None = None,
     key: str | None = None,
+    reference: str = "",
 ) -> LedgerEntry:
-    """A correction by staff (or an operator, when `staff` is None), with the reason why."""
+    """A correction by staff (or an operator or the system, when `staff` is None), with the reason why."""
     if amount == 0:
         raise ValueError("An adjustment must change the balance.")
     if not memo.strip():
@@ -178,6 +179,7 @@ def credits_adjust(
         kind=Kind.ADJUSTMENT,
         amount=amount,
         key=key or f"adjust:{uuid.uuid4()}",
+        reference=reference,
         actor_type=Actor.STAFF if staff is not None else Actor.SYSTEM,
         actor=staff,
         memo=memo.strip(),

@@ -1,23 +1,203 @@
 from __future__ import annotations
 
+import json
+import logging
+import uuid
+
+import stripe
+from csp.decorators import csp_update
+from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
-from django.views.decorators.http import require_GET
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_POST
 
+from billing.models import CheckoutSession, CreditPack, Plan, StripeCustomer, Subscription
 from billing.pricing import CREDIT_COSTS, LOW_BALANCE
 from billing.selectors import ledger_history
+from billing.stripe_client import payments_configured
+from billing.stripe_services import (
+    CheckoutRefused,
+    checkout_fulfill,
+    checkout_start,
+    portal_session_create,
+    stripe_event_process,
+    stripe_event_record,
+)
+
+logger = logging.getLogger(__name__)
 
 HISTORY_PAGE_SIZE = 25
+PAYMENTS_UNAVAILABLE = "Payments are unavailable right now. Nothing was charged; please try again in a few minutes."
 
 
+class SeeOther(HttpResponseRedirect):
+    # After a POST, 303 tells the browser to GET the next page (Stripe's or ours).
+    status_code = 303
+
+
+def _absolute(request: HttpRequest, path: str) -> str:
+    return f"{settings.PUBLIC_BASE_URL}{path}" if settings.PUBLIC_BASE_URL else request.build_absolute_uri(path)
+
+
+# The portal button's POST is answered with a redirect to billing.stripe.com, which the
+# page's form-action must allow too (checkout.stripe.com is allowed site-wide).
+PORTAL_FORM_ACTION = {"form-action": ["https://billing.stripe.com"]}
+
+
+@csp_update(PORTAL_FORM_ACTION)
+@csp_update(PORTAL_FORM_ACTION, REPORT_ONLY=True)
 @login_required
 @require_GET
 def billing_home(request: HttpRequest) -> HttpResponse:
     page = Paginator(ledger_history(user=request.user), HISTORY_PAGE_SIZE).get_page(request.GET.get("page"))
+    subscriptions = Subscription.objects.select_related("plan").filter(user=request.user)
+    # The plan that runs now, else the latest one (to say it was canceled).
+    subscription = subscriptions.filter(status__in=Subscription.CURRENT).first() or subscriptions.first()
     return render(
         request,
         "billing/home.html",
-        {"page": page, "credit_costs": CREDIT_COSTS, "low_balance": LOW_BALANCE},
+        {
+            "page": page,
+            "credit_costs": CREDIT_COSTS,
+            "low_balance": LOW_BALANCE,
+            "payments_configured": payments_configured(),
+            "packs": CreditPack.objects.filter(active=True),
+            "plans": Plan.objects.filter(active=True),
+            "subscription": subscription,
+            "has_plan": subscription is not None and subscription.is_current,
+            "has_customer": StripeCustomer.objects.filter(user=request.user).exists(),
+            # One per page view: a double-click on a buy button reuses the same Checkout session.
+            "attempt": uuid.uuid4().hex,
+        },
     )
+
+
+def _buy(request: HttpRequest, product: CreditPack | Plan) -> HttpResponse:
+    home = reverse("billing")
+    if not payments_configured():
+        messages.warning(request, "Payments are not configured on this site.")
+        return SeeOther(home)
+    attempt = request.POST.get("attempt", "")
+    try:
+        attempt = uuid.UUID(attempt).hex
+    except ValueError:
+        attempt = uuid.uuid4().hex
+    try:
+        url = checkout_start(
+            user=request.user,
+            product=product,
+            success_url=_absolute(request, reverse("checkout_success")) + "?session_id={CHECKOUT_SESSION_ID}",
+            cancel_url=_absolute(request, reverse("checkout_cancel")),
+            attempt=attempt,
+        )
+    except CheckoutRefused as refused:
+        messages.warning(request, str(refused))
+        return SeeOther(home)
+    except stripe.StripeError:
+        logger.exception("Stripe Checkout could not start for user %s (%s)", request.user.pk, product)
+        messages.error(request, PAYMENTS_UNAVAILABLE)
+        return SeeOther(home)
+    return SeeOther(url)
+
+
+@login_required
+@require_POST
+def buy_pack(request: HttpRequest, pack_id: int) -> HttpResponse:
+    return _buy(request, get_object_or_404(CreditPack, pk=pack_id, active=True))
+
+
+@login_required
+@require_POST
+def buy_plan(request: HttpRequest, plan_id: int) -> HttpResponse:
+    return _buy(request, get_object_or_404(Plan, pk=plan_id, active=True))
+
+
+@login_required
+@require_POST
+def billing_portal(request: HttpRequest) -> HttpResponse:
+    home = reverse("billing")
+    if not payments_configured():
+        messages.warning(request, "Payments are not configured on this site.")
+        return SeeOther(home)
+    try:
+        url = portal_session_create(user=request.user, return_url=_absolute(request, home))
+    except stripe.StripeError:
+        logger.exception("Stripe portal could not open for user %s", request.user.pk)
+        messages.error(request, "The billing portal is unavailable right now. Please try again in a few minutes.")
+        return SeeOther(home)
+    if url is None:
+        messages.info(request, "There is nothing to manage yet: your plan and invoices appear after a purchase.")
+        return SeeOther(home)
+    return SeeOther(url)
+
+
+@login_required
+@require_GET
+def checkout_success(request: HttpRequest) -> HttpResponse:
+    # Only the buyer's own session: another user's id is a 404, as is a made-up one.
+    checkout = (
+        CheckoutSession.objects.select_related("pack", "plan")
+        .filter(user=request.user, session_id=request.GET.get("session_id", ""))
+        .first()
+    )
+    if checkout is None:
+        raise Http404("No such purchase")
+    grant = checkout.grant
+    if grant is None and not request.htmx and payments_configured():
+        # Arriving here means Checkout finished: fulfil now rather than wait for the webhook,
+        # through the same idempotent path. If Stripe is slow, the page polls for the webhook.
+        try:
+            checkout_fulfill(session_id=checkout.session_id)
+        except Exception:
+            logger.exception("Fulfilment from the success page failed for %s", checkout.session_id)
+        checkout.refresh_from_db()
+        grant = checkout.grant
+    context = {
+        "checkout": checkout,
+        "grant": grant,
+        "final": grant is not None or checkout.payment_state in ("failed", "expired"),
+    }
+    template = "billing/checkout_success.html#status" if request.htmx else "billing/checkout_success.html"
+    return render(request, template, context)
+
+
+@login_required
+@require_GET
+def checkout_cancel(request: HttpRequest) -> HttpResponse:
+    return render(request, "billing/checkout_cancel.html")
+
+
+@csrf_exempt
+@require_POST
+def stripe_webhook(request: HttpRequest) -> HttpResponse:
+    secret = settings.STRIPE_WEBHOOK_SECRET
+    if not secret:
+        # Stripe keeps retrying for days, so nothing is lost while the secret is being set.
+        return JsonResponse({"error": "Stripe webhooks are not configured"}, status=503)
+    try:
+        body = request.body.decode("utf-8")
+        # The library's own check: HMAC of "<timestamp>.<body>", within its 300 s tolerance.
+        stripe.Webhook.construct_event(body, request.headers.get("Stripe-Signature", ""), secret)
+        payload = json.loads(body)
+        if not isinstance(payload, dict) or not payload.get("id") or not payload.get("type"):
+            raise ValueError("not an event")
+        if not isinstance((payload.get("data") or {}).get("object"), dict):
+            raise ValueError("an event without its object")
+    except (ValueError, stripe.SignatureVerificationError) as error:
+        logger.warning("Rejected a Stripe webhook: %s", error)
+        return JsonResponse({"error": "invalid webhook"}, status=400)
+
+    event, process = stripe_event_record(payload=payload)
+    if not process:
+        return JsonResponse({"received": True, "status": event.status})
+    try:
+        stripe_event_process(event=event)
+    except Exception:
+        # Logged with the event; 500 makes Stripe deliver it again later.
+        return JsonResponse({"error": "processing failed; it will be retried"}, status=500)
+    return JsonResponse({"received": True, "status": "processed"})

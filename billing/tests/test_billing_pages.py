@@ -5,7 +5,6 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.urls import reverse
 
-from accounts.models import User
 from accounts.tests.factories import UserFactory
 from billing.models import LedgerEntry
 from billing.services import balance_of, credits_charge, credits_grant
@@ -60,12 +59,7 @@ def test_non_staff_cannot_reach_the_admin(client):
         assert response.status_code == 302 and "/admin/login/" in response["Location"]
 
 
-@pytest.fixture
-def staff_client(client):
-    staff = User.objects.create_superuser(email="ops@dreampixel.example", password="x-staff-password-1")
-    client.force_login(staff)
-    client.staff = staff
-    return client
+# `staff_client` (a superuser with a second factor, as the back office requires) is in the root conftest.
 
 
 def test_staff_grant_and_correct_credits_in_the_admin_with_a_memo(staff_client):

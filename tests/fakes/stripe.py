@@ -271,6 +271,7 @@ _ROUTE_TABLE: list[tuple[str, str, str, Any, str, frozenset[str]]] = [
     ("GET", f"/v1/products/{_ID}", "_retrieve_product", _P, "ProductRetrieveParams", frozenset()),
     ("GET", "/v1/invoices", "_list_invoices", _P, "InvoiceListParams", frozenset()),
     ("GET", f"/v1/invoices/{_ID}", "_retrieve_invoice", _P, "InvoiceRetrieveParams", frozenset()),
+    ("GET", "/v1/invoice_payments", "_list_invoice_payments", _P, "InvoicePaymentListParams", frozenset()),
     ("GET", "/v1/subscriptions", "_list_subscriptions", _P, "SubscriptionListParams", frozenset()),
     ("GET", f"/v1/subscriptions/{_ID}", "_retrieve_subscription", _P, "SubscriptionRetrieveParams", frozenset()),
     (
@@ -366,6 +367,7 @@ class FakeStripe:
         self._request_context: Obj = {"id": None, "idempotency_key": None}
         # Invoices reach their payment through invoice.payments; this is the same link, kept handy.
         self._invoice_payment_intent: dict[str, str] = {}
+        self._failures: list[Obj] = []
         self.legacy_fields = legacy_fields
 
     # ---- lifecycle ------------------------------------------------------------------------------
@@ -478,6 +480,27 @@ class FakeStripe:
     def add_customer(self, email: str | None = None, name: str | None = None, **metadata: str) -> Obj:
         with self._lock:
             return self._render(self._new_customer(email, name, dict(metadata)))
+
+    # ---- failure injection ----------------------------------------------------------------------
+
+    def fail_requests(self, method: str, path: str, *, status: int = 500, times: int = 1) -> None:
+        """Answer the next ``times`` requests to ``method`` on ``path`` (a regex matched against the
+        whole path) with a Stripe API error of ``status``, as if Stripe were having trouble.
+
+        The answer carries ``Stripe-Should-Retry: false`` so the library raises at once instead of
+        retrying, which keeps a test's outcome independent of the client's retry settings.
+        """
+        with self._lock:
+            self._failures.append(
+                {"method": method.upper(), "pattern": re.compile(path), "status": status, "remaining": times}
+            )
+
+    def _injected_failure(self, method: str, path: str) -> int | None:
+        for failure in self._failures:
+            if failure["remaining"] > 0 and failure["method"] == method and failure["pattern"].fullmatch(path):
+                failure["remaining"] -= 1
+                return failure["status"]
+        return None
 
     # ---- state transitions (each returns the Event Stripe would send) ---------------------------
 
@@ -657,6 +680,13 @@ class FakeStripe:
                 masked = auth.removeprefix("Bearer ")[:8] + "*" * 8
                 error = _ApiError(401, f"Invalid API Key provided: {masked}")
                 return self._finish(record, error.body(), 401, response_headers)
+
+            failed_status = self._injected_failure(method, path)
+            if failed_status is not None:
+                error = _ApiError(failed_status, "FakeStripe: injected failure.", type="api_error")
+                return self._finish(
+                    record, error.body(), failed_status, {**response_headers, "Stripe-Should-Retry": "false"}
+                )
 
             fingerprint = tuple(sorted(pairs))
             if idempotency_key:
@@ -1689,6 +1719,28 @@ class FakeStripe:
 
     def _retrieve_invoice(self, params: Obj, invoice_id: str) -> Obj:
         return self._render(self._lookup("invoice", invoice_id, "invoice"))
+
+    def _list_invoice_payments(self, params: Obj) -> Obj:
+        # Invoice payments live inside their invoice (invoice.payments); list them across invoices.
+        payment = params.get("payment") or {}
+        if not isinstance(payment, dict):
+            raise _ApiError(400, "Invalid object for payment", code="parameter_invalid_object", param="payment")
+        limit = _int(params.get("limit", 10), "limit")
+        invoices = sorted(
+            (o for o in self._index.values() if o["object"] == "invoice"), key=self._sort_key, reverse=True
+        )
+        found = [
+            copy.deepcopy(item)
+            for invoice in invoices
+            if not params.get("invoice") or invoice["id"] == params["invoice"]
+            for item in invoice["payments"]["data"]
+            if (not payment.get("type") or item["payment"]["type"] == payment["type"])
+            and (
+                not payment.get("payment_intent") or item["payment"].get("payment_intent") == payment["payment_intent"]
+            )
+            and (not params.get("status") or item["status"] == params["status"])
+        ]
+        return {"object": "list", "data": found[:limit], "has_more": len(found) > limit, "url": "/v1/invoice_payments"}
 
     def _list_subscriptions(self, params: Obj) -> Obj:
         status = params.get("status")

@@ -423,3 +423,33 @@ def test_concurrent_retries_with_one_key_make_one_session(client: stripe.StripeC
     assert len(ids) == 1
     assert len(fake.objects("checkout.session")) == 1
     assert len(fake.find_requests("POST", "/v1/checkout/sessions")) == 16
+
+
+def test_invoice_payments_lead_from_a_payment_intent_to_its_invoice(
+    client: stripe.StripeClient, fake: FakeStripe
+) -> None:
+    customer = client.v1.customers.create(params={"email": "ada@example.test"})
+    event = fake.complete_checkout(_subscription_session(client, customer.id).id)
+    invoice_id = event["data"]["object"]["invoice"]
+    pi_id = fake.get(invoice_id)["payments"]["data"][0]["payment"]["payment_intent"]
+
+    found = client.v1.invoice_payments.list(params={"payment": {"type": "payment_intent", "payment_intent": pi_id}})
+    assert [(p.invoice, p.payment.payment_intent, p.status) for p in found.data] == [(invoice_id, pi_id, "paid")]
+    assert client.v1.invoice_payments.list(params={"invoice": invoice_id}).data[0].invoice == invoice_id
+    pack_pi = fake.complete_checkout(_pack_session(client).id)["data"]["object"]["payment_intent"]
+    none = client.v1.invoice_payments.list(params={"payment": {"type": "payment_intent", "payment_intent": pack_pi}})
+    assert none.data == []
+
+
+def test_injected_failures_raise_at_once_then_stop(fake: FakeStripe) -> None:
+    client = fake.client(max_network_retries=2)  # Stripe-Should-Retry: false wins over retries
+    session = _pack_session(client)
+    fake.fail_requests("GET", r"/v1/checkout/sessions/cs_\w+", status=500, times=1)
+    with pytest.raises(stripe.APIError) as caught:
+        client.v1.checkout.sessions.retrieve(session.id)
+    assert caught.value.http_status == 500
+    assert len(fake.find_requests("GET", f"/v1/checkout/sessions/{session.id}")) == 1
+    assert client.v1.checkout.sessions.retrieve(session.id).id == session.id
+    # Other paths are untouched.
+    fake.fail_requests("GET", "/v1/refunds", status=503, times=2)
+    assert client.v1.checkout.sessions.list().data

@@ -13,10 +13,13 @@ class Command(BaseCommand):
         "entries, every balance-after is the running sum, every refund gives back one charge for "
         "its amount, nothing is refunded twice, and which balances are below zero. Jobs: failed "
         "or canceled jobs without their refund, succeeded jobs with a refund, jobs without a "
-        "charge, charges without a job, jobs running past their deadline. Prints a summary (or "
+        "charge, charges without a job, jobs running past their deadline. Stripe (when configured): "
+        "paid Checkout sessions and plan invoices of the last STRIPE_RECONCILE_WINDOW_HOURS without "
+        "their credits, and grants without a paid session or invoice. Prints a summary (or "
         "JSON with --json: a count and examples per finding) and exits with status 1 when a "
         "problem remains. With --fix it first repairs what can be repaired (refunds owed, stuck "
-        "jobs), idempotently: running it twice repairs nothing twice."
+        "jobs, credits owed for paid Stripe sessions and invoices), idempotently: running it "
+        "twice repairs nothing twice."
     )
 
     def add_arguments(self, parser):

@@ -1,0 +1,68 @@
+"""Helpers for the Stripe tests: start a checkout, deliver signed webhooks, compare ledgers, run threads."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Callable
+
+from django.db import connection
+from django.test import Client
+
+from billing.models import LedgerEntry
+from billing.stripe_services import checkout_start
+from tests.fakes.stripe import signed_event
+
+WEBHOOK_SECRET = "whsec_test_dreampixel_webhooks"
+WEBHOOK_URL = "/webhooks/stripe/"
+
+
+def start_checkout(user, product) -> str:
+    """Start a Checkout session as the buy button does; returns its id."""
+    url = checkout_start(
+        user=user,
+        product=product,
+        success_url="http://testserver/billing/checkout/success/?session_id={CHECKOUT_SESSION_ID}",
+        cancel_url="http://testserver/billing/checkout/cancel/",
+        attempt=uuid.uuid4().hex,
+    )
+    return url.rsplit("/", 1)[-1]
+
+
+def deliver(client: Client, event: dict, *, secret: str = WEBHOOK_SECRET, timestamp: int | None = None):
+    """POST an event to the webhook the way Stripe does: pretty JSON, a real Stripe-Signature header."""
+    body, header = signed_event(event, secret, timestamp)
+    return client.post(WEBHOOK_URL, body, content_type="application/json", headers={"stripe-signature": header})
+
+
+def relabel(event: dict, event_type: str) -> dict:
+    """The same object under another event type and a new id (e.g. a late async_payment_succeeded)."""
+    return {**event, "id": f"evt_{uuid.uuid4().hex[:24]}", "type": event_type}
+
+
+def ledger(user) -> list[tuple[str, str, int]]:
+    """(key, kind, amount) of the user's entries, sorted by key: order-independent."""
+    return sorted(LedgerEntry.objects.filter(account__user=user).values_list("idempotency_key", "kind", "amount"))
+
+
+def run_at_once(count: int, work: Callable[[int], object]) -> list[object]:
+    """Run work(i) in `count` threads released together; return each result or exception."""
+    barrier = threading.Barrier(count)
+    results: list[object] = [None] * count
+
+    def worker(i: int) -> None:
+        try:
+            barrier.wait()
+            results[i] = work(i)
+        except Exception as error:  # the outcome under test
+            results[i] = error
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not any(thread.is_alive() for thread in threads)
+    return results

@@ -5,6 +5,7 @@ from django import forms
 
 class ProfileForm(forms.Form):
     name = forms.CharField(max_length=150, required=False, label="Your name")
+    notify_long_jobs = forms.BooleanField(required=False, label="Email me when a video or a batch edit is done")
 
 
 class DeleteAccountForm(forms.Form):

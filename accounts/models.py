@@ -36,6 +36,10 @@ class User(AbstractUser):
     # Set when the person deletes their account: the row stays (the credit ledger points at
     # it) but holds no personal data.
     deleted_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # Set by staff: a suspended person can sign in and see their things, but start no new jobs.
+    suspended_at = models.DateTimeField(null=True, blank=True)
+    # Opt-in: an email when a long job (a video, a batch) finishes or fails.
+    notify_long_jobs = models.BooleanField("email me when a video or batch is done", default=False)
 
     USERNAME_FIELD = "email"
     EMAIL_FIELD = "email"
@@ -56,6 +60,10 @@ class User(AbstractUser):
 
     def get_short_name(self) -> str:
         return self.name.split(" ")[0] if self.name else self.email.split("@")[0]
+
+    @property
+    def is_suspended(self) -> bool:
+        return self.suspended_at is not None
 
     @property
     def display_name(self) -> str:

@@ -15,10 +15,15 @@ from accounts.models import User
 account_deleting = Signal()
 
 
-def user_update_profile(*, user: User, name: str) -> User:
+def user_update_profile(*, user: User, name: str, notify_long_jobs: bool = False) -> User:
     user.name = name.strip()
-    user.save(update_fields=["name"])
+    user.notify_long_jobs = notify_long_jobs
+    user.save(update_fields=["name", "notify_long_jobs"])
     return user
+
+
+def user_suspend(*, user: User, suspended: bool = True) -> None:
+    User.objects.filter(pk=user.pk).update(suspended_at=timezone.now() if suspended else None)
 
 
 def user_delete(*, user: User) -> None:

@@ -15,9 +15,12 @@ from accounts.services import user_delete, user_update_profile
 @login_required
 @require_http_methods(["GET", "POST"])
 def profile(request: HttpRequest) -> HttpResponse:
-    form = ProfileForm(request.POST or None, initial={"name": request.user.name})
+    initial = {"name": request.user.name, "notify_long_jobs": request.user.notify_long_jobs}
+    form = ProfileForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
-        user_update_profile(user=request.user, name=form.cleaned_data["name"])
+        user_update_profile(
+            user=request.user, name=form.cleaned_data["name"], notify_long_jobs=form.cleaned_data["notify_long_jobs"]
+        )
         messages.success(request, "Your profile was saved.")
         return redirect("profile")
     google_accounts = SocialAccount.objects.filter(user=request.user, provider="google")

@@ -19,10 +19,13 @@ from billing.models import (
     CreditPack,
     LedgerEntry,
     Plan,
+    ReconcileFinding,
+    ReconcileRun,
     StripeCustomer,
     StripeEvent,
     Subscription,
 )
+from billing.reconcile import finding_fix, reconcile_run
 from billing.services import LedgerError, credits_adjust
 from billing.stripe_services import stripe_event_process
 from billing.templatetags.money import format_money
@@ -278,3 +281,82 @@ class CheckoutSessionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description="Amount", ordering="amount_cents")
     def amount(self, checkout: CheckoutSession) -> str:
         return format_money(checkout.amount_cents, checkout.currency)
+
+
+class ReconcileFindingInline(admin.TabularInline):
+    model = ReconcileFinding
+    extra = 0
+    can_delete = False
+    fields = ["description", "count", "examples", "fixable", "fixed_count", "fixed_at", "fixed_by"]
+    readonly_fields = fields
+    show_change_link = True
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(ReconcileRun)
+class ReconcileRunAdmin(admin.ModelAdmin):
+    list_display = ["started_at", "trigger", "started_by", "ok", "checks", "problems", "fixed"]
+    list_filter = ["ok", "trigger"]
+    readonly_fields = ["started_at", "finished_at", "trigger", "started_by", "ok", "checks", "fixed"]
+    inlines = [ReconcileFindingInline]
+    change_list_template = "admin/billing/reconcilerun/change_list.html"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("started_by").annotate(problem_count=Count("findings"))
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.display(description="Findings", ordering="problem_count")
+    def problems(self, run: ReconcileRun) -> int:
+        return run.problem_count
+
+    def get_urls(self):
+        start = path("start/", self.admin_site.admin_view(self.start_view), name="billing_reconcile_start")
+        return [start, *super().get_urls()]
+
+    def start_view(self, request: HttpRequest) -> HttpResponse:
+        if request.method != "POST":
+            return HttpResponseRedirect(reverse("admin:billing_reconcilerun_changelist"))
+        run, _, _ = reconcile_run(fix=False, trigger=ReconcileRun.Trigger.ADMIN, staff=request.user)
+        messages.success(request, "All clear." if run.ok else f"{run.findings.count()} check(s) found problems.")
+        return HttpResponseRedirect(reverse("admin:billing_reconcilerun_change", args=[run.pk]))
+
+
+@admin.register(ReconcileFinding)
+class ReconcileFindingAdmin(admin.ModelAdmin):
+    list_display = ["run", "description", "count", "fixable", "fixed_count", "fixed_by", "fixed_at"]
+    list_filter = ["fixable", "name"]
+    list_select_related = ["run", "fixed_by"]
+    readonly_fields = [
+        "run",
+        "name",
+        "description",
+        "count",
+        "examples",
+        "fixable",
+        "fixed_count",
+        "fixed_at",
+        "fixed_by",
+    ]
+    actions = ["fix_findings"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.action(description="Fix (same code as reconcile --fix; safe to repeat)")
+    def fix_findings(self, request, queryset):
+        for finding in queryset:
+            if not finding.fixable:
+                self.message_user(request, f"{finding.description}: needs a person, not a fix.", level=messages.WARNING)
+                continue
+            repaired = finding_fix(finding=finding, staff=request.user)
+            self.message_user(request, f"{finding.description}: repaired {repaired}.")

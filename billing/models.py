@@ -331,3 +331,52 @@ class StripeEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.type} {self.event_id}"
+
+
+class ReconcileRun(models.Model):
+    """One run of `reconcile` (hourly, from the command, or started in the admin) and what it found."""
+
+    class Trigger(models.TextChoices):
+        SCHEDULE = "schedule", "Schedule"
+        COMMAND = "command", "Command"
+        ADMIN = "admin", "Admin"
+
+    trigger = models.CharField(max_length=16, choices=Trigger.choices)
+    started_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    started_at = models.DateTimeField(default=timezone.now, editable=False)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    ok = models.BooleanField(default=False)
+    checks = models.PositiveSmallIntegerField(default=0)
+    # What `--fix` repaired before the final check: {finding name: how many}.
+    fixed = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+        verbose_name = "reconciliation run"
+
+    def __str__(self) -> str:
+        return f"Reconciliation {self.started_at:%Y-%m-%d %H:%M} ({'all clear' if self.ok else 'problems'})"
+
+
+class ReconcileFinding(models.Model):
+    """A check of a run that found something; staff can fix it with the same code as --fix."""
+
+    run = models.ForeignKey(ReconcileRun, on_delete=models.CASCADE, related_name="findings")
+    name = models.CharField(max_length=64)
+    description = models.CharField(max_length=255)
+    count = models.PositiveIntegerField()
+    examples = models.JSONField(default=list, blank=True)
+    fixable = models.BooleanField(default=False)
+    fixed_count = models.PositiveIntegerField(null=True, blank=True)
+    fixed_at = models.DateTimeField(null=True, blank=True)
+    fixed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["run", "name"]
+
+    def __str__(self) -> str:
+        return f"{self.description}: {self.count}"

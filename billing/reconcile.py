@@ -328,3 +328,62 @@ def _paid_by_id(client, kind: str, object_id: str) -> bool:
         return client.v1.invoices.retrieve(object_id)["status"] == "paid"
     except stripe.InvalidRequestError:  # no such object: certainly not paid
         return False
+
+
+def reconcile_run(*, fix: bool = False, trigger: str = "command", staff=None):
+    """Run every check (first repairing what --fix may repair) and store the run and findings."""
+    from django.utils import timezone
+
+    from billing.models import ReconcileFinding, ReconcileRun
+
+    run = ReconcileRun.objects.create(trigger=trigger, started_by=staff)
+    findings = run_checks()
+    fixed: dict[str, int] = {}
+    if fix:
+        for finding in findings:
+            if finding.fix is not None and not finding.ok:
+                fixed[finding.name] = finding.fix()
+        if fixed:
+            findings = run_checks()
+    ReconcileFinding.objects.bulk_create(
+        ReconcileFinding(
+            run=run,
+            name=f.name,
+            description=f.description[:255],
+            count=f.count,
+            examples=_jsonable(f.examples),
+            fixable=f.fix is not None,
+        )
+        for f in findings
+        if not f.ok
+    )
+    run.finished_at = timezone.now()
+    run.ok = all(f.ok for f in findings)
+    run.checks = len(findings)
+    run.fixed = fixed
+    run.save()
+    return run, findings, fixed
+
+
+def finding_fix(*, finding, staff) -> int:
+    """Fix one stored finding from the admin: run its check again now, then its repair (the
+    same idempotent code as `reconcile --fix`). Returns how many things were repaired."""
+    from django.utils import timezone
+
+    _load_app_checks()
+    check = CHECKS.get(finding.name)
+    if check is None:
+        return 0
+    current = check()
+    repaired = current.fix() if current.fix is not None and not current.ok else 0
+    finding.fixed_count = repaired
+    finding.fixed_at = timezone.now()
+    finding.fixed_by = staff
+    finding.save(update_fields=["fixed_count", "fixed_at", "fixed_by"])
+    return repaired
+
+
+def _jsonable(examples: list[dict]) -> list[dict]:
+    import json
+
+    return json.loads(json.dumps(examples, default=str))

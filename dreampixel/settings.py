@@ -7,13 +7,14 @@ listed with a comment in .env.example.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import dj_database_url
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
-from dreampixel.env import env_bool, env_choice, env_int, env_list, env_str
+from dreampixel.env import env_bool, env_choice, env_float, env_int, env_list, env_str
 from dreampixel.storages import default_storage_settings
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -43,7 +44,7 @@ INSTALLED_APPS = [
     "accounts",
     "billing",
     "generation",
-    "django.contrib.admin",
+    "dreampixel.apps.AdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -65,6 +66,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "dreampixel.logging.RequestIdMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -227,6 +229,15 @@ PROVIDER_POLL_MAX = 2.0
 FILE_URL_EXPIRE = env_int("FILE_URL_EXPIRE", 300, minimum=30)
 # How long a provider may fetch a photo to edit through its signed URL (S3 only).
 PROVIDER_PHOTO_URL_EXPIRE = 3600
+# Staff alerts (admin home, and email to STAFF_EMAILS at most once an hour per alert).
+ALERT_FAILURE_RATE = env_float("ALERT_FAILURE_RATE", 0.2, minimum=0.0, maximum=1.0)
+ALERT_MIN_JOBS = env_int("ALERT_MIN_JOBS", 5, minimum=1)
+ALERT_SLOW_JOB_SECONDS = env_int("ALERT_SLOW_JOB_SECONDS", 300, minimum=60)
+DAILY_PROVIDER_BUDGET_USD = env_float("DAILY_PROVIDER_BUDGET_USD", 100.0, minimum=0.0)
+# What `cleanup` keeps, in days.
+CLEANUP_FAILED_AFTER_DAYS = env_int("CLEANUP_FAILED_AFTER_DAYS", 30, minimum=1)
+CLEANUP_TASK_RESULTS_DAYS = env_int("CLEANUP_TASK_RESULTS_DAYS", 14, minimum=1)
+WEBHOOK_RETENTION_DAYS = env_int("WEBHOOK_RETENTION_DAYS", 90, minimum=1)
 
 # --- Accounts and sign-in ----------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
@@ -341,11 +352,24 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 
+# Structured logs: JSON lines in production (LOG_FORMAT=json), readable text in development.
+# Every record carries request_id, user_id and job_id when there is one.
+LOG_FORMAT = env_choice("LOG_FORMAT", "json" if PRODUCTION else "text", ("json", "text"))
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"context": {"()": "dreampixel.logging.ContextFilter"}},
+    "formatters": {
+        "text": {
+            "format": "%(asctime)s %(levelname)s %(name)s [req=%(request_id)s user=%(user_id)s job=%(job_id)s] %(message)s"
+        },
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s %(user_id)s %(job_id)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+        },
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["context"]}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
@@ -353,3 +377,19 @@ LOGGING = {
         "werkzeug": {"level": "WARNING"},
     },
 }
+
+# Errors go to Sentry when SENTRY_DSN is set. django-q2 has no Sentry integration of its own:
+# task failures reach Sentry through the logging integration (django-q logs them as errors).
+SENTRY_DSN = env_str("SENTRY_DSN")
+if SENTRY_DSN:
+    import sentry_sdk
+    from sentry_sdk.integrations.django import DjangoIntegration
+    from sentry_sdk.integrations.logging import LoggingIntegration
+
+    sentry_sdk.init(
+        dsn=SENTRY_DSN,
+        environment=DREAMPIXEL_ENV,
+        integrations=[DjangoIntegration(), LoggingIntegration(event_level=logging.ERROR)],
+        traces_sample_rate=env_float("SENTRY_TRACES_SAMPLE_RATE", 0.0, minimum=0.0, maximum=1.0),
+        send_default_pii=False,
+    )

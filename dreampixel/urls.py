@@ -3,12 +3,10 @@ from django.conf import settings
 from django.conf.urls.static import static
 from django.contrib import admin
 from django.urls import include, path
+from django.views.generic import TemplateView
 
 from dreampixel import views
 from dreampixel.ratelimits import limit_posts
-
-admin.site.site_header = "Dream Pixel back office"
-admin.site.site_title = "Dream Pixel"
 
 # Sign-in and sign-up POSTs are rate limited per IP; these patterns shadow allauth's own.
 account_overrides = [
@@ -29,6 +27,8 @@ if settings.EMAIL_LOGIN_ENABLED:
 
 urlpatterns = [
     path("", views.landing, name="landing"),
+    path("terms/", TemplateView.as_view(template_name="legal/terms.html"), name="terms"),
+    path("privacy/", TemplateView.as_view(template_name="legal/privacy.html"), name="privacy"),
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),
     *account_overrides,

@@ -48,6 +48,10 @@ class AIModel(models.Model):
     input_defaults = models.JSONField(default=dict, blank=True)
     enabled = models.BooleanField(default=True)
     position = models.PositiveSmallIntegerField(default=0)
+    # What the provider charges us, for spend estimates: per prediction, plus per second of
+    # run time (Replicate's `predict_time` metric). US dollars; either may be zero.
+    provider_usd_per_run = models.DecimalField(max_digits=10, decimal_places=6, default=0)
+    provider_usd_per_second = models.DecimalField(max_digits=10, decimal_places=6, default=0)
 
     class Meta:
         ordering = ["kind", "position", "name"]
@@ -127,6 +131,8 @@ class Batch(models.Model):
     form_token = models.UUIDField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     deleted_at = models.DateTimeField(null=True, blank=True)
+    # When the "your batch is done" email went out (once, even if two last jobs finish together).
+    notified_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-created_at"]
@@ -276,6 +282,43 @@ class JobOutput(models.Model):
     @property
     def extension(self) -> str:
         return self.file.name.rsplit(".", 1)[-1]
+
+
+class JobReport(models.Model):
+    """A person flags a finished job as a bad result; staff refund it (once) or dismiss it."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Waiting for review"
+        REFUNDED = "refunded", "Refunded"
+        DISMISSED = "dismissed", "Dismissed"
+
+    job = models.OneToOneField(Job, on_delete=models.PROTECT, related_name="report")
+    reason = models.TextField(max_length=1000)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
+    staff = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    staff_note = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at"]
+        indexes = [models.Index(fields=["status", "created_at"], name="generation_report_queue_idx")]
+
+    def __str__(self) -> str:
+        return f"Report on {self.job_id} ({self.status})"
+
+
+class AlertState(models.Model):
+    """When each kind of alert last emailed staff: at most once an hour per kind."""
+
+    key = models.CharField(max_length=64, unique=True)
+    last_sent_at = models.DateTimeField()
+    last_message = models.TextField(blank=True)
+
+    def __str__(self) -> str:
+        return self.key
 
 
 class ProviderWebhook(models.Model):

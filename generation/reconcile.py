@@ -28,16 +28,17 @@ def _chunks(queryset, size: int = CHUNK) -> Iterator[list]:
         yield chunk
 
 
-def _existing_keys(keys: list[str]) -> set[str]:
-    return set(LedgerEntry.objects.filter(idempotency_key__in=keys).values_list("idempotency_key", flat=True))
+def _existing_keys(keys: list[str], **filters) -> set[str]:
+    entries = LedgerEntry.objects.filter(idempotency_key__in=keys, **filters)
+    return set(entries.values_list("idempotency_key", flat=True))
 
 
-def _jobs_missing(status_in, key_prefix: str, *, present: bool) -> list[Job]:
+def _jobs_missing(status_in, key_prefix: str, *, present: bool, **entry_filters) -> list[Job]:
     """Jobs in these states whose `<prefix>:<job>` entry is absent (present=False) or there."""
     found = []
     jobs = Job.objects.filter(status__in=status_in).only("id", "user_id", "status", "cost").order_by("created_at")
     for chunk in _chunks(jobs):
-        keys = _existing_keys([f"{key_prefix}:{job.id}" for job in chunk])
+        keys = _existing_keys([f"{key_prefix}:{job.id}" for job in chunk], **entry_filters)
         found += [job for job in chunk if (f"{key_prefix}:{job.id}" in keys) == present]
     return found
 
@@ -66,10 +67,11 @@ def finished_jobs_without_refund() -> Finding:
 
 @reconcile_check
 def succeeded_jobs_with_refund() -> Finding:
-    jobs = _jobs_missing([Status.SUCCEEDED], "refund", present=True)
+    # Staff may refund a succeeded job on purpose (a reported bad result); the system never should.
+    jobs = _jobs_missing([Status.SUCCEEDED], "refund", present=True, actor_type=LedgerEntry.Actor.SYSTEM)
     return Finding(
         name="succeeded_jobs_with_refund",
-        description="Succeeded jobs that were refunded as well",
+        description="Succeeded jobs that the system refunded as well",
         count=len(jobs),
         examples=_examples(jobs),
     )

@@ -26,7 +26,7 @@ from storages.backends.s3 import S3Storage
 
 from accounts.models import User
 from billing.services import credits_charge, credits_refund
-from generation.models import AIModel, Batch, Job, JobOutput, Kind, SiteSettings, Upload
+from generation.models import AIModel, Batch, Job, JobOutput, JobReport, Kind, SiteSettings, Upload
 from generation.outputs import StoredOutput, UnreadableOutput, delete_files, store_output
 from generation.presets import STYLES, styled_prompt
 from generation.providers import (
@@ -110,6 +110,11 @@ def _new_job(*, user: User, model: AIModel, prompt: str, aspect_ratio: str, **fi
     return job
 
 
+def _check_user(user: User) -> None:
+    if user.is_suspended:
+        raise GenerationError("Your account is suspended, so you cannot start new jobs. Please contact support.")
+
+
 def job_create(
     *,
     user: User,
@@ -122,6 +127,7 @@ def job_create(
     form_token: uuid.UUID | None = None,
 ) -> Job:
     """Charge and insert in one transaction; enqueue on commit. Raises InsufficientCredits."""
+    _check_user(user)
     prompt = _check_request(model=model, prompt=prompt, aspect_ratio=aspect_ratio, style=style)
     if (model.kind == Kind.IMAGE_EDIT) != (source is not None):
         raise GenerationError(
@@ -262,7 +268,12 @@ def job_run(*, job_id: uuid.UUID) -> None:
     try:
         prediction = None
         if not job.prediction_id:
-            prediction = _with_retries(job, lambda: provider.create(_request_for(job)))
+            if job.attempts > 1:
+                # An earlier worker may have died right after creating the prediction.
+                since = job.started_at - timedelta(seconds=5)
+                prediction = _with_retries(job, lambda: provider.find(_request_for(job), since=since))
+            if prediction is None:
+                prediction = _with_retries(job, lambda: provider.create(_request_for(job)))
             # Saved before any wait: a restarted worker resumes this prediction.
             Job.objects.filter(pk=job.pk, prediction_id="").update(prediction_id=prediction.id)
             job.prediction_id = prediction.id
@@ -356,6 +367,7 @@ def job_succeed(*, job_id: uuid.UUID, outputs: list[StoredOutput], metrics: dict
             )
     if updated:
         logger.info("job succeeded", extra={"job_id": str(job_id)})
+        _after_final(job_id)
     return bool(updated)
 
 
@@ -384,7 +396,14 @@ def job_fail(
             credits_refund(charge_key=f"charge:{job_id}", key=f"refund:{job_id}", memo=status.capitalize())
     if updated:
         logger.info("job %s", status, extra={"job_id": str(job_id), "error": provider_error[:200]})
+        _after_final(job_id)
     return bool(updated)
+
+
+def _after_final(job_id: uuid.UUID) -> None:
+    from generation.notifications import notify_finished
+
+    transaction.on_commit(lambda: notify_finished(job_id))
 
 
 # --- Webhooks and the sweeper ------------------------------------------------------------
@@ -503,6 +522,7 @@ def batch_create(
     `photos` are ValidatedImage values (generation.uploads.image_validate)."""
     from generation.uploads import upload_store, uploads_discard
 
+    _check_user(user)
     prompt = _check_request(model=model, prompt=prompt, aspect_ratio="original")
     if model.kind != Kind.IMAGE_EDIT:
         raise GenerationError(f"{model.name} does not edit photos.")
@@ -532,3 +552,78 @@ def batch_create(
         uploads_discard(uploads)
         raise
     return batch
+
+
+# --- Reports and staff actions -----------------------------------------------------------
+
+
+def job_report(*, user: User, job: Job, reason: str) -> JobReport:
+    """The person flags a finished job as a bad result, once per job."""
+    reason = reason.strip()
+    if job.user_id != user.pk:
+        raise GenerationError("That job is not yours.")
+    if job.status != Status.SUCCEEDED:
+        raise GenerationError("Only a finished result can be reported; failed jobs are refunded already.")
+    if not reason:
+        raise GenerationError("Tell us what is wrong with the result.")
+    report, created = JobReport.objects.get_or_create(job=job, defaults={"reason": reason[:1000]})
+    if not created:
+        raise GenerationError("You already reported this result.")
+    return report
+
+
+def report_decide(*, report: JobReport, staff: User, refund: bool, note: str = "") -> bool:
+    """Staff refund a reported job (once: the job's refund key) or dismiss the report."""
+    with transaction.atomic():
+        report = JobReport.objects.select_for_update().select_related("job").get(pk=report.pk)
+        if report.status != JobReport.Status.OPEN:
+            return False
+        if refund:
+            credits_refund(
+                charge_key=report.job.charge_key, key=report.job.refund_key, actor=staff,
+                memo="Refund for a reported result",
+            )  # fmt: skip
+        report.status = JobReport.Status.REFUNDED if refund else JobReport.Status.DISMISSED
+        report.staff = staff
+        report.staff_note = note[:500]
+        report.decided_at = timezone.now()
+        report.save()
+    return True
+
+
+def job_refund_by_staff(*, job: Job, staff: User, memo: str = "Refunded by staff") -> bool:
+    """Refund a job's charge (once, whatever its status). False if it was refunded already."""
+    from billing.models import LedgerEntry
+
+    if LedgerEntry.objects.filter(idempotency_key=job.refund_key).exists():
+        return False
+    if job.can_cancel:
+        return job_fail(job_id=job.pk, message="Canceled and refunded by our team.", status=Status.CANCELED)
+    credits_refund(charge_key=job.charge_key, key=job.refund_key, actor=staff, memo=memo)
+    return True
+
+
+def job_rerun_by_staff(*, job: Job, staff: User) -> Job:
+    """Run a finished job again for its owner without charging them twice.
+
+    A failed or canceled job was refunded, so the new job is charged as usual; a succeeded one
+    was paid for, so its re-run is given back with an adjustment. Clicking twice makes one."""
+    from billing.services import credits_adjust
+
+    if not job.is_final:
+        raise GenerationError("The job is still running.")
+    token = uuid.uuid5(uuid.NAMESPACE_URL, f"rerun:{job.pk}")
+    existing = Job.objects.filter(user=job.user, form_token=token).first()
+    if existing is not None:
+        return existing
+    with transaction.atomic():
+        if job.status == Status.SUCCEEDED:  # credit first, so the charge below always fits
+            credits_adjust(
+                user=job.user, amount=job.model.credit_cost, staff=staff, key=f"adjust:rerun:{job.pk}",
+                memo=f"Re-run of job {job.pk} on the house",
+            )  # fmt: skip
+        new_job = _new_job(
+            user=job.user, model=job.model, prompt=job.prompt, aspect_ratio=job.aspect_ratio, seed=job.seed,
+            style=job.style, source=job.source, form_token=token,
+        )  # fmt: skip
+    return new_job

@@ -6,19 +6,34 @@ import uuid
 
 from django_q.tasks import async_task
 
+from dreampixel.logging import bound
 from generation import services
 
 
 def run_job(job_id: str) -> None:
-    services.job_run(job_id=uuid.UUID(job_id))
+    with bound(job_id=job_id):
+        services.job_run(job_id=uuid.UUID(job_id))
 
 
 def sync_job(job_id: str) -> None:
-    services.job_sync(job_id=uuid.UUID(job_id))
+    with bound(job_id=job_id):
+        services.job_sync(job_id=uuid.UUID(job_id))
 
 
 def sweep_stuck_jobs() -> dict[str, int]:
     return services.sweep_stuck_jobs()
+
+
+def cleanup() -> dict[str, int]:
+    from generation.cleanup import cleanup_run
+
+    return {part.name: len(part.items) for part in cleanup_run(dry_run=False)}
+
+
+def check_alerts() -> list[str]:
+    from generation.alerts import alerts_check
+
+    return [alert.key for alert in alerts_check()]
 
 
 def enqueue_run(job_id: uuid.UUID) -> None:

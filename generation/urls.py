@@ -17,6 +17,7 @@ urlpatterns = [
     path("jobs/<uuid:job_id>/cancel/", views.job_stop, name="job_cancel"),
     path("jobs/<uuid:job_id>/delete/", views.job_remove, name="job_delete"),
     path("jobs/<uuid:job_id>/share/", views.job_sharing, name="job_share"),
+    path("jobs/<uuid:job_id>/report/", views.job_flag, name="job_report"),
     path("files/<uuid:output_id>/", views.output_file, name="output_file"),
     path("files/<uuid:output_id>/thumbnail/", views.output_file, {"variant": "thumbnail"}, name="output_thumbnail"),
     path("uploads/<uuid:upload_id>/", views.upload_file, name="upload_file"),

@@ -24,6 +24,7 @@ from generation.services import (
     job_cancel,
     job_create,
     job_delete,
+    job_report,
     job_share,
     job_unshare,
 )
@@ -34,7 +35,7 @@ GALLERY_PAGE_SIZE = 24
 
 def _job_for_user(request: HttpRequest, job_id: uuid.UUID) -> Job:
     # Another person's job is a 404, never a 403: its existence is not ours to confirm.
-    return get_object_or_404(user_jobs(user=request.user).select_related("model", "source"), pk=job_id)
+    return get_object_or_404(user_jobs(user=request.user).select_related("model", "source", "report"), pk=job_id)
 
 
 def _serve(name: str, *, filename: str, download: bool) -> HttpResponse:
@@ -212,6 +213,19 @@ def job_sharing(request: HttpRequest, job_id: uuid.UUID) -> HttpResponse:
             messages.error(request, str(error))
         else:
             messages.success(request, "Anyone with the link can now see this result.")
+    return redirect(job)
+
+
+@login_required
+@require_POST
+def job_flag(request: HttpRequest, job_id: uuid.UUID) -> HttpResponse:
+    job = _job_for_user(request, job_id)
+    try:
+        job_report(user=request.user, job=job, reason=request.POST.get("reason", ""))
+    except GenerationError as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(request, "Thank you. Our team will look at it; you will see the outcome here.")
     return redirect(job)
 
 

@@ -29,3 +29,11 @@ def test_pages_carry_a_content_security_policy_and_the_packaged_htmx(client):
     page = response.content.decode()
     assert "/static/django-htmx/" in page or "/static/django_htmx/" in page
     assert "unpkg.com" not in page and "cdn" not in page.lower()
+
+
+def test_terms_and_privacy_are_linked_from_the_footer_and_sign_up(client):
+    for url, heading in (("/terms/", "Terms of service"), ("/privacy/", "Privacy")):
+        assert heading in client.get(url).content.decode()
+    assert 'href="/terms/"' in client.get("/").content.decode()
+    signup = client.get("/accounts/signup/").content.decode()
+    assert 'href="/terms/"' in signup and 'href="/privacy/"' in signup

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Protocol
 
 
@@ -48,6 +49,10 @@ class Provider(Protocol):
     def get(self, prediction_id: str) -> Prediction: ...
 
     def cancel(self, prediction_id: str) -> None: ...
+
+    def find(self, request: PredictionRequest, *, since: datetime) -> Prediction | None:
+        """A prediction made for this request since then: one a killed worker created but
+        never got to record."""
 
     def fetch_output(self, url: str) -> bytes: ...
 

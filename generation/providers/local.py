@@ -176,6 +176,9 @@ class LocalProvider:
     def cancel(self, prediction_id: str) -> None:
         return None
 
+    def find(self, request: PredictionRequest, *, since) -> Prediction | None:
+        return None  # nothing runs outside create(), so nothing can be orphaned
+
     def fetch_output(self, url: str) -> bytes:
         if not url.startswith("data:"):
             raise ProviderError(f"The preview renderer has no output at {url!r}.")

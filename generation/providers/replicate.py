@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+from datetime import datetime
 
 import httpx
 import replicate
@@ -18,6 +19,7 @@ from generation.providers.base import (
     decode_data_url,
 )
 
+MAX_PAGES_SEARCHED = 5
 # Statuses worth another try; others (401, 404, 422) will not get better by waiting.
 TRANSIENT_STATUSES = {408, 409, 425, 429, 500, 502, 503, 504}
 
@@ -102,6 +104,30 @@ class ReplicateProvider:
             self._client().predictions.cancel(prediction_id)
         except (ReplicateError, httpx.TransportError) as error:
             raise _translate(error) from error
+
+    def find(self, request: PredictionRequest, *, since: datetime) -> Prediction | None:
+        # Replicate takes no idempotency key, so a worker killed between "create" and saving the
+        # id leaves a prediction nobody knows. The next worker looks for it among the recent
+        # predictions (newest first) by model and by the request's plain input values.
+        wanted = {k: v for k, v in request.input.items() if isinstance(v, str | int | float | bool)}
+        model = request.model_ref.split(":", 1)[0]
+        client = self._client()
+        try:
+            page = client.predictions.list()
+            for _ in range(MAX_PAGES_SEARCHED):
+                for candidate in page.results:
+                    created = datetime.fromisoformat(str(candidate.created_at).replace("Z", "+00:00"))
+                    if created < since:
+                        return None
+                    same_input = all((candidate.input or {}).get(k) == v for k, v in wanted.items())
+                    if candidate.model == model and same_input:
+                        return self._prediction(candidate)
+                if not page.next:
+                    return None
+                page = client.predictions.list(cursor=page.next)
+        except (ReplicateError, httpx.TransportError) as error:
+            raise _translate(error) from error
+        return None
 
     def webhook_secret(self) -> str:
         try:

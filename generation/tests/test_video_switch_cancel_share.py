@@ -119,12 +119,9 @@ def test_with_the_switch_off_submissions_are_refused_uncharged_and_running_jobs_
     assert Job.objects.count() == 2
 
 
-def test_staff_flip_the_switch_in_the_admin(client):
-    from accounts.models import User
-
-    client.force_login(User.objects.create_superuser(email="ops@example.com", password="pw-staff-12345"))
+def test_staff_flip_the_switch_in_the_admin(staff_client):
     SiteSettings.current()
-    response = client.post(
+    response = staff_client.post(
         reverse("admin:generation_sitesettings_change", args=[1]),
         {"generation_enabled": "", "pause_message": "Back soon."},
     )

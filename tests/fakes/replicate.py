@@ -414,6 +414,13 @@ class FakeReplicate:
             return self._create(body, model=model, token=token, prefer_wait=prefer_wait)
         if method == "POST" and path == "/v1/predictions":
             return self._create(body, model=None, token=token, prefer_wait=prefer_wait)
+        if method == "GET" and path == "/v1/predictions":
+            # Newest first, one page: enough for tests (Replicate pages by cursor).
+            now = time.monotonic()
+            with self._lock:
+                records = sorted(self.predictions.values(), key=lambda r: r.created, reverse=True)
+                results = [self._render(record, now) for record in records]
+            return _json_reply(200, {"previous": None, "next": None, "results": results})
         if method == "GET" and (match := _PREDICTION.match(path)):
             with self._lock:
                 record = self.predictions.get(match["id"])

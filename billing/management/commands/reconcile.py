@@ -4,7 +4,7 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
-from billing.reconcile import Finding, run_checks
+from billing.reconcile import Finding, reconcile_run
 
 
 class Command(BaseCommand):
@@ -19,7 +19,7 @@ class Command(BaseCommand):
         "JSON with --json: a count and examples per finding) and exits with status 1 when a "
         "problem remains. With --fix it first repairs what can be repaired (refunds owed, stuck "
         "jobs, credits owed for paid Stripe sessions and invoices), idempotently: running it "
-        "twice repairs nothing twice."
+        "twice repairs nothing twice. Each run is stored with its findings for the admin."
     )
 
     def add_arguments(self, parser):
@@ -27,14 +27,8 @@ class Command(BaseCommand):
         parser.add_argument("--fix", action="store_true", help="Repair what can be repaired, then check again.")
 
     def handle(self, *args, **options):
-        findings = run_checks()
-        fixed: dict[str, int] = {}
-        if options["fix"]:
-            for finding in findings:
-                if finding.fix is not None and not finding.ok:
-                    fixed[finding.name] = finding.fix()
-            if fixed:
-                findings = run_checks()
+        # Every run is stored with its findings; staff read them in the admin.
+        _, findings, fixed = reconcile_run(fix=options["fix"], trigger="command")
         problems = [finding for finding in findings if not finding.ok]
         if options["json"]:
             self.stdout.write(json.dumps(self._report(findings, fixed), indent=2, default=str))

@@ -1,0 +1,111 @@
+"""The back office's view of a user: balance, jobs and ledger together, with staff actions.
+
+It lives here, not in accounts/, because it needs billing and generation: accounts knows
+neither. generation/admin.py swaps it in for accounts' plain UserAdmin.
+"""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.db.models import Count, IntegerField, OuterRef, Subquery
+from django.shortcuts import redirect
+from django.template.loader import render_to_string
+from django.urls import reverse
+
+from accounts.admin import UserAdmin
+from accounts.models import User
+from accounts.services import user_suspend
+from billing.models import CreditAccount, LedgerEntry
+from generation.models import Job
+
+RECENT = 20
+
+
+class RecentJobsInline(admin.TabularInline):
+    model = Job
+    fk_name = "user"
+    verbose_name_plural = f"Recent jobs (newest {RECENT})"
+    fields = ["created_at", "kind", "model", "status", "cost", "error_message"]
+    readonly_fields = fields
+    ordering = ["-created_at"]
+    extra = 0
+    max_num = 0
+    can_delete = False
+    show_change_link = True
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request).select_related("model")
+        user_id = request.resolver_match.kwargs.get("object_id") if request.resolver_match else None
+        if user_id:
+            recent = Job.objects.filter(user_id=user_id).order_by("-created_at").values_list("pk", flat=True)[:RECENT]
+            queryset = queryset.filter(pk__in=list(recent))
+        return queryset
+
+
+class BackOfficeUserAdmin(UserAdmin):
+    list_display = ["email", "name", "balance", "jobs", "is_active", "suspended", "is_staff", "date_joined"]
+    list_filter = ["is_active", "is_staff", ("suspended_at", admin.EmptyFieldListFilter)]
+    search_fields = ["email", "name"]
+    inlines = [RecentJobsInline]
+    actions = ["adjust_credits", "suspend", "unsuspend", "open_jobs"]
+    readonly_fields = [*UserAdmin.readonly_fields, "suspended_at", "balance", "ledger"]
+    fieldsets = [
+        *UserAdmin.fieldsets,
+        ("Back office", {"fields": ["balance", "suspended_at", "notify_long_jobs", "ledger"]}),
+    ]
+
+    def get_queryset(self, request):
+        balance = CreditAccount.objects.filter(user=OuterRef("pk")).values("balance")[:1]
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(balance_value=Subquery(balance, output_field=IntegerField()), job_count=Count("jobs"))
+        )
+
+    @admin.display(description="Balance", ordering="balance_value")
+    def balance(self, user: User) -> str:
+        value = getattr(user, "balance_value", None)
+        return f"{value or 0:,}"
+
+    @admin.display(description="Jobs", ordering="job_count")
+    def jobs(self, user: User) -> int:
+        return getattr(user, "job_count", 0)
+
+    @admin.display(description="Suspended", boolean=True, ordering="suspended_at")
+    def suspended(self, user: User) -> bool:
+        return user.suspended_at is not None
+
+    @admin.display(description="Recent ledger entries")
+    def ledger(self, user: User) -> str:
+        entries = LedgerEntry.objects.filter(account__user=user).select_related("actor").order_by("-created_at", "-id")
+        full = reverse("admin:billing_ledgerentry_changelist") + f"?account__user__id__exact={user.pk}"
+        return render_to_string(
+            "admin/generation/user_ledger.html", {"entries": entries[:RECENT], "full_url": full, "user": user}
+        )
+
+    @admin.action(description="Grant or correct credits…")
+    def adjust_credits(self, request, queryset):
+        ids = ",".join(str(pk) for pk in queryset.values_list("pk", flat=True))
+        return redirect(reverse("admin:billing_adjust_credits") + f"?users={ids}")
+
+    @admin.action(description="Suspend (no new jobs)")
+    def suspend(self, request, queryset):
+        for user in queryset:
+            user_suspend(user=user)
+        self.message_user(request, f"Suspended {queryset.count()} user(s): they can sign in but start no jobs.")
+
+    @admin.action(description="Lift suspension")
+    def unsuspend(self, request, queryset):
+        for user in queryset:
+            user_suspend(user=user, suspended=False)
+        self.message_user(request, f"Lifted the suspension of {queryset.count()} user(s).")
+
+    @admin.action(description="Open their jobs")
+    def open_jobs(self, request, queryset):
+        ids = ",".join(str(pk) for pk in queryset.values_list("pk", flat=True))
+        return redirect(reverse("admin:generation_job_changelist") + f"?user__id__in={ids}")
+
+
+def install() -> None:
+    admin.site.unregister(User)
+    admin.site.register(User, BackOfficeUserAdmin)

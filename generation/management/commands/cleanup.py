@@ -1,0 +1,32 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+
+from generation.cleanup import cleanup_run
+
+
+class Command(BaseCommand):
+    help = (
+        "Delete what nobody needs: uploaded photos no job uses (older than a day), files of "
+        "deleted jobs and accounts, files of jobs that failed more than "
+        f"{settings.CLEANUP_FAILED_AFTER_DAYS} days ago, task-queue results older than "
+        f"{settings.CLEANUP_TASK_RESULTS_DAYS} days, expired sessions, and webhook records older "
+        f"than {settings.WEBHOOK_RETENTION_DAYS} days. Never touches the ledger or the jobs "
+        "themselves. Prints what it did; with --dry-run it prints the same list and deletes nothing."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--dry-run", action="store_true", help="Report what would go; delete nothing.")
+        parser.add_argument("--list", action="store_true", help="Print every item, not only the counts.")
+
+    def handle(self, *args, dry_run: bool, **options):
+        parts = cleanup_run(dry_run=dry_run)
+        verb = "Would delete" if dry_run else "Deleted"
+        for part in parts:
+            self.stdout.write(f"{verb} {len(part.items):>5}  {part.description}")
+            if options["list"]:
+                for item in part.items:
+                    self.stdout.write(f"         {part.name}: {item}")
+        total = sum(len(part.items) for part in parts)
+        self.stdout.write(("Dry run: nothing was deleted. " if dry_run else "") + f"{total} item(s) in all.")

@@ -1,0 +1,60 @@
+"""Opt-in emails when a long job (a video, a batch) is done."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db.models import Q
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone
+
+from generation.models import Batch, Job, Kind
+
+logger = logging.getLogger(__name__)
+
+
+def _absolute(path: str) -> str:
+    return f"{settings.PUBLIC_BASE_URL}{path}" if settings.PUBLIC_BASE_URL else path
+
+
+def _send(user, subject: str, template: str, context: dict) -> None:
+    body = render_to_string(template, {"user": user, **context})
+    try:
+        send_mail(subject, body, None, [user.email])
+    except Exception:  # an email is a courtesy: its failure must not fail the job
+        logger.exception("could not send %r to user %s", subject, user.pk)
+
+
+def notify_finished(job_id: uuid.UUID) -> None:
+    """Called after a job reached a final state (outside the transaction)."""
+    job = Job.objects.select_related("user", "batch").get(pk=job_id)
+    if not job.user.notify_long_jobs or job.user.deleted_at:
+        return
+    if job.batch_id:
+        _notify_batch(job.batch)
+    elif job.kind == Kind.VIDEO:
+        subject = "Your video is ready" if job.status == Job.Status.SUCCEEDED else "Your video could not be made"
+        _send(job.user, subject, "emails/job_finished.txt", {"job": job, "url": _absolute(job.get_absolute_url())})
+
+
+def _notify_batch(batch: Batch) -> None:
+    if batch.jobs.filter(status__in=[Job.Status.QUEUED, Job.Status.RUNNING]).exists():
+        return
+    # Once, even when the last two photos finish at the same moment.
+    if not Batch.objects.filter(pk=batch.pk, notified_at__isnull=True).update(notified_at=timezone.now()):
+        return
+    counts = batch.jobs.aggregate(
+        succeeded=models_count(Job.Status.SUCCEEDED), failed=models_count(Job.Status.FAILED, Job.Status.CANCELED)
+    )
+    url = _absolute(reverse("batch_detail", args=[batch.pk]))
+    _send(batch.user, "Your batch edit is done", "emails/batch_finished.txt", {"batch": batch, "url": url, **counts})
+
+
+def models_count(*statuses: str):
+    from django.db.models import Count
+
+    return Count("pk", filter=Q(status__in=statuses))

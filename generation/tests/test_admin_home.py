@@ -1,0 +1,110 @@
+from __future__ import annotations
+
+import random
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+
+from billing.models import ReconcileFinding, ReconcileRun
+from generation.models import Job
+from generation.services import job_create, job_run
+from generation.tests.factories import local_model
+
+pytestmark = pytest.mark.django_db
+
+
+def many_jobs(user, count: int) -> None:
+    model = local_model()
+    now = timezone.now()
+    rng = random.Random(7)
+    Job.objects.bulk_create(
+        Job(
+            user=user,
+            model=model,
+            kind="image",
+            prompt=f"bulk {n}",
+            aspect_ratio="square",
+            cost=500,
+            provider="local",
+            status=rng.choice(["succeeded", "succeeded", "failed", "queued"]),
+            created_at=now - timedelta(minutes=rng.randrange(0, 1_400)),
+            finished_at=now - timedelta(minutes=rng.randrange(0, 60)),
+        )
+        for n in range(count)
+    )
+
+
+def queries_for(client, url: str) -> int:
+    with CaptureQueriesContext(connection) as captured:
+        response = client.get(url)
+    assert response.status_code == 200
+    return len(captured)
+
+
+def test_the_admin_home_shows_the_figures_in_a_fixed_number_of_queries(staff_client, creator):
+    many_jobs(creator, 10)
+    few = queries_for(staff_client, "/admin/")
+    many_jobs(creator, 3_000)
+    page = staff_client.get("/admin/").content.decode()
+    assert "Business at a glance" in page and "3,010" in page
+    assert queries_for(staff_client, "/admin/") == few
+
+
+def test_the_admin_home_shows_alerts_stuck_jobs_and_the_last_reconciliation(staff_client, creator, settings):
+    settings.ALERT_MIN_JOBS = 2
+    model = local_model()
+    for prompt in ("a [fail]", "b [fail]", "c"):
+        job_run(job_id=job_create(user=creator, model=model, prompt=prompt, aspect_ratio="square").id)
+    stuck = job_create(user=creator, model=model, prompt="stuck", aspect_ratio="square")
+    Job.objects.filter(pk=stuck.pk).update(status="running", deadline_at=timezone.now() - timedelta(minutes=5))
+    staff_client.post(reverse("admin:billing_reconcile_start"))
+    page = staff_client.get("/admin/").content.decode()
+    assert "jobs failed in the last hour" in page
+    assert str(stuck.pk) in page
+    assert "Jobs still running past their deadline: 1" in page
+
+
+def test_staff_start_a_run_read_it_and_fix_a_finding_once(staff_client, creator):
+    job = job_create(user=creator, model=local_model(), prompt="owed", aspect_ratio="square")
+    Job.objects.filter(pk=job.pk).update(status="failed")  # failed without its refund
+    response = staff_client.post(reverse("admin:billing_reconcile_start"))
+    run = ReconcileRun.objects.get()
+    assert response["Location"] == reverse("admin:billing_reconcilerun_change", args=[run.pk])
+    assert not run.ok and run.trigger == "admin" and run.started_by == staff_client.staff
+    finding = ReconcileFinding.objects.get(run=run, name="finished_jobs_without_refund")
+    assert finding.count == 1 and finding.fixable
+    assert "Failed or canceled jobs that were not refunded" in staff_client.get(response["Location"]).content.decode()
+
+    for _ in range(2):
+        staff_client.post(
+            reverse("admin:billing_reconcilefinding_changelist"),
+            {"action": "fix_findings", "_selected_action": [finding.pk]},
+        )
+    finding.refresh_from_db()
+    assert finding.fixed_by == staff_client.staff and finding.fixed_count == 0  # the second click found nothing left
+    from billing.models import LedgerEntry
+    from billing.services import balance_of
+
+    assert LedgerEntry.objects.filter(kind="refund", reference=f"job:{job.id}").count() == 1
+    assert balance_of(creator) == 10_000
+    staff_client.post(reverse("admin:billing_reconcile_start"))
+    assert ReconcileRun.objects.first().ok
+
+
+def test_the_reconcile_command_stores_its_runs(capsys):
+    from django.core.management import call_command
+
+    call_command("reconcile")
+    call_command("reconcile", "--fix")
+    assert list(ReconcileRun.objects.values_list("trigger", "ok")) == [("command", True), ("command", True)]
+
+
+def test_the_scheduled_task_stores_a_run():
+    from billing.tasks import reconcile_run
+
+    result = reconcile_run()
+    assert ReconcileRun.objects.get(pk=result["run"]).trigger == "schedule"

@@ -1,0 +1,83 @@
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import pytest
+import time_machine
+from django.contrib.sessions.backends.db import SessionStore
+from django.core.files.storage import default_storage
+from django.core.management import call_command
+from django.utils import timezone
+from django_q.models import Schedule
+
+from generation.models import Job, Upload
+from generation.services import job_create, job_delete, job_run
+from generation.tests.factories import AIModelFactory, local_model
+from generation.tests.photos import photo
+from generation.uploads import image_validate, upload_store
+
+pytestmark = pytest.mark.django_db
+
+
+def listed(output: str) -> set[str]:
+    return set(re.findall(r"^\s+(\w+): (.+)$", output, re.MULTILINE))
+
+
+def test_dry_run_deletes_nothing_and_lists_what_the_real_run_deletes(creator, capsys):
+    edit = AIModelFactory(key="ce", name="Preview editor", kind="image_edit", aspect_ratios={"original": "original"})
+    with time_machine.travel(timezone.now() - timedelta(days=2)):
+        stale = upload_store(user=creator, image=image_validate(photo()))  # nobody used it
+        used = upload_store(user=creator, image=image_validate(photo()))
+        job_run(job_id=job_create(user=creator, model=edit, prompt="kept", aspect_ratio="original", source=used).id)
+        deleted = job_create(user=creator, model=local_model(), prompt="to delete", aspect_ratio="square")
+        job_run(job_id=deleted.id)
+        session = SessionStore()
+        session.set_expiry(60)
+        session.create()
+    recent = upload_store(user=creator, image=image_validate(photo()))
+    deleted_outputs = [o.file.name for o in Job.objects.get(pk=deleted.pk).outputs.all()]
+    job_delete(job=Job.objects.get(pk=deleted.pk))
+
+    call_command("cleanup", "--dry-run", "--list")
+    dry = capsys.readouterr().out
+    assert "Dry run: nothing was deleted." in dry
+    assert default_storage.exists(stale.file.name) and Upload.objects.filter(pk=stale.pk).exists()
+    assert ("uploads_unused", stale.file.name) in listed(dry)
+    assert ("expired_sessions", session.session_key[:8] + "…") in listed(dry)
+
+    call_command("cleanup", "--list")
+    real = capsys.readouterr().out
+    assert listed(real) == listed(dry)
+    assert not default_storage.exists(stale.file.name) and not Upload.objects.filter(pk=stale.pk).exists()
+    assert not any(default_storage.exists(name) for name in deleted_outputs)
+    # What is in use, or recent, survives.
+    assert default_storage.exists(used.file.name) and default_storage.exists(recent.file.name)
+    assert Upload.objects.filter(pk__in=[used.pk, recent.pk]).count() == 2
+    assert not SessionStore().exists(session.session_key)
+
+    call_command("cleanup")
+    assert "0 item(s) in all." in capsys.readouterr().out
+
+
+def test_files_of_jobs_that_failed_long_ago_go(creator, capsys):
+    edit = AIModelFactory(key="cf", name="Preview editor", kind="image_edit", aspect_ratios={"original": "original"})
+    with time_machine.travel(timezone.now() - timedelta(days=40)):
+        photo_upload = upload_store(user=creator, image=image_validate(photo()))
+        failed = job_create(user=creator, model=edit, prompt="[fail]", aspect_ratio="original", source=photo_upload)
+        job_run(job_id=failed.id)
+    call_command("cleanup")
+    assert not default_storage.exists(photo_upload.file.name)
+    assert Job.objects.get(pk=failed.pk).status == "failed"  # the job (and its refund) stay
+
+
+def test_schedules_installed_twice_exist_once(capsys):
+    call_command("install_schedules")
+    call_command("install_schedules")
+    names = list(Schedule.objects.values_list("name", flat=True))
+    for name in ("generation: sweep stuck jobs", "billing: reconcile", "generation: cleanup", "generation: alerts"):
+        assert names.count(name) == 1
+    sweeper = Schedule.objects.get(name="generation: sweep stuck jobs")
+    assert (sweeper.func, sweeper.schedule_type, sweeper.minutes) == ("generation.tasks.sweep_stuck_jobs", "I", 1)
+    assert Schedule.objects.get(name="billing: reconcile").schedule_type == "H"
+    assert Schedule.objects.get(name="generation: cleanup").schedule_type == "D"

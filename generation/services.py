@@ -245,6 +245,23 @@ def _request_for(job: Job) -> PredictionRequest:
     return PredictionRequest(model_ref=job.provider_ref, input=provider_input, webhook_url=webhook_url)
 
 
+def _create_prediction(job: Job, provider) -> Prediction:
+    """Create the prediction, retrying transient trouble. A create that timed out may still
+    have created one, so a retry first looks for it rather than paying for a second."""
+    tried = False
+
+    def attempt() -> Prediction:
+        nonlocal tried
+        if tried:
+            found = provider.find(_request_for(job), since=job.started_at - timedelta(seconds=5))
+            if found is not None:
+                return found
+        tried = True
+        return provider.create(_request_for(job))
+
+    return _with_retries(job, attempt)
+
+
 def _wait(job: Job, prediction: Prediction | None) -> Prediction:
     provider = get_provider(job.provider)
     delay = settings.PROVIDER_POLL_INITIAL
@@ -273,7 +290,7 @@ def job_run(*, job_id: uuid.UUID) -> None:
                 since = job.started_at - timedelta(seconds=5)
                 prediction = _with_retries(job, lambda: provider.find(_request_for(job), since=since))
             if prediction is None:
-                prediction = _with_retries(job, lambda: provider.create(_request_for(job)))
+                prediction = _create_prediction(job, provider)
             # Saved before any wait: a restarted worker resumes this prediction.
             Job.objects.filter(pk=job.pk, prediction_id="").update(prediction_id=prediction.id)
             job.prediction_id = prediction.id

@@ -1,0 +1,129 @@
+"""PostgreSQL connections cut (pg_terminate_backend) while charging and while processing a
+webhook: each operation happens entirely or not at all, and its retry lands once."""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+
+import psycopg
+import pytest
+from django.db import DatabaseError, InterfaceError, OperationalError, connection
+
+from accounts.tests.factories import UserFactory
+from billing.models import LedgerEntry, StripeEvent
+from billing.services import balance_of, credits_charge, credits_grant
+from billing.tests.stripe_kit import deliver, start_checkout
+
+pytestmark = pytest.mark.django_db(transaction=True)
+SEED = 7
+
+
+class Cutter:
+    """Kills the watched thread's database backend at random moments."""
+
+    def __init__(self, seed: int):
+        self.rng = random.Random(seed)
+        self.pid: int | None = None
+        self.cuts = 0
+        self.stop = threading.Event()
+        db = connection.settings_dict
+        self.dsn = f"host={db['HOST'] or '127.0.0.1'} port={db['PORT'] or 5432} user={db['USER']} dbname={db['NAME']}"
+
+    def watch(self) -> None:
+        # Called by the worker after (re)connecting.
+        connection.ensure_connection()
+        self.pid = connection.connection.info.backend_pid
+
+    def run(self) -> None:
+        with psycopg.connect(self.dsn, autocommit=True) as admin:
+            while not self.stop.is_set():
+                time.sleep(self.rng.uniform(0.002, 0.03))
+                if self.pid is not None:
+                    admin.execute("SELECT pg_terminate_backend(%s)", [self.pid])
+                    self.cuts += 1
+
+    def __enter__(self):
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join(timeout=10)
+
+
+def retry_until_it_lands(cutter: Cutter, operation, attempts: int = 200):
+    for _ in range(attempts):
+        try:
+            cutter.watch()
+            return operation()
+        except (OperationalError, InterfaceError, DatabaseError):
+            connection.close()  # a cut connection: reconnect and retry with the same key
+    raise AssertionError("the operation never landed")
+
+
+def test_charges_cut_mid_transaction_land_exactly_once():
+    user = UserFactory()
+    credits_grant(user=user, amount=100 * 7, key="purchase:cuts")
+    results = {}
+
+    def worker():
+        with Cutter(SEED) as cutter:
+            for n in range(100):
+                results[n] = retry_until_it_lands(
+                    cutter, lambda n=n: credits_charge(user=user, amount=7, key=f"charge:cut-{n}")
+                )
+            results["cuts"] = cutter.cuts
+        connection.close()
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    thread.join(timeout=120)
+    assert not thread.is_alive()
+    connection.close()
+    assert results["cuts"] > 10, "the connection was hardly ever cut: the test proved nothing"
+    charges = LedgerEntry.objects.filter(account__user=user, kind="charge")
+    assert charges.count() == 100
+    assert sorted(charges.values_list("idempotency_key", flat=True)) == sorted(f"charge:cut-{n}" for n in range(100))
+    assert balance_of(user) == 0 == sum(LedgerEntry.objects.filter(account__user=user).values_list("amount", flat=True))
+
+
+def test_a_webhook_cut_while_processing_is_retried_and_grants_once(pack, buyer, stripe_fake):
+    from django.test import Client
+
+    session_id = start_checkout(buyer, pack)
+    event = stripe_fake.complete_checkout(session_id)
+    outcomes = []
+
+    def worker():
+        client = Client(raise_request_exception=False)
+        with Cutter(SEED + 1) as cutter:
+            for _ in range(200):  # Stripe retries until it gets a 2xx
+                cutter.watch()
+                try:
+                    status = deliver(client, event).status_code
+                except (OperationalError, InterfaceError, DatabaseError):
+                    status = 500
+                    connection.close()
+                outcomes.append(status)
+                if status == 200:
+                    break
+                connection.close()
+        connection.close()
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    thread.join(timeout=120)
+    connection.close()
+    assert outcomes[-1] == 200
+    assert 500 in outcomes, "no delivery was cut: the test proved nothing"
+    assert LedgerEntry.objects.filter(idempotency_key=f"purchase:{session_id}").count() == 1
+    assert balance_of(buyer) == pack.credits
+    assert StripeEvent.objects.get(event_id=event["id"]).status == StripeEvent.Status.PROCESSED
+    # And once more, as Stripe may: nothing more.
+    from django.test import Client
+
+    assert deliver(Client(), event).status_code == 200
+    assert balance_of(buyer) == pack.credits

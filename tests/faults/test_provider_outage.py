@@ -1,0 +1,57 @@
+"""The provider answers 500/429/timeouts for a while, then recovers: jobs finish or are
+refunded, and nothing stays running."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from django.db import connection
+
+from billing.models import LedgerEntry
+from billing.services import balance_of
+from generation.models import Job
+from generation.services import job_create, job_run, sweep_stuck_jobs
+from generation.tests.factories import replicate_model
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_an_outage_then_recovery_leaves_every_job_finished_or_refunded(creator, fake_replicate, settings):
+    settings.PROVIDER_MAX_RETRIES = 3
+    settings.REPLICATE_TIMEOUT = 1
+    model = replicate_model(timeout_seconds=20)
+    jobs = [job_create(user=creator, model=model, prompt=f"outage {n}", aspect_ratio="square") for n in range(12)]
+    # The outage: errors of every kind, and answers too slow for the client's timeout.
+    fake_replicate.fail_next(8, status=500)
+    fake_replicate.fail_next(6, status=429)
+    fake_replicate.fail_next(6, status=503)
+    fake_replicate.delay_next(4, 1.5)
+
+    def worker(chunk):
+        try:
+            for job in chunk:
+                job_run(job_id=job.id)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker, args=(jobs[i::3],)) for i in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not any(thread.is_alive() for thread in threads)
+    sweep_stuck_jobs()
+
+    statuses = set(Job.objects.values_list("status", flat=True))
+    assert statuses <= {"succeeded", "failed"}
+    assert Job.objects.filter(status="succeeded").count() >= 6  # the provider came back
+    for job in Job.objects.all():
+        refunds = LedgerEntry.objects.filter(kind="refund", reference=f"job:{job.id}").count()
+        assert refunds == (1 if job.status == "failed" else 0)
+        assert LedgerEntry.objects.filter(idempotency_key=f"charge:{job.id}").count() == 1
+    succeeded = Job.objects.filter(status="succeeded").count()
+    assert balance_of(creator) == 10_000 - 500 * succeeded
+    # A create that timed out but went through is found and used, not paid for twice.
+    known = set(Job.objects.values_list("prediction_id", flat=True))
+    assert set(fake_replicate.predictions) <= known

@@ -29,6 +29,8 @@ urlpatterns = [
     path("", views.landing, name="landing"),
     path("terms/", TemplateView.as_view(template_name="legal/terms.html"), name="terms"),
     path("privacy/", TemplateView.as_view(template_name="legal/privacy.html"), name="privacy"),
+    # Browsers ask for /favicon.ico on pages that name none (the admin's).
+    path("favicon.ico", views.favicon),
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),
     *account_overrides,

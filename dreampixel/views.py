@@ -7,8 +7,9 @@ from collections.abc import Callable
 from django.core.cache import cache
 from django.core.files.storage import default_storage
 from django.db import connection
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponsePermanentRedirect, JsonResponse
 from django.shortcuts import render
+from django.templatetags.static import static
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 from django_q.brokers import get_broker
@@ -79,6 +80,13 @@ def readyz(request: HttpRequest) -> JsonResponse:
     failing = [name for name, result in results.items() if not result["ok"]]
     body = {"status": "unavailable" if failing else "ok", "failing": failing, "checks": results}
     return JsonResponse(body, status=503 if failing else 200)
+
+
+@require_GET
+def favicon(request: HttpRequest) -> HttpResponse:
+    # Browsers ask for /favicon.ico on pages that name none (the admin's). Resolved per
+    # request: hashed static names exist only after collectstatic.
+    return HttpResponsePermanentRedirect(static("img/favicon.svg"))
 
 
 def ratelimited(request: HttpRequest, exception: Exception) -> HttpResponse:

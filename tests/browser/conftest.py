@@ -46,7 +46,10 @@ def page(browser, live_server):
     page = context.new_page()
     problems: list[str] = []
     # A Content-Security-Policy violation or a broken script shows up as a console error.
-    page.on("console", lambda message: message.type == "error" and problems.append(message.text))
+    page.on(
+        "console",
+        lambda message: message.type == "error" and problems.append(f"{message.text} at {message.location.get('url')}"),
+    )
     page.on("pageerror", lambda error: problems.append(str(error)))
     yield page
     context.close()

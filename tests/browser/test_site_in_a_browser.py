@@ -4,6 +4,7 @@ import re
 
 import pytest
 from django.core import mail
+from playwright.sync_api import expect
 
 from accounts.tests.factories import PASSWORD
 from tests.browser.conftest import screenshot
@@ -19,7 +20,7 @@ def _visible_stylesheet_applied(page) -> None:
 
 def test_landing_page_looks_finished_in_light_and_dark(page, browser, live_server):
     page.goto("/")
-    assert page.get_by_role("heading", name="Describe it. Dream Pixel makes it.").is_visible()
+    expect(page.get_by_role("heading", name="Describe it. Dream Pixel makes it.")).to_be_visible()
     assert page.locator("#pricing .price-card").count() == 4
     _visible_stylesheet_applied(page)
     screenshot(page, "landing")
@@ -58,7 +59,7 @@ def test_sign_up_verify_profile_sign_out_and_back_in(page):
     page.goto(link)
     page.click("button[type=submit]")
     page.wait_for_url("**/profile/")
-    assert page.get_by_role("heading", name="Your profile").is_visible()
+    expect(page.get_by_role("heading", name="Your profile")).to_be_visible()
     page.fill("input[name=name]", "Browser Person")
     page.click("text=Save")
     page.wait_for_selector("text=Your profile was saved.")
@@ -72,4 +73,4 @@ def test_sign_up_verify_profile_sign_out_and_back_in(page):
     page.fill("input[name=password]", PASSWORD)
     page.click("form.stack button[type=submit]")
     page.wait_for_url("**/profile/")
-    assert page.locator("header").get_by_text("Browser Person").is_visible()
+    expect(page.locator("header").get_by_text("Browser Person")).to_be_visible()

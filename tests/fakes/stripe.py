@@ -16,6 +16,7 @@ proves it does. Responses reach code as ``StripeObject``s, which in stripe 16 ar
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import itertools
 import json
@@ -30,6 +31,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+import httpx
 import stripe
 import stripe.params
 import stripe.params.billing_portal
@@ -327,9 +329,15 @@ class _Handler(BaseHTTPRequestHandler):
     def _dispatch(self, method: str) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
-        status, payload, headers = self.server.fake._handle(method, self.path, dict(self.headers), body)
+        if self.path == "/favicon.ico":  # what a browser on the checkout page asks for
+            status, payload, headers = 204, b"", {"Content-Type": "image/x-icon"}
+        elif self.path.startswith("/c/pay/"):
+            status, payload, headers = self.server.fake._checkout_page(method, self.path)
+        else:
+            status, payload, headers = self.server.fake._handle(method, self.path, dict(self.headers), body)
         self.send_response(status)
-        self.send_header("Content-Type", "application/json")
+        if "Content-Type" not in headers:
+            self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(payload)))
         for name, value in headers.items():
             self.send_header(name, value)
@@ -369,6 +377,36 @@ class FakeStripe:
         self._invoice_payment_intent: dict[str, str] = {}
         self._failures: list[Obj] = []
         self.legacy_fields = legacy_fields
+        # The hosted Checkout page (for browser tests): sessions get a URL on this server whose
+        # "Pay" button completes the session, sends the signed webhook here, then redirects back.
+        self.checkout_page = False
+        self.webhook_url: str | None = None
+        self.webhook_secret: str | None = None
+
+    # ---- the hosted Checkout page ----------------------------------------------------------------
+
+    def _checkout_page(self, method: str, path: str) -> tuple[int, bytes, dict[str, str]]:
+        session_id = path.removeprefix("/c/pay/").strip("/")
+        with self._lock:
+            session = self._index.get(session_id)
+        if session is None or session.get("object") != "checkout.session":
+            return 404, b"<h1>No such checkout session</h1>", {"Content-Type": "text/html"}
+        if method == "GET":
+            amount = f"{(session.get('amount_total') or 0) / 100:.2f} {str(session.get('currency') or '').upper()}"
+            page = (
+                "<!doctype html><title>Fake Stripe Checkout</title><h1>Fake Stripe Checkout</h1>"
+                f"<p>Pay <strong>{amount}</strong> to Dream Pixel</p>"
+                f'<form method="post" action="/c/pay/{session_id}"><button type="submit">Pay</button></form>'
+            )
+            return 200, page.encode(), {"Content-Type": "text/html; charset=utf-8"}
+        event = self.complete_checkout(session_id)
+        if self.webhook_url and self.webhook_secret:
+            body, header = signed_event(event, self.webhook_secret)
+            with contextlib.suppress(httpx.HTTPError):
+                headers = {"Content-Type": "application/json", "Stripe-Signature": header}
+                httpx.post(self.webhook_url, content=body, headers=headers, timeout=10)
+        target = str(session.get("success_url") or "/").replace("{CHECKOUT_SESSION_ID}", session_id)
+        return 303, b"", {"Location": target, "Content-Type": "text/html"}
 
     # ---- lifecycle ------------------------------------------------------------------------------
 
@@ -1644,7 +1682,8 @@ class FakeStripe:
             url=None,
         )
         if ui_mode == "hosted":
-            session["url"] = f"https://checkout.stripe.test/c/pay/{session['id']}"
+            base = self.url if self.checkout_page else "https://checkout.stripe.test"
+            session["url"] = f"{base}/c/pay/{session['id']}"
         else:
             session["client_secret"] = f"{session['id']}_secret_{_random(24)}"
         self._session_state[session["id"]] = {

@@ -123,7 +123,6 @@ def test_a_webhook_cut_while_processing_is_retried_and_grants_once(pack, buyer, 
     assert balance_of(buyer) == pack.credits
     assert StripeEvent.objects.get(event_id=event["id"]).status == StripeEvent.Status.PROCESSED
     # And once more, as Stripe may: nothing more.
-    from django.test import Client
 
     assert deliver(Client(), event).status_code == 200
     assert balance_of(buyer) == pack.credits

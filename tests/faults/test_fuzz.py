@@ -31,7 +31,9 @@ junk_files = st.lists(
 def signed_in(creator, settings):
     settings.RATELIMIT_ENABLE = False
     local_model()
-    AIModelFactory(key="fz-edit", name="Editor", kind="image_edit", aspect_ratios={"original": "original"}, credit_cost=1_000)
+    AIModelFactory(
+        key="fz-edit", name="Editor", kind="image_edit", aspect_ratios={"original": "original"}, credit_cost=1_000
+    )
     client = Client(raise_request_exception=False)
     client.force_login(creator)
     return client

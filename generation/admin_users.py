@@ -15,7 +15,7 @@ from django.urls import reverse
 from accounts.admin import UserAdmin
 from accounts.models import User
 from accounts.services import user_suspend
-from billing.models import CreditAccount, LedgerEntry
+from billing.models import CreditAccount, LedgerEntry, Subscription
 from generation.models import Job
 
 RECENT = 20
@@ -43,7 +43,7 @@ class RecentJobsInline(admin.TabularInline):
 
 
 class BackOfficeUserAdmin(UserAdmin):
-    list_display = ["email", "name", "balance", "jobs", "is_active", "suspended", "is_staff", "date_joined"]
+    list_display = ["email", "name", "balance", "plan", "jobs", "is_active", "suspended", "is_staff", "date_joined"]
     list_filter = ["is_active", "is_staff", ("suspended_at", admin.EmptyFieldListFilter)]
     search_fields = ["email", "name"]
     inlines = [RecentJobsInline]
@@ -56,16 +56,29 @@ class BackOfficeUserAdmin(UserAdmin):
 
     def get_queryset(self, request):
         balance = CreditAccount.objects.filter(user=OuterRef("pk")).values("balance")[:1]
+        plan = (
+            Subscription.objects.filter(user=OuterRef("pk"), status__in=Subscription.CURRENT)
+            .order_by("-created_at")
+            .values("plan__name")[:1]
+        )
         return (
             super()
             .get_queryset(request)
-            .annotate(balance_value=Subquery(balance, output_field=IntegerField()), job_count=Count("jobs"))
+            .annotate(
+                balance_value=Subquery(balance, output_field=IntegerField()),
+                plan_name=Subquery(plan),
+                job_count=Count("jobs"),
+            )
         )
 
     @admin.display(description="Balance", ordering="balance_value")
     def balance(self, user: User) -> str:
         value = getattr(user, "balance_value", None)
         return f"{value or 0:,}"
+
+    @admin.display(description="Plan", ordering="plan_name")
+    def plan(self, user: User) -> str:
+        return getattr(user, "plan_name", None) or "—"
 
     @admin.display(description="Jobs", ordering="job_count")
     def jobs(self, user: User) -> int:

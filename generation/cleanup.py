@@ -113,6 +113,24 @@ def _provider_webhooks() -> Part:
     )
 
 
+def _stripe_event_payloads() -> Part:
+    # The event row stays (its id is what makes a redelivery a no-op); its payload goes.
+    from billing.models import StripeEvent
+
+    cutoff = timezone.now() - timedelta(days=settings.WEBHOOK_RETENTION_DAYS)
+    ids = list(
+        StripeEvent.objects.filter(received_at__lt=cutoff, status__in=StripeEvent.DONE)
+        .exclude(payload={})
+        .values_list("event_id", flat=True)
+    )
+    return Part(
+        "stripe_event_payloads",
+        f"Payloads of handled Stripe events older than {settings.WEBHOOK_RETENTION_DAYS} days",
+        ids,
+        lambda: StripeEvent.objects.filter(event_id__in=ids).update(payload={}),
+    )
+
+
 PARTS: list[Callable[[], Part]] = [
     _uploads_unused,
     _files_of_deleted_jobs,
@@ -120,6 +138,7 @@ PARTS: list[Callable[[], Part]] = [
     _task_results,
     _expired_sessions,
     _provider_webhooks,
+    _stripe_event_payloads,
 ]
 
 

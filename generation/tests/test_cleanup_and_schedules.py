@@ -81,3 +81,20 @@ def test_schedules_installed_twice_exist_once(capsys):
     assert (sweeper.func, sweeper.schedule_type, sweeper.minutes) == ("generation.tasks.sweep_stuck_jobs", "I", 1)
     assert Schedule.objects.get(name="billing: reconcile").schedule_type == "H"
     assert Schedule.objects.get(name="generation: cleanup").schedule_type == "D"
+
+
+def test_old_stripe_event_payloads_are_emptied_but_the_event_ids_stay(capsys):
+    from billing.models import StripeEvent
+
+    with time_machine.travel(timezone.now() - timedelta(days=100)):
+        old = StripeEvent.objects.create(
+            event_id="evt_old", type="checkout.session.completed", payload={"a": 1}, status="processed"
+        )
+    recent = StripeEvent.objects.create(
+        event_id="evt_new", type="checkout.session.completed", payload={"b": 2}, status="processed"
+    )
+    call_command("cleanup")
+    old.refresh_from_db()
+    recent.refresh_from_db()
+    assert old.payload == {} and recent.payload == {"b": 2}
+    assert StripeEvent.objects.filter(event_id="evt_old").exists()  # a redelivery stays a no-op

@@ -184,3 +184,15 @@ def test_run_again_creates_a_new_charged_job_and_delete_removes_files(client, cr
     assert not any(default_storage.exists(name) for name in names)
     assert client.get(reverse("job_detail", args=[job.id])).status_code == 404
     assert balance_of(creator) == 9_000  # deleting is not refunding
+
+
+def test_a_model_of_the_wrong_kind_is_refused(client, creator):
+    from generation.tests.factories import AIModelFactory
+
+    local_model()  # the image page's own model
+    video = AIModelFactory(key="wrong-kind", name="A video model", kind="video", duration_seconds=3)
+    client.force_login(creator)
+    data = {"model": video.pk, "aspect_ratio": "square", "prompt": "fine", "form_token": str(uuid.uuid4())}
+    page = client.post(reverse("create"), data).content.decode()
+    assert "A video model makes videos; choose a model from this page." in page
+    assert not Job.objects.exists() and balance_of(creator) == 10_000

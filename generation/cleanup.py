@@ -41,13 +41,13 @@ def _uploads_unused() -> Part:
     )
 
 
-def _files_of_deleted_jobs() -> Part:
-    outputs = list(JobOutput.objects.filter(job__deleted_at__isnull=False))
-    # A photo goes once every job that used it is deleted.
+def _files_of(jobs: Q, name: str, description: str) -> Part:
+    """The outputs of the matching jobs, and the photos no other job still uses."""
+    outputs = list(JobOutput.objects.filter(job__in=Job.objects.filter(jobs)))
     photos = list(
         Upload.objects.exclude(file="")
-        .filter(jobs__deleted_at__isnull=False)
-        .exclude(jobs__deleted_at__isnull=True)
+        .filter(jobs__in=Job.objects.filter(jobs))
+        .exclude(jobs__in=Job.objects.exclude(jobs))
         .distinct()
     )
     names = [n for o in outputs for n in (o.file.name, o.thumbnail.name) if n] + [u.file.name for u in photos]
@@ -57,28 +57,18 @@ def _files_of_deleted_jobs() -> Part:
         Upload.objects.filter(pk__in=[u.pk for u in photos]).update(file="")
         delete_files(names)
 
-    return Part("deleted_jobs_files", "Files of deleted jobs and accounts", names, apply)
+    return Part(name, description, names, apply)
+
+
+def _files_of_deleted_jobs() -> Part:
+    return _files_of(Q(deleted_at__isnull=False), "deleted_jobs_files", "Files of deleted jobs and accounts")
 
 
 def _failed_jobs_files() -> Part:
-    cutoff = timezone.now() - timedelta(days=settings.CLEANUP_FAILED_AFTER_DAYS)
+    days = settings.CLEANUP_FAILED_AFTER_DAYS
+    cutoff = timezone.now() - timedelta(days=days)
     old_failed = Q(status__in=[Job.Status.FAILED, Job.Status.CANCELED], created_at__lt=cutoff)
-    outputs = list(JobOutput.objects.filter(job__in=Job.objects.filter(old_failed)))
-    photos = list(
-        Upload.objects.exclude(file="")
-        .filter(jobs__in=Job.objects.filter(old_failed))
-        .exclude(jobs__in=Job.objects.exclude(old_failed))
-        .distinct()
-    )
-    names = [n for o in outputs for n in (o.file.name, o.thumbnail.name) if n] + [u.file.name for u in photos]
-
-    def apply() -> None:
-        JobOutput.objects.filter(pk__in=[o.pk for o in outputs]).delete()
-        Upload.objects.filter(pk__in=[u.pk for u in photos]).update(file="")
-        delete_files(names)
-
-    description = f"Files of jobs that failed more than {settings.CLEANUP_FAILED_AFTER_DAYS} days ago"
-    return Part("failed_jobs_files", description, names, apply)
+    return _files_of(old_failed, "failed_jobs_files", f"Files of jobs that failed more than {days} days ago")
 
 
 def _task_results() -> Part:

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import threading
 import uuid
-from collections.abc import Callable
 
-from django.db import connection
 from django.test import Client
 
 from billing.models import LedgerEntry
 from billing.stripe_services import checkout_start
+from tests.concurrency import run_at_once  # noqa: F401  (used by the Stripe tests)
 from tests.fakes.stripe import signed_event
 
 WEBHOOK_SECRET = "whsec_test_dreampixel_webhooks"
@@ -43,26 +41,3 @@ def relabel(event: dict, event_type: str) -> dict:
 def ledger(user) -> list[tuple[str, str, int]]:
     """(key, kind, amount) of the user's entries, sorted by key: order-independent."""
     return sorted(LedgerEntry.objects.filter(account__user=user).values_list("idempotency_key", "kind", "amount"))
-
-
-def run_at_once(count: int, work: Callable[[int], object]) -> list[object]:
-    """Run work(i) in `count` threads released together; return each result or exception."""
-    barrier = threading.Barrier(count)
-    results: list[object] = [None] * count
-
-    def worker(i: int) -> None:
-        try:
-            barrier.wait()
-            results[i] = work(i)
-        except Exception as error:  # the outcome under test
-            results[i] = error
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert not any(thread.is_alive() for thread in threads)
-    return results

@@ -1,11 +1,8 @@
 from __future__ import annotations
 
-import threading
 from collections import Counter
-from collections.abc import Callable
 
 import pytest
-from django.db import connection
 
 from accounts.tests.factories import UserFactory
 from billing.models import LedgerEntry
@@ -17,31 +14,9 @@ from billing.services import (
     credits_grant,
     credits_refund,
 )
+from tests.concurrency import run_at_once
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def run_at_once(count: int, work: Callable[[int], object]) -> list[object]:
-    """Run work(i) in `count` threads released together; return each result or exception."""
-    barrier = threading.Barrier(count)
-    results: list[object] = [None] * count
-
-    def worker(i: int) -> None:
-        try:
-            barrier.wait()
-            results[i] = work(i)
-        except Exception as error:  # the outcome under test
-            results[i] = error
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert not any(thread.is_alive() for thread in threads)
-    return results
 
 
 def test_fifty_threads_charging_credits_for_twenty_get_exactly_twenty():

@@ -1,0 +1,31 @@
+"""Run work in many threads released at the same moment, as racing requests or workers are."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+from django.db import connection
+
+
+def run_at_once(count: int, work: Callable[[int], object]) -> list[object]:
+    """Run work(i) in `count` threads released together; return each result or exception."""
+    barrier = threading.Barrier(count)
+    results: list[object] = [None] * count
+
+    def worker(i: int) -> None:
+        try:
+            barrier.wait()
+            results[i] = work(i)
+        except Exception as error:  # the outcome under test
+            results[i] = error
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not any(thread.is_alive() for thread in threads)
+    return results

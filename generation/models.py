@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import functools
 import uuid
 
 from django.conf import settings
@@ -240,6 +241,19 @@ class Job(models.Model):
         return self.status in (self.Status.QUEUED, self.Status.RUNNING)
 
 
+_PLACEHOLDER = uuid.UUID(int=0)
+
+
+@functools.cache
+def _path_pattern(name: str) -> str:
+    # reverse() once per URL name, then string formatting: the gallery builds dozens of links.
+    return reverse(name, args=[_PLACEHOLDER]).replace(str(_PLACEHOLDER), "{}")
+
+
+def fast_path(name: str, object_id: uuid.UUID) -> str:
+    return _path_pattern(name).format(object_id)
+
+
 def output_upload_to(instance: JobOutput, filename: str) -> str:
     # Keys carry no user data: a date and a random name.
     extension = filename.rsplit(".", 1)[-1].lower() if "." in filename else "bin"
@@ -277,7 +291,15 @@ class JobOutput(models.Model):
 
     @property
     def poster_url(self) -> str:
-        return reverse("output_thumbnail", args=[self.id]) if self.thumbnail else ""
+        return fast_path("output_thumbnail", self.id) if self.thumbnail else ""
+
+    @property
+    def thumbnail_url(self) -> str:
+        return fast_path("output_thumbnail", self.id)
+
+    @property
+    def job_url(self) -> str:
+        return fast_path("job_detail", self.job_id)
 
     @property
     def extension(self) -> str:

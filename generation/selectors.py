@@ -15,9 +15,12 @@ def user_batches(*, user: User) -> QuerySet[Batch]:
 
 
 def gallery_outputs(*, user: User, kind: str | None = None) -> QuerySet[JobOutput]:
-    outputs = JobOutput.objects.filter(
-        job__user=user, job__deleted_at__isnull=True, job__status=Job.Status.SUCCEEDED
-    ).select_related("job", "job__model")
+    # Only what a gallery tile shows: the page renders dozens of these per request.
+    outputs = (
+        JobOutput.objects.filter(job__user=user, job__deleted_at__isnull=True, job__status=Job.Status.SUCCEEDED)
+        .select_related("job")
+        .only("id", "index", "thumbnail", "content_type", "created_at", "job__id", "job__prompt", "job__kind")
+    )
     if kind:
         outputs = outputs.filter(job__kind=kind)
     return outputs.order_by("-created_at", "-index")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from accounts.models import User
@@ -39,16 +39,8 @@ class RefundNotAllowed(LedgerError):
     pass
 
 
-def _locked_account(user_id: int) -> CreditAccount:
-    try:
-        return CreditAccount.objects.select_for_update().get(user_id=user_id)
-    except CreditAccount.DoesNotExist:
-        CreditAccount.objects.get_or_create(user_id=user_id)
-        return CreditAccount.objects.select_for_update().get(user_id=user_id)
-
-
-def _replay(entry: LedgerEntry, *, account: CreditAccount | None, kind: str, amount: int) -> LedgerEntry:
-    if (account is not None and entry.account_id != account.pk) or entry.kind != kind or entry.amount != amount:
+def _replay(entry: LedgerEntry, *, user_id: int, kind: str, amount: int) -> LedgerEntry:
+    if entry.account.user_id != user_id or entry.kind != kind or entry.amount != amount:
         raise IdempotencyConflict(
             f"The key {entry.idempotency_key!r} was already used for {entry.get_kind_display().lower()} "
             f"{entry.amount:+,}; refusing {kind} {amount:+,} with the same key."
@@ -71,21 +63,24 @@ def _post(
 ) -> LedgerEntry:
     if not key:
         raise ValueError("Every ledger entry needs an idempotency key.")
+    # A replay is answered without taking the account's lock.
+    existing = LedgerEntry.objects.select_related("account").filter(idempotency_key=key).first()
+    if existing is not None:
+        return _replay(existing, user_id=user_id, kind=kind, amount=amount)
     try:
         with transaction.atomic():
-            # The row lock serializes writers of one account; the key is looked up after it,
-            # so a concurrent replay sees the first writer's committed entry.
-            account = _locked_account(user_id)
-            existing = LedgerEntry.objects.filter(idempotency_key=key).first()
-            if existing is not None:
-                return _replay(existing, account=account, kind=kind, amount=amount)
+            moved = _move_balance(user_id=user_id, amount=amount, allow_negative=allow_negative)
+            if moved is None:
+                account, _ = CreditAccount.objects.get_or_create(user_id=user_id)
+                if amount < 0 and not allow_negative:
+                    raise InsufficientCredits(needed=-amount, balance=account.balance)
+                moved = _move_balance(user_id=user_id, amount=amount, allow_negative=allow_negative)
+            account_id, balance_after = moved
+            # The row is locked from here on: writers of this account are serialized.
             if refund_of is not None and LedgerEntry.objects.filter(refund_of=refund_of).exists():
                 raise RefundNotAllowed(f"The charge {refund_of.idempotency_key!r} was already refunded.")
-            balance_after = account.balance + amount
-            if amount < 0 and balance_after < 0 and not allow_negative:
-                raise InsufficientCredits(needed=-amount, balance=account.balance)
-            entry = LedgerEntry.objects.create(
-                account=account,
+            return LedgerEntry.objects.create(
+                account_id=account_id,
                 kind=kind,
                 amount=amount,
                 balance_after=balance_after,
@@ -96,14 +91,29 @@ def _post(
                 actor=actor,
                 memo=memo,
             )
-            CreditAccount.objects.filter(pk=account.pk).update(balance=balance_after, updated_at=timezone.now())
-            return entry
     except IntegrityError:
-        # Only reachable when the same key is used for another account at the same moment.
-        existing = LedgerEntry.objects.filter(idempotency_key=key).first()
-        if existing is None:
-            raise
-        return _replay(existing, account=None, kind=kind, amount=amount)
+        # The same key written by a concurrent call (its transaction and this one's balance
+        # change were rolled back together): answer as a replay.
+        existing = LedgerEntry.objects.select_related("account").filter(idempotency_key=key).first()
+        if existing is not None:
+            return _replay(existing, user_id=user_id, kind=kind, amount=amount)
+        if refund_of is not None and LedgerEntry.objects.filter(refund_of=refund_of).exists():
+            raise RefundNotAllowed(f"The charge {refund_of.idempotency_key!r} was already refunded.") from None
+        raise
+
+
+def _move_balance(*, user_id: int, amount: int, allow_negative: bool) -> tuple[int, int] | None:
+    """Lock the account row and move its balance in one statement; None when the account does
+    not exist yet or, for a debit, when the balance would go below zero (nothing changes then)."""
+    table = CreditAccount._meta.db_table
+    floor = "" if amount >= 0 or allow_negative else " AND balance + %s >= 0"
+    params = [amount, timezone.now(), user_id] + ([] if not floor else [amount])
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET balance = balance + %s, updated_at = %s WHERE user_id = %s{floor} RETURNING id, balance",  # noqa: S608 (table name from the model)
+            params,
+        )
+        return cursor.fetchone()
 
 
 def credits_grant(

@@ -23,8 +23,10 @@ def log_context() -> dict[str, str]:
 
 @contextmanager
 def bound(**ids: object) -> Iterator[None]:
-    """Add ids (job_id=..., user_id=...) to every log record written inside the block."""
-    token = _context.set({**_context.get(), **{key: str(value) for key, value in ids.items() if value is not None}})
+    """Add ids (job_id=..., user_id=...) to every log record written inside the block. A value
+    may be a callable, called when a record is written."""
+    values = {key: value if callable(value) else str(value) for key, value in ids.items() if value is not None}
+    token = _context.set({**_context.get(), **values})
     try:
         yield
     finally:
@@ -33,10 +35,22 @@ def bound(**ids: object) -> Iterator[None]:
 
 class ContextFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
+        context = _context.get()
         for key in ("request_id", "user_id", "job_id"):
             if not hasattr(record, key):
-                setattr(record, key, _context.get().get(key, "-"))
+                value = context.get(key, "-")
+                setattr(record, key, value() if callable(value) else value)
         return True
+
+
+def _user_id_of(request: HttpRequest) -> Callable[[], str]:
+    # Resolved only when a line is logged: looking the user up for every request would cost a
+    # query on pages that never need them.
+    def user_id() -> str:
+        user = getattr(request, "user", None)
+        return str(user.pk) if user is not None and user.is_authenticated else "-"
+
+    return user_id
 
 
 class RequestIdMiddleware:
@@ -48,9 +62,10 @@ class RequestIdMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         incoming = request.headers.get("X-Request-ID", "")
         request_id = incoming if 8 <= len(incoming) <= 64 and incoming.isascii() else uuid.uuid4().hex
-        user = getattr(request, "user", None)
-        user_id = user.pk if user is not None and user.is_authenticated else None
-        with bound(request_id=request_id, user_id=user_id):
-            response = self.get_response(request)
+        # Runs before authentication: the user is looked up when (and if) a line is logged.
+        # Set, not reset at the end: Django logs 4xx/5xx responses ("django.request") after the
+        # middleware has returned. The next request on this thread sets its own.
+        _context.set({"request_id": request_id, "user_id": _user_id_of(request)})
+        response = self.get_response(request)
         response["X-Request-ID"] = request_id
         return response

@@ -6,7 +6,7 @@ import uuid
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
-from django.urls import reverse
+from django.urls import get_script_prefix, reverse
 from django.utils import timezone
 
 
@@ -247,11 +247,13 @@ _PLACEHOLDER = uuid.UUID(int=0)
 @functools.cache
 def _path_pattern(name: str) -> str:
     # reverse() once per URL name, then string formatting: the gallery builds dozens of links.
-    return reverse(name, args=[_PLACEHOLDER]).replace(str(_PLACEHOLDER), "{}")
+    # Kept without the script prefix, which is added per call (it can differ per request).
+    path = reverse(name, args=[_PLACEHOLDER]).removeprefix(get_script_prefix())
+    return path.replace(str(_PLACEHOLDER), "{}")
 
 
 def fast_path(name: str, object_id: uuid.UUID) -> str:
-    return _path_pattern(name).format(object_id)
+    return get_script_prefix() + _path_pattern(name).format(object_id)
 
 
 def output_upload_to(instance: JobOutput, filename: str) -> str:

@@ -137,11 +137,26 @@ def job_detail(request: HttpRequest, job_id: uuid.UUID) -> HttpResponse:
     return render(request, "generation/job_detail.html", context)
 
 
+# What the status fragment shows: open job pages poll it every second, so it loads no more.
+STATUS_FIELDS = (
+    "id",
+    "user_id",
+    "status",
+    "kind",
+    "prompt",
+    "cost",
+    "source_id",
+    "started_at",
+    "finished_at",
+    "error_message",
+)
+
+
 @login_required
 @require_GET
 def job_status(request: HttpRequest, job_id: uuid.UUID) -> HttpResponse:
     # The fragment open job pages poll; it stops polling itself once the job is final.
-    job = _job_for_user(request, job_id)
+    job = get_object_or_404(user_jobs(user=request.user).only(*STATUS_FIELDS), pk=job_id)
     response = render(request, "generation/job_detail.html#status", _job_context(job))
     response["Cache-Control"] = "no-store"
     return response

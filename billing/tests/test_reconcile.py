@@ -68,3 +68,20 @@ def test_negative_balances_are_reported(busy_ledger, capsys):
     assert failed
     assert report["findings"]["negative_balance"]["count"] == 1
     assert report["findings"]["balance_mismatch"]["count"] == 0
+
+
+def test_an_entry_whose_balance_after_breaks_the_running_sum_is_found(busy_ledger, capsys):
+    from billing.models import LedgerEntry
+
+    account = busy_ledger[2].credit_account
+    with connection.cursor() as cursor:  # written behind the services' back
+        cursor.execute(
+            "INSERT INTO billing_ledgerentry (account_id, kind, amount, balance_after, idempotency_key, reference,"
+            " actor_type, memo, created_at) VALUES (%s, 'adjustment', 5, 99999, 'raw:chain', '', 'system', '', now())",
+            [account.pk],
+        )
+    report, failed = reconcile_json(capsys)
+    chain = report["findings"]["entry_chain_broken"]
+    assert failed and chain["count"] == 1
+    assert chain["examples"][0]["idempotency_key"] == "raw:chain"
+    assert LedgerEntry.objects.filter(idempotency_key="raw:chain").exists()

@@ -47,3 +47,26 @@ def creator_with_job(db):
     user = UserFactory()
     credits_grant(user=user, amount=1_000, key="purchase:log")
     return job_create(user=user, model=local_model(), prompt="logged", aspect_ratio="square")
+
+
+def test_request_log_lines_carry_the_signed_in_user(client):
+    from accounts.tests.factories import UserFactory
+
+    class Keep(logging.Handler):
+        records: list[logging.LogRecord] = []
+
+        def emit(self, record):
+            self.records.append(record)
+
+    handler = Keep()
+    handler.addFilter(ContextFilter())  # as the configured handlers have it, applied at emit time
+    logger = logging.getLogger("django.request")
+    logger.addHandler(handler)
+    try:
+        user = UserFactory()
+        client.force_login(user)
+        client.get("/no-such-page/")
+    finally:
+        logger.removeHandler(handler)
+    record = handler.records[-1]
+    assert record.user_id == str(user.pk) and len(record.request_id) == 32

@@ -1,0 +1,343 @@
+"""Web: requests per second and p95 latency under gunicorn, each page against a minimal view.
+
+    .venv/bin/python bench/web.py [--seconds 8] [--rounds 2] [--connections 16] [--workers 2]
+
+One gunicorn (`-w 2`, sync workers, as the Procfile runs it) serves the project with
+DEBUG=false, the production static storage (collectstatic into a temporary directory) and the
+cache on Redis (DB 12; sessions are read from it), plus one extra URL from bench/urls_web.py:
+`/bench/minimal/`, a view that returns "ok" behind the same middleware, and `/bench/minimal/signed-in/`, the same behind `login_required` (not a
+target: it shows what loading the session and the user costs every signed-in page). wrk
+(Debian package `wrk`) loads each URL in turn, signed in with a session cookie, in
+interleaved rounds so the pages and the baseline see the same machine. The pages:
+the job status fragment open job pages poll every second (a running job), the gallery of a
+user with 50 finished images (first page: 24), and the create page. Queries per request are
+counted once per URL with Django's test client in this process, on the same database. The
+gunicorn workers' peak RSS (and the tree's PSS) is sampled from /proc throughout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import common
+
+DATABASE = "bench_web"
+GALLERY_ITEMS = 50
+LUA = common.ROOT / "bench" / "wrk_report.lua"
+# Share of the minimal view's requests per second each page must reach (None: no target).
+TARGETS = {
+    "minimal view (baseline)": None,
+    "minimal view, signed in": None,  # for reading the rest: what the session + user lookups cost
+    "job status fragment": 0.40,
+    "gallery (50 items)": 0.20,
+    "create page": None,
+}
+
+
+def app_env(static_root: str, media_root: str) -> dict[str, str]:
+    """What both gunicorn and this process run with."""
+    return {
+        "DREAMPIXEL_ENV": "development",
+        "DEBUG": "false",
+        "RATELIMIT_ENABLE": "false",
+        # As in production: the cache (and so the cached_db sessions) on Redis, here DB 12.
+        "REDIS_URL": common.REDIS_URL,
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "BENCH_STATIC_ROOT": static_root,
+        "MEDIA_ROOT": media_root,
+        "LOCAL_RENDERER_ENABLED": "true",
+        "LOCAL_RENDER_DELAY_MS": "0",
+        "LOG_LEVEL": "WARNING",
+    }
+
+
+def flush_redis() -> None:
+    import redis
+
+    redis.from_url(common.REDIS_URL).flushdb()
+
+
+# --- Seeding through the app's own services ----------------------------------------------
+
+
+def seed() -> dict[str, str]:
+    """A user with 50 finished images and one running job; returns the URLs and the cookie."""
+    from datetime import timedelta
+
+    from django.test import Client
+    from django.utils import timezone
+
+    from accounts.models import User
+    from billing.services import credits_grant
+    from generation.models import AIModel, Job
+    from generation.services import job_create, job_run
+
+    user = User.objects.create_user(email="gallery@bench.example", password=None)
+    model = AIModel.objects.get(key="local-preview")
+    credits_grant(user=user, amount=model.credit_cost * (GALLERY_ITEMS + 1), key=f"purchase:bench-web:{user.pk}")
+    for n in range(GALLERY_ITEMS):
+        job = job_create(user=user, model=model, prompt=f"Lighthouse at dusk, study {n}", aspect_ratio="square", seed=n)
+        job_run(job_id=job.id)  # the local renderer, in this process: no queue needed
+    if Job.objects.filter(user=user, status=Job.Status.SUCCEEDED).count() != GALLERY_ITEMS:
+        raise RuntimeError("seeding the gallery failed: not every job succeeded")
+    # What a polling page looks at: a job a worker is running (as the worker's claim leaves it).
+    running = job_create(user=user, model=model, prompt="Still rendering", aspect_ratio="square", seed=99)
+    now = timezone.now()
+    Job.objects.filter(pk=running.pk).update(
+        status=Job.Status.RUNNING, started_at=now, lease_until=now + timedelta(hours=1), attempts=1
+    )
+    client = Client()
+    client.force_login(user)
+    return {
+        "cookie": client.cookies["sessionid"].value,
+        "minimal view (baseline)": "/bench/minimal/",
+        "minimal view, signed in": "/bench/minimal/signed-in/",
+        "job status fragment": f"/jobs/{running.pk}/status/",
+        "gallery (50 items)": "/gallery/",
+        "create page": "/create/",
+    }
+
+
+def count_queries(urls: dict[str, str], cookie: str) -> dict[str, int]:
+    """Queries one request makes, after a warm-up request (first-use caches excluded)."""
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    client = Client(HTTP_HOST="127.0.0.1")
+    client.cookies["sessionid"] = cookie
+    counts = {}
+    for name, url in urls.items():
+        client.get(url)
+        with CaptureQueriesContext(connection) as captured:
+            response = client.get(url)
+        if response.status_code != 200:
+            raise RuntimeError(f"{url} answered {response.status_code} in the test client")
+        counts[name] = len(captured.captured_queries)
+    return counts
+
+
+# --- gunicorn and wrk --------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_gunicorn(port: int, workers: int, env: dict[str, str], log: Path) -> subprocess.Popen:
+    command = [
+        str(Path(common.PYTHON).with_name("gunicorn")), "dreampixel.wsgi", "--workers", str(workers),
+        "--bind", f"127.0.0.1:{port}", "--worker-class", "sync", "--log-level", "warning",
+    ]  # fmt: skip
+    with log.open("wb") as output:
+        return subprocess.Popen(
+            command, cwd=common.ROOT, env=common.manage_env(DATABASE, env), stdout=output, stderr=subprocess.STDOUT
+        )
+
+
+def get(port: int, url: str, cookie: str) -> tuple[int, bytes]:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        connection.request("GET", url, headers={"Cookie": f"sessionid={cookie}"})
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
+
+
+def wait_ready(port: int, cookie: str, server: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"gunicorn exited:\n{log.read_text()[-3000:]}")
+        try:
+            if get(port, "/bench/minimal/", cookie)[0] == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError("gunicorn did not answer within 60 s")
+
+
+def wrk(port: int, url: str, cookie: str, seconds: float, connections: int) -> dict:
+    command = [
+        "wrk", "-t2", f"-c{connections}", f"-d{seconds:g}s", "--latency", "-s", str(LUA),
+        "-H", f"Cookie: sessionid={cookie}", f"http://127.0.0.1:{port}{url}",
+    ]  # fmt: skip
+    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    line = next(line for line in output.splitlines() if line.startswith("WRK_JSON "))
+    result = json.loads(line.removeprefix("WRK_JSON "))
+    errors = sum(result[key] for key in ("connect_errors", "read_errors", "write_errors", "timeouts", "non_2xx_3xx"))
+    if errors:
+        raise RuntimeError(f"wrk saw {errors} errors on {url}: {result}")
+    return result
+
+
+def measure(port: int, urls: dict[str, str], cookie: str, options: argparse.Namespace) -> dict[str, list[dict]]:
+    names = list(TARGETS)
+    for name in names:  # warm every worker's templates and connections first
+        wrk(port, urls[name], cookie, 2, options.connections)
+    results: dict[str, list[dict]] = {name: [] for name in names}
+    for round_number in range(options.rounds):
+        # Interleaved, and the order flipped every round, so drift hits every URL alike.
+        for name in names if round_number % 2 == 0 else reversed(names):
+            result = wrk(port, urls[name], cookie, options.seconds, options.connections)
+            results[name].append(result)
+            rate = result["requests"] / (result["duration_us"] / 1e6)
+            print(
+                f"  round {round_number + 1}: {name:<24} {rate:8,.0f} req/s  p95 {result['p95_us'] / 1000:6.1f} ms",
+                flush=True,
+            )
+    return results
+
+
+def summarize(results: dict[str, list[dict]], queries: dict[str, int]) -> list[dict]:
+    def rate(runs: list[dict]) -> float:
+        return sum(r["requests"] for r in runs) / sum(r["duration_us"] / 1e6 for r in runs)
+
+    baseline = rate(results["minimal view (baseline)"])
+    rows = []
+    for name, target in TARGETS.items():
+        runs = results[name]
+        per_second = rate(runs)
+        share = per_second / baseline
+        rows.append(
+            {
+                "page": name,
+                "requests_per_second": round(per_second, 1),
+                "p50_ms": round(statistics.median(r["p50_us"] for r in runs) / 1000, 2),
+                "p95_ms": round(statistics.median(r["p95_us"] for r in runs) / 1000, 2),
+                "p99_ms": round(statistics.median(r["p99_us"] for r in runs) / 1000, 2),
+                "share_of_minimal": round(share, 3),
+                "queries_per_request": queries[name],
+                "target_share": target,
+                "verdict": common.verdict(share >= target) if target is not None else "-",
+                "requests": sum(r["requests"] for r in runs),
+            }
+        )
+    return rows
+
+
+HEADERS = ["page", "req/s", "p50 ms", "p95 ms", "share of minimal", "target", "result", "queries/req"]
+
+
+def table_row(row: dict) -> list:
+    target = f">= {row['target_share']:.0%}" if row["target_share"] is not None else "-"
+    share = f"{row['share_of_minimal']:.1%}"
+    return [
+        row["page"],
+        row["requests_per_second"],
+        row["p50_ms"],
+        row["p95_ms"],
+        share,
+        target,
+        row["verdict"],
+        row["queries_per_request"],
+    ]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=8.0, help="length of each wrk run (default 8)")
+    parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds over the URLs (default 2)")
+    parser.add_argument("--connections", type=int, default=16, help="wrk connections (default 16)")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (default 2)")
+    parser.add_argument("--keep", action="store_true", help="keep the bench database afterwards")
+    options = parser.parse_args()
+    if not shutil.which("wrk"):
+        sys.exit("wrk is not installed: apt-get install -y wrk")
+
+    info = common.machine()
+    print(f"Web benchmark on {common.machine_line(info)}")
+    load_before = common.warn_if_busy()
+    workdir = Path(tempfile.mkdtemp(prefix="bench-web-"))
+    env = app_env(str(workdir / "static"), str(workdir / "media"))
+    server = None
+    flush_redis()
+    try:
+        common.drop_database(DATABASE)
+        common.create_template(DATABASE, env=env)  # a plain migrated database; no clones needed here
+        common.run_manage(["collectstatic", "--no-input", "-v0"], database=DATABASE, env=env)
+        common.django_setup(DATABASE, env=env)
+        with common.Stopwatch() as seeding:
+            urls = seed()
+        cookie = urls.pop("cookie")
+        queries = count_queries(urls, cookie)
+        print(f"  seeded {GALLERY_ITEMS} finished jobs in {seeding.seconds:.1f} s; queries per request: {queries}")
+
+        from django.db import connections
+
+        connections.close_all()
+        port = free_port()
+        log = workdir / "gunicorn.log"
+        server = start_gunicorn(port, options.workers, env, log)
+        wait_ready(port, cookie, server, log)
+        for url in urls.values():  # signed in, and no redirect to the login page
+            status, body = get(port, url, cookie)
+            if status != 200:
+                raise RuntimeError(f"{url} answered {status} under gunicorn: {body[:300]!r}")
+        with common.MemorySampler(server.pid) as memory:
+            results = measure(port, urls, cookie, options)
+            memory.sample()
+    finally:
+        if server is not None:
+            server.send_signal(signal.SIGTERM)
+            try:
+                server.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                server.kill()
+        from django.db import connections
+
+        connections.close_all()
+        if not options.keep:
+            common.drop_database(DATABASE)
+        flush_redis()  # sessions, and the seeding jobs' tasks (no cluster runs here)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+    rows = summarize(results, queries)
+    memory_summary = memory.summary(exclude=[server.pid])
+    print()
+    print(common.table(HEADERS, [table_row(r) for r in rows]))
+    print(
+        f"\nMemory: peak RSS of one gunicorn worker {memory_summary['largest_process_peak_rss_mb']} MB; gunicorn "
+        f"tree ({options.workers} workers + master) peak PSS {memory_summary['tree_peak_pss_mb']} MB."
+    )
+    path = common.write_results(
+        "web",
+        {
+            "machine": info,
+            "commit": common.git_commit(),
+            "load_average": {"before": load_before, "after": common.loadavg()},
+            "setup": {
+                "server": f"gunicorn -w {options.workers} (sync), DEBUG=false, production static storage",
+                "load": f"wrk -t2 -c{options.connections} -d{options.seconds:g}s, {options.rounds} interleaved rounds",
+                "gallery_items": GALLERY_ITEMS,
+            },
+            "pages": rows,
+            "gunicorn_memory": memory_summary,
+            "rounds": {name: runs for name, runs in results.items()},
+        },
+    )
+    print(f"Wrote {path.relative_to(common.ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    os.chdir(common.ROOT)
+    sys.exit(main())

@@ -38,6 +38,7 @@ from generation.providers import (
     get_provider,
     provider_available,
 )
+from generation.uploads import ValidatedImage
 
 logger = logging.getLogger(__name__)
 Status = Job.Status
@@ -74,8 +75,9 @@ class _DeadlinePassed(Exception):
 
 def _check_request(*, model: AIModel, prompt: str, aspect_ratio: str, style: str = "") -> str:
     """The rules every submission meets; returns the cleaned prompt. Charges nothing."""
-    if not SiteSettings.current().generation_enabled:
-        raise GenerationPaused(SiteSettings.current().pause_message)
+    switch = SiteSettings.current()
+    if not switch.generation_enabled:
+        raise GenerationPaused(switch.pause_message)
     prompt = prompt.strip()
     if not prompt:
         raise GenerationError("Describe what you want to see.")
@@ -124,15 +126,20 @@ def job_create(
     seed: int | None = None,
     style: str = "",
     source: Upload | None = None,
+    photo: ValidatedImage | None = None,
     form_token: uuid.UUID | None = None,
 ) -> Job:
-    """Charge and insert in one transaction; enqueue on commit. Raises InsufficientCredits."""
+    """Charge and insert in one transaction; enqueue on commit. Raises InsufficientCredits.
+
+    An edit takes either an existing `source` upload (run again) or a new, validated `photo`,
+    which is stored only once every rule has passed, and removed again if no job is made."""
+    from generation.uploads import upload_store, uploads_discard
+
     _check_user(user)
     prompt = _check_request(model=model, prompt=prompt, aspect_ratio=aspect_ratio, style=style)
-    if (model.kind == Kind.IMAGE_EDIT) != (source is not None):
-        raise GenerationError(
-            "A photo edit needs a photo." if source is None else f"{model.name} does not edit photos."
-        )
+    has_photo = source is not None or photo is not None
+    if (model.kind == Kind.IMAGE_EDIT) != has_photo:
+        raise GenerationError("A photo edit needs a photo." if not has_photo else f"{model.name} does not edit photos.")
     if source is not None and source.user_id != user.pk:
         raise GenerationError("That photo is not yours.")
 
@@ -140,18 +147,25 @@ def job_create(
         existing = Job.objects.filter(user=user, form_token=form_token).first()
         if existing is not None:
             return existing
+    stored = upload_store(user=user, image=photo) if photo is not None else None  # storage I/O, no transaction
     try:
         with transaction.atomic():
             job = _new_job(
                 user=user, model=model, prompt=prompt, aspect_ratio=aspect_ratio, seed=seed, style=style,
-                source=source, form_token=form_token,
+                source=stored or source, form_token=form_token,
             )  # fmt: skip
     except IntegrityError:
+        if stored is not None:
+            uploads_discard([stored])
         # The same form posted twice at the same moment: the first insert won.
         existing = Job.objects.filter(user=user, form_token=form_token).first() if form_token else None
         if existing is None:
             raise
         return existing
+    except Exception:
+        if stored is not None:
+            uploads_discard([stored])  # e.g. short of credits: keep no photo for a job that is not
+        raise
     logger.info("job created", extra={"job_id": str(job.id), "user_id": user.pk})
     return job
 

@@ -15,7 +15,7 @@ from storages.backends.s3 import S3Storage
 
 from billing.services import InsufficientCredits
 from dreampixel.ratelimits import limit_job_creation
-from generation.forms import FORMS_BY_KIND, BatchForm, EditJobForm
+from generation.forms import FORMS_BY_KIND, BatchForm
 from generation.models import Job, JobOutput, Kind, SiteSettings, Upload
 from generation.selectors import gallery_outputs, user_batches, user_jobs
 from generation.services import (
@@ -28,7 +28,6 @@ from generation.services import (
     job_share,
     job_unshare,
 )
-from generation.uploads import upload_store, uploads_discard
 
 GALLERY_PAGE_SIZE = 24
 
@@ -71,12 +70,7 @@ def create(request: HttpRequest, kind: str = "image") -> HttpResponse:
     switch = SiteSettings.current()
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
-        upload = None
         try:
-            if not switch.generation_enabled:  # before storing anything
-                raise GenerationError(switch.pause_message)
-            if isinstance(form, EditJobForm):
-                upload = upload_store(user=request.user, image=data["photo"])
             job = job_create(
                 user=request.user,
                 model=data["model"],
@@ -84,12 +78,10 @@ def create(request: HttpRequest, kind: str = "image") -> HttpResponse:
                 aspect_ratio=data.get("aspect_ratio") or "original",
                 seed=data.get("seed"),
                 style=data.get("style") or "",
-                source=upload,
+                photo=data.get("photo"),
                 form_token=data["form_token"],
             )
         except (InsufficientCredits, GenerationError) as error:
-            if upload is not None:
-                uploads_discard([upload])
             _form_errors_from(form, error)
         else:
             return redirect(job)

@@ -215,3 +215,20 @@ def test_a_private_or_unfinished_job_never_has_a_working_link(client, creator):
     job_run(job_id=job.id)
     for token in ("", "guess", str(job.id), job.id.hex):
         assert client.get(f"/s/{token}/").status_code == 404
+
+
+def test_with_the_switch_off_an_edit_stores_no_photo(client, creator, settings):
+    import os
+
+    from generation.models import Upload
+    from generation.tests.photos import photo
+
+    edit = AIModelFactory(key="sw-edit", name="Editor", kind="image_edit", aspect_ratios={"original": "original"})
+    SiteSettings.objects.update_or_create(pk=1, defaults={"generation_enabled": False})
+    client.force_login(creator)
+    data = {"model": edit.pk, "prompt": "warmer", "form_token": str(uuid.uuid4()), "photo": photo()}
+    response = client.post(reverse("create_edit"), data)
+    assert "paused" in response.content.decode()
+    assert not Upload.objects.exists() and not Job.objects.exists()
+    assert not os.path.exists(settings.MEDIA_ROOT) or not any(files for _, _, files in os.walk(settings.MEDIA_ROOT))
+    assert balance_of(creator) == 10_000

@@ -7,7 +7,7 @@ import uuid
 
 from django.conf import settings
 from django.core.mail import send_mail
-from django.db.models import Q
+from django.db.models import Count, Q
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
@@ -48,13 +48,8 @@ def _notify_batch(batch: Batch) -> None:
     if not Batch.objects.filter(pk=batch.pk, notified_at__isnull=True).update(notified_at=timezone.now()):
         return
     counts = batch.jobs.aggregate(
-        succeeded=models_count(Job.Status.SUCCEEDED), failed=models_count(Job.Status.FAILED, Job.Status.CANCELED)
+        succeeded=Count("pk", filter=Q(status=Job.Status.SUCCEEDED)),
+        failed=Count("pk", filter=Q(status__in=[Job.Status.FAILED, Job.Status.CANCELED])),
     )
     url = _absolute(reverse("batch_detail", args=[batch.pk]))
     _send(batch.user, "Your batch edit is done", "emails/batch_finished.txt", {"batch": batch, "url": url, **counts})
-
-
-def models_count(*statuses: str):
-    from django.db.models import Count
-
-    return Count("pk", filter=Q(status__in=statuses))

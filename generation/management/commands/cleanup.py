@@ -11,9 +11,10 @@ class Command(BaseCommand):
         "Delete what nobody needs: uploaded photos no job uses (older than a day), files of "
         "deleted jobs and accounts, files of jobs that failed more than "
         f"{settings.CLEANUP_FAILED_AFTER_DAYS} days ago, task-queue results older than "
-        f"{settings.CLEANUP_TASK_RESULTS_DAYS} days, expired sessions, and webhook records older "
-        f"than {settings.WEBHOOK_RETENTION_DAYS} days. Never touches the ledger or the jobs "
-        "themselves. Prints what it did; with --dry-run it prints the same list and deletes nothing."
+        f"{settings.CLEANUP_TASK_RESULTS_DAYS} days, expired sessions, Replicate webhook records and "
+        f"the payloads of handled Stripe events older than {settings.WEBHOOK_RETENTION_DAYS} days "
+        "(the Stripe event ids stay, so a redelivery remains a no-op). Never touches the ledger or "
+        "the jobs themselves. Prints what it did; with --dry-run it prints the same list and deletes nothing."
     )
 
     def add_arguments(self, parser):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from django.conf import settings
 
@@ -42,6 +44,13 @@ def _never_the_real_services(settings) -> None:
     settings.PROVIDER_RETRY_BASE_DELAY = 0.05
     settings.PROVIDER_POLL_INITIAL = 0.02
     settings.PROVIDER_POLL_MAX = 0.1
+
+
+@pytest.fixture
+def redis_url() -> str:
+    # The Redis the tests may use (TEST_REDIS_URL, default database 0 on loopback). Tests give
+    # their keys a prefix of their own and never flush: another run may share this Redis.
+    return os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
 @pytest.fixture

@@ -155,7 +155,8 @@ if not REDIS_URL:
     SILENCED_SYSTEM_CHECKS.append("django_ratelimit.E003")
 
 Q_CLUSTER = {
-    "name": "dreampixel",
+    # Also the Redis list the tasks wait in: clusters with one name share one queue.
+    "name": env_str("Q_CLUSTER_NAME", "dreampixel"),
     "workers": env_int("Q_WORKERS", 2, minimum=1),
     "timeout": env_int("Q_TIMEOUT", 900, minimum=10),
     # Must exceed timeout; a task whose worker died comes back after this many seconds.

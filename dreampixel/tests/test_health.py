@@ -62,11 +62,11 @@ def test_readyz_names_the_cache_when_it_is_down(client, settings):
     assert body["checks"]["cache"]["error"] == "ConnectionError"
 
 
-def test_readyz_is_ok_on_a_real_redis_cache(client, settings):
+def test_readyz_is_ok_on_a_real_redis_cache(client, settings, redis_url):
     settings.CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": "redis://127.0.0.1:6379/0",
+            "LOCATION": redis_url,
         }
     }
     response = client.get("/readyz")

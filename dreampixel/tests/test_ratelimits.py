@@ -11,13 +11,13 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(params=["locmem", "redis"])
-def rate_cache(request, settings):
+def rate_cache(request, settings, redis_url):
     # Development runs one process on local memory; production shares Redis between processes.
     if request.param == "redis":
         settings.CACHES = {
             "default": {
                 "BACKEND": "django.core.cache.backends.redis.RedisCache",
-                "LOCATION": "redis://127.0.0.1:6379/0",
+                "LOCATION": redis_url,
                 "KEY_PREFIX": f"test-{uuid.uuid4().hex}",
             }
         }

@@ -122,7 +122,7 @@ def test_a_single_edit_shows_before_and_after(client, creator):
 
 
 def test_on_s3_the_provider_gets_the_photo_as_a_short_lived_signed_url(creator, fake_replicate, settings):
-    from generation.services import _request_for
+    from generation.services.running import _request_for
     from generation.uploads import image_validate, upload_store
     from tests.s3 import local_s3, new_bucket, s3_storage_settings
 

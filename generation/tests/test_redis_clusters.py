@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 
 import pytest
 import redis
@@ -24,7 +25,6 @@ from generation.tests.factories import local_model
 from generation.tests.test_qcluster import ROOT, database_url
 
 pytestmark = pytest.mark.django_db(transaction=True)
-REDIS_URL = "redis://127.0.0.1:6379/13"
 JOBS = 100
 
 
@@ -44,13 +44,16 @@ def stop(cluster: subprocess.Popen) -> str:
     return output.decode()
 
 
-def test_two_clusters_drain_one_redis_queue_running_each_job_once(monkeypatch):
-    redis.from_url(REDIS_URL).flushdb()
+def test_two_clusters_drain_one_redis_queue_running_each_job_once(monkeypatch, redis_url):
+    # A queue of this test's own: its list in Redis is named for the cluster.
+    cluster_name = f"test-{uuid.uuid4().hex[:12]}"
+    monkeypatch.setattr(Conf, "CLUSTER_NAME", cluster_name)
+    monkeypatch.setattr(Conf, "PREFIX", cluster_name)  # also the salt tasks are signed with
     user = UserFactory()
     credits_grant(user=user, amount=JOBS * 500, key="purchase:scale")
     model = local_model()
     # The jobs are charged here; their tasks go to the Redis queue both clusters read.
-    monkeypatch.setattr(Conf, "REDIS", REDIS_URL)
+    monkeypatch.setattr(Conf, "REDIS", redis_url)
     broker = Redis(list_key=Conf.CLUSTER_NAME)
     jobs = []
     for n in range(JOBS):
@@ -61,7 +64,8 @@ def test_two_clusters_drain_one_redis_queue_running_each_job_once(monkeypatch):
     env = {
         **os.environ,
         "DATABASE_URL": database_url(),
-        "REDIS_URL": REDIS_URL,
+        "REDIS_URL": redis_url,
+        "Q_CLUSTER_NAME": cluster_name,
         "MEDIA_ROOT": str(settings.MEDIA_ROOT),
         "LOCAL_RENDER_DELAY_MS": "40",
         "Q_WORKERS": "2",
@@ -73,6 +77,7 @@ def test_two_clusters_drain_one_redis_queue_running_each_job_once(monkeypatch):
             time.sleep(0.2)
     finally:
         outputs = [stop(cluster) for cluster in clusters]
+        redis.from_url(redis_url).delete(f"django_q:{cluster_name}:q")
 
     assert Job.objects.filter(status=Job.Status.SUCCEEDED).count() == JOBS, outputs[0][-2000:]
     assert set(Job.objects.values_list("attempts", flat=True)) == {1}

@@ -8,7 +8,8 @@ from django.urls import reverse
 
 from generation.models import Job, ProviderWebhook
 from generation.providers import PredictionRequest, get_provider
-from generation.services import _claim, job_create
+from generation.services import job_create
+from generation.services.running import _claim
 from generation.tests.factories import replicate_model
 
 pytestmark = pytest.mark.django_db

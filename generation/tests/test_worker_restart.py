@@ -68,7 +68,7 @@ def test_a_job_past_its_deadline_is_finished_or_failed_by_the_sweeper(creator, f
     finished_meanwhile = job_create(user=creator, model=replicate_model(), prompt="Done late", aspect_ratio="square")
     never_finishes = job_create(user=creator, model=replicate_model(), prompt="Stuck", aspect_ratio="square")
     from generation.providers import PredictionRequest, get_provider
-    from generation.services import _claim
+    from generation.services.running import _claim
 
     for job in (finished_meanwhile, never_finishes):
         _claim(job.id)

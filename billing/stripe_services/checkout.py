@@ -1,0 +1,91 @@
+"""Customers, Checkout and the portal: called from views, never inside a transaction."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import IntegrityError, transaction
+
+from accounts.models import User
+from billing.models import CheckoutSession, CreditPack, Plan, StripeCustomer, Subscription
+from billing.stripe_client import stripe_client
+from billing.stripe_services.common import CheckoutRefused
+
+
+def stripe_customer_ensure(*, user: User) -> str:
+    """The user's Stripe customer id, created on first use: one customer per user."""
+    existing = StripeCustomer.objects.filter(user=user).values_list("customer_id", flat=True).first()
+    if existing:
+        return existing
+    customer = stripe_client().v1.customers.create(
+        params={"email": user.email, "metadata": {"user_id": str(user.pk)}},
+        # Two first purchases at once (or a retry after a crash) get the same customer back.
+        options={"idempotency_key": f"customer:{user.pk}"},
+    )
+    try:
+        with transaction.atomic():
+            StripeCustomer.objects.create(user=user, customer_id=customer.id)
+    except IntegrityError:
+        pass  # another request saved it first; the row below is the one that counts
+    return StripeCustomer.objects.get(user=user).customer_id
+
+
+def checkout_start(
+    *,
+    user: User,
+    product: CreditPack | Plan,
+    success_url: str,
+    cancel_url: str,
+    attempt: str,
+) -> str:
+    """Create a Checkout session for a pack (mode payment) or a plan (mode subscription); returns its URL.
+
+    `attempt` comes from the buy form, so a double-click reuses Stripe's session instead of making two.
+    """
+    is_plan = isinstance(product, Plan)
+    if is_plan and Subscription.objects.filter(user=user, status__in=Subscription.CURRENT).exists():
+        raise CheckoutRefused("You already have a monthly plan. Change or cancel it from “Manage plan and invoices”.")
+    customer_id = stripe_customer_ensure(user=user)
+    # Fulfilment reads what to grant back from these, on the object Stripe holds.
+    metadata = {"user_id": str(user.pk), "credits": str(product.credits)}
+    metadata["plan_id" if is_plan else "pack_id"] = str(product.pk)
+    params: dict[str, Any] = {
+        "mode": "subscription" if is_plan else "payment",
+        "customer": customer_id,
+        "client_reference_id": str(user.pk),
+        "line_items": [{"price": product.stripe_price_id, "quantity": 1}],
+        "success_url": success_url,
+        "cancel_url": cancel_url,
+        "metadata": metadata,
+    }
+    if is_plan:
+        params["subscription_data"] = {"metadata": {"user_id": str(user.pk), "plan_id": str(product.pk)}}
+    else:
+        params["payment_intent_data"] = {"metadata": metadata}
+    session = stripe_client().v1.checkout.sessions.create(
+        params=params, options={"idempotency_key": f"checkout:{user.pk}:{attempt}"}
+    )
+    CheckoutSession.objects.get_or_create(
+        session_id=session.id,
+        defaults={
+            "user": user,
+            "mode": params["mode"],
+            "pack": None if is_plan else product,
+            "plan": product if is_plan else None,
+            "credits": product.credits,
+            "amount_cents": product.price_cents,
+            "currency": product.currency,
+        },
+    )
+    return session.url
+
+
+def portal_session_create(*, user: User, return_url: str) -> str | None:
+    """A Stripe customer-portal link (plan, payment method, invoices); None if the user never bought."""
+    customer_id = StripeCustomer.objects.filter(user=user).values_list("customer_id", flat=True).first()
+    if not customer_id:
+        return None
+    portal = stripe_client().v1.billing_portal.sessions.create(
+        params={"customer": customer_id, "return_url": return_url}
+    )
+    return portal.url

@@ -1,0 +1,57 @@
+"""Jobs: create (charge + insert + enqueue), run on a worker, finish, fail (refund once).
+
+The flow is DESIGN.md's "data flow of one job". No provider call happens inside a database
+transaction, and every task is safe to run twice: state moves by conditional updates whose
+row count says whether this process got there first. One module per concern:
+
+- `creating`: the rules a submission meets, single jobs and batches, charged on insert;
+- `running`: the worker's part (claim, create or adopt the prediction);
+- `finishing`: succeed, fail and refund, exactly once;
+- `sweeping`: webhook sync and the sweeper;
+- `actions`: what a person does to their own jobs (delete, cancel, share, report);
+- `staff`: what staff do from the admin (report decisions, refunds, re-runs).
+"""
+
+from generation.services.actions import job_cancel, job_delete, job_report, job_share, job_unshare
+from generation.services.common import (
+    MAX_PROMPT_LENGTH,
+    MESSAGE_BLOCKED,
+    MESSAGE_EXPIRED,
+    MESSAGE_TIMEOUT,
+    MESSAGE_UNAVAILABLE,
+    MESSAGE_UNREADABLE,
+    GenerationError,
+    GenerationPaused,
+)
+from generation.services.creating import batch_create, job_create
+from generation.services.finishing import job_fail, job_finish, job_succeed
+from generation.services.running import job_run
+from generation.services.staff import job_refund_by_staff, job_rerun_by_staff, report_decide
+from generation.services.sweeping import job_sync, sweep_stuck_jobs
+
+__all__ = [
+    "MAX_PROMPT_LENGTH",
+    "MESSAGE_BLOCKED",
+    "MESSAGE_EXPIRED",
+    "MESSAGE_TIMEOUT",
+    "MESSAGE_UNAVAILABLE",
+    "MESSAGE_UNREADABLE",
+    "GenerationError",
+    "GenerationPaused",
+    "batch_create",
+    "job_cancel",
+    "job_create",
+    "job_delete",
+    "job_fail",
+    "job_finish",
+    "job_refund_by_staff",
+    "job_report",
+    "job_rerun_by_staff",
+    "job_run",
+    "job_share",
+    "job_succeed",
+    "job_sync",
+    "job_unshare",
+    "report_decide",
+    "sweep_stuck_jobs",
+]

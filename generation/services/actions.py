@@ -1,0 +1,67 @@
+"""What a person does to their own jobs: delete, cancel, share, report."""
+
+from __future__ import annotations
+
+import secrets
+
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import User
+from generation.models import Job, JobOutput, JobReport
+from generation.outputs import delete_files
+from generation.services.common import GenerationError, Status, _cancel_quietly
+from generation.services.finishing import job_fail
+
+
+def job_delete(*, job: Job) -> None:
+    """Remove a finished job's files from the person's gallery; the row stays for the ledger."""
+    if not job.is_final:
+        raise GenerationError("A job can be deleted once it has finished.")
+    outputs = list(JobOutput.objects.filter(job=job))
+    names = [name for output in outputs for name in (output.file.name, output.thumbnail.name)]
+    with transaction.atomic():
+        JobOutput.objects.filter(job=job).delete()
+        Job.objects.filter(pk=job.pk).update(deleted_at=timezone.now(), prompt="")
+    delete_files(names)  # storage I/O after the rows are gone, outside the transaction
+
+
+def job_cancel(*, job: Job) -> None:
+    """The person stops a queued or running job: refunded once, the prediction canceled."""
+    if not job_fail(
+        job_id=job.pk, message="You canceled this job. Your credits were refunded.", status=Status.CANCELED
+    ):
+        raise GenerationError("This job has already finished, so it cannot be canceled.")
+    job.refresh_from_db(fields=["prediction_id", "status"])
+    _cancel_quietly(job)  # provider call after the transaction; a worker that raced us also checks
+
+
+def job_share(*, job: Job) -> str:
+    if job.status != Status.SUCCEEDED:
+        raise GenerationError("Only a finished image or video can be shared.")
+    if job.share_token:
+        return job.share_token
+    token = secrets.token_urlsafe(18)
+    Job.objects.filter(pk=job.pk, share_token__isnull=True).update(share_token=token)
+    job.refresh_from_db(fields=["share_token"])
+    return job.share_token
+
+
+def job_unshare(*, job: Job) -> None:
+    Job.objects.filter(pk=job.pk).update(share_token=None)
+    job.share_token = None
+
+
+def job_report(*, user: User, job: Job, reason: str) -> JobReport:
+    """The person flags a finished job as a bad result, once per job."""
+    reason = reason.strip()
+    if job.user_id != user.pk:
+        raise GenerationError("That job is not yours.")
+    if job.status != Status.SUCCEEDED:
+        raise GenerationError("Only a finished result can be reported; failed jobs are refunded already.")
+    if not reason:
+        raise GenerationError("Tell us what is wrong with the result.")
+    report, created = JobReport.objects.get_or_create(job=job, defaults={"reason": reason[:1000]})
+    if not created:
+        raise GenerationError("You already reported this result.")
+    return report

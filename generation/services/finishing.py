@@ -1,0 +1,120 @@
+"""A job's outcome, decided once: outputs stored and the job succeeded, or failed and refunded."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from django.db import transaction
+from django.utils import timezone
+
+from billing.services import credits_refund
+from generation.models import Job, JobOutput
+from generation.outputs import StoredOutput, UnreadableOutput, delete_files, store_output
+from generation.providers import OutputUnavailable, Prediction, ProviderUnavailable, get_provider
+from generation.services.common import MESSAGE_BLOCKED, MESSAGE_EXPIRED, MESSAGE_UNREADABLE, Status, _with_retries
+
+logger = logging.getLogger("generation.services")
+
+
+def _message_for_failure(provider_error: str) -> str:
+    lowered = provider_error.lower()
+    if "nsfw" in lowered or "safety" in lowered or "sensitive" in lowered:
+        return MESSAGE_BLOCKED
+    return "The model could not make this one. Your credits were refunded; try rewording the prompt."
+
+
+def job_finish(*, job: Job, prediction: Prediction) -> bool:
+    """Act on a final prediction: keep its outputs, or fail and refund. True if this call
+    decided the job's outcome."""
+    if prediction.status != "succeeded":
+        error = prediction.error or f"prediction {prediction.status}"
+        return job_fail(
+            job_id=job.pk, message=_message_for_failure(error), provider_error=error, metrics=prediction.metrics
+        )
+    if not prediction.outputs:
+        # What a safety filter returns: success with nothing in it.
+        return job_fail(
+            job_id=job.pk, message=MESSAGE_BLOCKED, provider_error="empty output", metrics=prediction.metrics
+        )
+
+    provider = get_provider(job.provider)
+    stored: list[StoredOutput] = []
+    try:
+        for url in prediction.outputs:
+            data = _with_retries(job, lambda url=url: provider.fetch_output(url))
+            stored.append(store_output(data))
+    except (OutputUnavailable, ProviderUnavailable) as error:
+        delete_files([name for s in stored for name in (s.file_name, s.thumbnail_name)])
+        return job_fail(job_id=job.pk, message=MESSAGE_EXPIRED, provider_error=str(error), metrics=prediction.metrics)
+    except UnreadableOutput as error:
+        delete_files([name for s in stored for name in (s.file_name, s.thumbnail_name)])
+        return job_fail(
+            job_id=job.pk, message=MESSAGE_UNREADABLE, provider_error=str(error), metrics=prediction.metrics
+        )
+
+    if job_succeed(job_id=job.pk, outputs=stored, metrics=prediction.metrics):
+        return True
+    # Someone else finished it first; what we copied is not needed.
+    delete_files([name for s in stored for name in (s.file_name, s.thumbnail_name)])
+    return False
+
+
+def job_succeed(*, job_id: uuid.UUID, outputs: list[StoredOutput], metrics: dict) -> bool:
+    with transaction.atomic():
+        updated = Job.objects.filter(pk=job_id, status=Status.RUNNING).update(
+            status=Status.SUCCEEDED, finished_at=timezone.now(), lease_until=None, metrics=metrics or {}
+        )
+        if updated:
+            JobOutput.objects.bulk_create(
+                JobOutput(
+                    job_id=job_id,
+                    index=index,
+                    file=output.file_name,
+                    thumbnail=output.thumbnail_name,
+                    content_type=output.content_type,
+                    size=output.size,
+                    width=output.width,
+                    height=output.height,
+                )
+                for index, output in enumerate(outputs)
+            )
+    if updated:
+        logger.info("job succeeded", extra={"job_id": str(job_id)})
+        _after_final(job_id)
+    return bool(updated)
+
+
+def job_fail(
+    *,
+    job_id: uuid.UUID,
+    message: str,
+    provider_error: str = "",
+    metrics: dict | None = None,
+    status: str = Status.FAILED,
+) -> bool:
+    """Fail (or cancel) a job that has not finished, and refund its charge in the same
+    transaction. Returns False when the job had already finished: nothing changes then."""
+    with transaction.atomic():
+        fields = {
+            "status": status,
+            "finished_at": timezone.now(),
+            "lease_until": None,
+            "error_message": message[:500],
+            "provider_error": provider_error,
+        }
+        if metrics:
+            fields["metrics"] = metrics
+        updated = Job.objects.filter(pk=job_id, status__in=[Status.QUEUED, Status.RUNNING]).update(**fields)
+        if updated:
+            credits_refund(charge_key=f"charge:{job_id}", key=f"refund:{job_id}", memo=status.capitalize())
+    if updated:
+        logger.info("job %s", status, extra={"job_id": str(job_id), "error": provider_error[:200]})
+        _after_final(job_id)
+    return bool(updated)
+
+
+def _after_final(job_id: uuid.UUID) -> None:
+    from generation.notifications import notify_finished
+
+    transaction.on_commit(lambda: notify_finished(job_id))

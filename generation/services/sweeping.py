@@ -1,0 +1,74 @@
+"""Webhook sync and the sweeper: nothing stays running forever."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import timedelta
+
+from django.conf import settings
+from django.db.models import Q
+from django.utils import timezone
+
+from generation.models import Job
+from generation.providers import ProviderError, get_provider
+from generation.services.common import MESSAGE_TIMEOUT, Status, _cancel_quietly, _enqueue_run, _lease
+from generation.services.finishing import job_fail, job_finish
+
+logger = logging.getLogger("generation.services")
+
+
+def job_sync(*, job_id: uuid.UUID) -> None:
+    """Look at the provider's prediction and finish the job if it is done (webhook path)."""
+    job = Job.objects.select_related("model").filter(pk=job_id, status=Status.RUNNING).exclude(prediction_id="").first()
+    if job is None:
+        return
+    try:
+        prediction = get_provider(job.provider).get(job.prediction_id)
+    except ProviderError as error:
+        logger.warning("sync of %s failed: %s", job.pk, error, extra={"job_id": str(job.pk)})
+        return
+    if prediction.is_final:
+        job_finish(job=job, prediction=prediction)
+
+
+def sweep_stuck_jobs() -> dict[str, int]:
+    """Nothing stays running forever: finish, fail or restart jobs whose worker went away."""
+    now = timezone.now()
+    grace = timedelta(seconds=settings.JOB_SWEEP_GRACE_SECONDS)
+    counts = {"finished": 0, "failed": 0, "restarted": 0}
+
+    # Past the deadline: take the job over (a fresh lease keeps a worker from racing us),
+    # then ask the provider once.
+    overdue = Job.objects.filter(status=Status.RUNNING, deadline_at__lt=now - grace).values_list("pk", flat=True)
+    for job_id in list(overdue[:200]):
+        taken = Job.objects.filter(pk=job_id, status=Status.RUNNING, deadline_at__lt=now - grace).update(
+            lease_until=timezone.now() + _lease()
+        )
+        if not taken:
+            continue
+        job = Job.objects.select_related("model").get(pk=job_id)
+        prediction = None
+        if job.prediction_id:
+            try:
+                prediction = get_provider(job.provider).get(job.prediction_id)
+            except ProviderError as error:
+                logger.warning("sweeper could not ask about %s: %s", job_id, error, extra={"job_id": str(job_id)})
+        if prediction is not None and prediction.is_final:
+            job_finish(job=job, prediction=prediction)
+            counts["finished"] += 1
+        else:
+            _cancel_quietly(job)
+            if job_fail(job_id=job.pk, message=MESSAGE_TIMEOUT, provider_error="swept: past deadline"):
+                counts["failed"] += 1
+
+    # Lost their worker before the deadline, or never reached one: run them again. The
+    # claim makes a duplicate delivery harmless.
+    orphans = Job.objects.filter(
+        Q(status=Status.RUNNING, lease_until__lt=now, deadline_at__gte=now - grace)
+        | Q(status=Status.QUEUED, created_at__lt=now - timedelta(seconds=settings.JOB_REQUEUE_AFTER_SECONDS))
+    ).values_list("pk", flat=True)
+    for job_id in list(orphans[:200]):
+        _enqueue_run(job_id)
+        counts["restarted"] += 1
+    return counts

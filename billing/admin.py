@@ -25,10 +25,10 @@ from billing.models import (
     StripeEvent,
     Subscription,
 )
+from billing.money import format_money
 from billing.reconcile import finding_fix, reconcile_run
 from billing.services import LedgerError, credits_adjust
 from billing.stripe_services import stripe_event_process
-from billing.templatetags.money import format_money
 
 RECENT_ENTRIES = 20
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db.models import Count, Sum
 
 from billing.models import CheckoutSession, LedgerEntry, ReconcileRun, StripeEvent
-from billing.templatetags.money import format_money
+from billing.money import format_money
 
 
 def billing_figures(*, since) -> dict:

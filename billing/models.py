@@ -3,8 +3,9 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
-from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
+
+from billing.references import reference_url
 
 
 class CreditAccount(models.Model):
@@ -111,29 +112,18 @@ class LedgerEntry(models.Model):
         raise TypeError("Ledger entries are append-only: they are never deleted.")
 
     @property
-    def job_id(self) -> str | None:
-        prefix, _, value = self.reference.partition(":")
-        return value if prefix == "job" and value else None
-
-    @property
     def reference_url(self) -> str | None:
-        # The ledger knows nothing of jobs; it only links to the page named for them, if any.
-        if self.job_id:
-            try:
-                return reverse("job_detail", args=[self.job_id])
-            except NoReverseMatch:
-                return None
-        return None
+        return reference_url(self.reference)
 
 
 # --- Stripe: what is sold, who the customers are, and what Stripe told us -------------------
 
 
-class CreditPack(models.Model):
-    """A one-time purchase of credits through Stripe Checkout (mode "payment")."""
+class Offer(models.Model):
+    """What the billing page sells through Stripe Checkout: a pack or a plan, at a Stripe price."""
 
     name = models.CharField(max_length=80)
-    credits = models.PositiveIntegerField(help_text="Credits granted once the payment is confirmed.")
+    credits = models.PositiveIntegerField(help_text="Credits granted for each confirmed payment.")
     # Money is an integer number of cents (the currency's minor unit), never a float; shown on
     # the site only. What the buyer pays is the Stripe price's amount, so keep the two equal.
     price_cents = models.PositiveIntegerField(help_text="Price shown on the site, in cents: 500 is 5.00.")
@@ -142,44 +132,29 @@ class CreditPack(models.Model):
     stripe_price_id = models.CharField(
         max_length=255,
         unique=True,
-        help_text="The one-time Stripe price (price_...) Checkout charges for this pack.",
-    )
-    active = models.BooleanField(default=True, help_text="Offered on the billing page.")
-    order = models.PositiveSmallIntegerField(default=0, help_text="Smaller numbers are shown first.")
-
-    class Meta:
-        ordering = ["order", "price_cents", "pk"]
-        constraints = [
-            models.CheckConstraint(condition=Q(credits__gt=0), name="billing_creditpack_credits_positive"),
-            models.CheckConstraint(condition=Q(currency__regex=r"^[a-z]{3}$"), name="billing_creditpack_currency_iso"),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.name} ({self.credits:,} credits)"
-
-
-class Plan(models.Model):
-    """A monthly subscription through Stripe Checkout (mode "subscription"): credits per paid invoice."""
-
-    name = models.CharField(max_length=80)
-    credits = models.PositiveIntegerField(help_text="Credits granted for each paid monthly invoice.")
-    # Integer cents per month, never a float; see CreditPack.price_cents.
-    price_cents = models.PositiveIntegerField(help_text="Monthly price shown on the site, in cents: 1200 is 12.00.")
-    currency = models.CharField(max_length=3, default="usd")
-    stripe_price_id = models.CharField(
-        max_length=255,
-        unique=True,
-        help_text="The recurring monthly Stripe price (price_...). Invoices for it grant this plan's credits.",
+        help_text="The Stripe price (price_...) Checkout charges: one-time for a pack, monthly for a plan.",
     )
     active = models.BooleanField(default=True, help_text="Offered on the billing page. Existing subscribers keep it.")
     order = models.PositiveSmallIntegerField(default=0, help_text="Smaller numbers are shown first.")
 
     class Meta:
+        abstract = True
         ordering = ["order", "price_cents", "pk"]
         constraints = [
-            models.CheckConstraint(condition=Q(credits__gt=0), name="billing_plan_credits_positive"),
-            models.CheckConstraint(condition=Q(currency__regex=r"^[a-z]{3}$"), name="billing_plan_currency_iso"),
+            models.CheckConstraint(condition=Q(credits__gt=0), name="billing_%(class)s_credits_positive"),
+            models.CheckConstraint(condition=Q(currency__regex=r"^[a-z]{3}$"), name="billing_%(class)s_currency_iso"),
         ]
+
+
+class CreditPack(Offer):
+    """A one-time purchase of credits through Stripe Checkout (mode "payment")."""
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.credits:,} credits)"
+
+
+class Plan(Offer):
+    """A monthly subscription through Stripe Checkout (mode "subscription"): credits per paid invoice."""
 
     def __str__(self) -> str:
         return f"{self.name} ({self.credits:,} credits a month)"

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from django.db import transaction
 
 from billing.models import CreditAccount, LedgerEntry
+from billing.money import format_money
 from billing.services import credits_adjust, credits_clawback
 from billing.stripe_client import stripe_client
 from billing.stripe_services.common import (
@@ -18,7 +19,6 @@ from billing.stripe_services.common import (
     _plain,
 )
 from billing.stripe_services.fulfilment import _checkout_apply, _checkout_read, _invoice_apply, _invoice_read
-from billing.templatetags.money import format_money
 
 
 @dataclass

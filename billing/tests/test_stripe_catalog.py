@@ -7,7 +7,7 @@ from django.apps import apps
 from django.urls import reverse
 
 from billing.models import CreditPack, Plan
-from billing.templatetags.money import format_money
+from billing.money import format_money
 
 pytestmark = pytest.mark.django_db
 

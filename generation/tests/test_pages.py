@@ -196,3 +196,11 @@ def test_a_model_of_the_wrong_kind_is_refused(client, creator):
     page = client.post(reverse("create"), data).content.decode()
     assert "A video model makes videos; choose a model from this page." in page
     assert not Job.objects.exists() and balance_of(creator) == 10_000
+
+
+def test_the_credit_history_links_a_job_charge_to_the_job_page(client, creator):
+    # The ledger knows nothing of jobs: generation registers how its references are linked.
+    [job] = make_jobs(creator, 1)
+    client.force_login(creator)
+    page = client.get(reverse("billing")).content.decode()
+    assert f'href="/jobs/{job.id}/"' in page

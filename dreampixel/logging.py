@@ -14,18 +14,22 @@ from contextlib import contextmanager
 
 from django.http import HttpRequest, HttpResponse
 
-_context: contextvars.ContextVar[dict[str, str]] = contextvars.ContextVar("log_context", default={})  # noqa: B039
+# An id, or a callable that gives it when a line is written (the user, looked up lazily).
+ContextValue = str | Callable[[], str]
+_context: contextvars.ContextVar[dict[str, ContextValue]] = contextvars.ContextVar("log_context", default={})  # noqa: B039
 
 
-def log_context() -> dict[str, str]:
+def log_context() -> dict[str, ContextValue]:
     return _context.get()
 
 
 @contextmanager
-def bound(**ids: object) -> Iterator[None]:
+def bound(**ids: ContextValue | int | None) -> Iterator[None]:
     """Add ids (job_id=..., user_id=...) to every log record written inside the block. A value
     may be a callable, called when a record is written."""
-    values = {key: value if callable(value) else str(value) for key, value in ids.items() if value is not None}
+    values: dict[str, ContextValue] = {
+        key: value if callable(value) else str(value) for key, value in ids.items() if value is not None
+    }
     token = _context.set({**_context.get(), **values})
     try:
         yield

@@ -35,6 +35,7 @@ def _provider(name: str, config: tuple) -> Provider:
 
 def get_provider(name: str) -> Provider:
     # Keyed by the settings it was built from, so tests that change settings get a new one.
+    config: tuple[object, ...]
     if name == "replicate":
         config = (
             tuple(settings.REPLICATE_API_TOKENS),

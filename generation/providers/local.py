@@ -32,7 +32,7 @@ def _rng(prompt: str, seed: int) -> random.Random:
 
 
 def _palette(rng: random.Random) -> list[tuple[int, int, int]]:
-    return [tuple(rng.randrange(40, 255) for _ in range(3)) for _ in range(5)]
+    return [(rng.randrange(40, 255), rng.randrange(40, 255), rng.randrange(40, 255)) for _ in range(5)]
 
 
 def _painting(rng: random.Random, size: tuple[int, int], palette, shift: float = 0.0) -> Image.Image:

@@ -159,7 +159,7 @@ def test_the_admin_home_shows_signups_staff_grants_and_the_outstanding_credits(s
     assert "<tr><th>Signups</th><td>2</td>" in page  # the creator and the staff member
     assert "<tr><th>Credits granted by staff</th><td>300 (1)</td>" in page
     # 10,300 credits held; paid on average $5.00 per 5,000 credits, so they are worth $10.30.
-    assert "10,300 credits held by 1 people: worth $10.30 at the average price paid ($1.00 per 1,000)" in page
+    assert "10,300 credits held by 1 person: worth $10.30 at the average price paid ($1.00 per 1,000)" in page
 
 
 def test_the_last_30_days_are_pictures_drawn_on_the_server_without_inline_styles(staff_client, creator):

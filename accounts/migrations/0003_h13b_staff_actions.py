@@ -5,6 +5,53 @@ import django.utils.timezone
 from django.conf import settings
 from django.db import migrations, models
 
+# The staff trail is append-only in the database too, like the ledger (billing 0002): a record
+# of who did what is never edited or deleted. TRUNCATE (the test runner's) is left alone.
+POSTGRES_UP = """
+CREATE OR REPLACE FUNCTION accounts_staffaction_append_only() RETURNS trigger AS $$
+BEGIN
+    RAISE EXCEPTION 'accounts_staffaction is append-only: % is not allowed', TG_OP
+        USING ERRCODE = 'restrict_violation';
+END;
+$$ LANGUAGE plpgsql;
+
+CREATE TRIGGER accounts_staffaction_append_only
+    BEFORE UPDATE OR DELETE ON accounts_staffaction
+    FOR EACH ROW EXECUTE FUNCTION accounts_staffaction_append_only();
+"""
+POSTGRES_DOWN = """
+DROP TRIGGER IF EXISTS accounts_staffaction_append_only ON accounts_staffaction;
+DROP FUNCTION IF EXISTS accounts_staffaction_append_only();
+"""
+SQLITE_UP = [
+    """CREATE TRIGGER accounts_staffaction_no_update BEFORE UPDATE ON accounts_staffaction
+       BEGIN SELECT RAISE(ABORT, 'accounts_staffaction is append-only: UPDATE is not allowed'); END;""",
+    """CREATE TRIGGER accounts_staffaction_no_delete BEFORE DELETE ON accounts_staffaction
+       BEGIN SELECT RAISE(ABORT, 'accounts_staffaction is append-only: DELETE is not allowed'); END;""",
+]
+SQLITE_DOWN = [
+    "DROP TRIGGER IF EXISTS accounts_staffaction_no_update;",
+    "DROP TRIGGER IF EXISTS accounts_staffaction_no_delete;",
+]
+
+
+def append_only(apps, schema_editor):
+    vendor = schema_editor.connection.vendor
+    if vendor == "postgresql":
+        schema_editor.execute(POSTGRES_UP, params=None)  # None: the % in RAISE is not a placeholder
+    elif vendor == "sqlite":
+        for statement in SQLITE_UP:
+            schema_editor.execute(statement)
+
+
+def not_append_only(apps, schema_editor):
+    vendor = schema_editor.connection.vendor
+    if vendor == "postgresql":
+        schema_editor.execute(POSTGRES_DOWN, params=None)
+    elif vendor == "sqlite":
+        for statement in SQLITE_DOWN:
+            schema_editor.execute(statement)
+
 
 class Migration(migrations.Migration):
     dependencies = [
@@ -70,4 +117,5 @@ class Migration(migrations.Migration):
                 ],
             },
         ),
+        migrations.RunPython(append_only, not_append_only),
     ]

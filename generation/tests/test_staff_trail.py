@@ -144,3 +144,34 @@ def test_a_staff_cancel_of_a_running_job_cancels_its_prediction(staff_client, cr
     assert job.status == "canceled"
     assert fake_replicate.predictions[job.prediction_id].cancel_count == 1
     assert LedgerEntry.objects.get(kind="refund", reference=f"job:{job.id}").actor == staff_client.staff
+
+
+def test_the_trail_is_append_only_in_the_database(staff_user, creator):
+    from django.db import IntegrityError, transaction
+
+    from accounts.services import staff_action_record
+
+    action = staff_action_record(staff=staff_user, kind="suspend", user=creator, reason="Spam")
+    with pytest.raises(IntegrityError, match="append-only"), transaction.atomic():
+        StaffAction.objects.filter(pk=action.pk).update(reason="Nothing happened")
+    with pytest.raises(IntegrityError, match="append-only"), transaction.atomic():
+        StaffAction.objects.filter(pk=action.pk).delete()
+    assert StaffAction.objects.get().reason == "Spam"
+
+
+def test_a_quick_edit_from_the_model_list_is_recorded_too(staff_client):
+    model = local_model()
+    staff_client.post(
+        reverse("admin:generation_aimodel_changelist"),
+        {
+            "form-TOTAL_FORMS": "1",
+            "form-INITIAL_FORMS": "1",
+            "form-0-id": str(model.pk),
+            "form-0-position": "0",
+            "_save": "Save",
+        },
+    )  # fmt: skip  (enabled unticked)
+    assert AIModel.objects.get(pk=model.pk).enabled is False
+    action = StaffAction.objects.get()
+    assert (action.kind, action.staff, action.reason) == ("price", staff_client.staff, "")
+    assert action.details["changes"] == {"enabled": [True, False]}

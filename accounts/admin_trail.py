@@ -141,7 +141,7 @@ class StaffReasonAdminMixin:
             kwargs["fields"] = flatten_fieldsets(self.get_fieldsets(request, obj))
         if kwargs["fields"] is not None:
             kwargs["fields"] = [name for name in kwargs["fields"] if name != "staff_reason"]
-        form = super().get_form(request, obj, change, **kwargs)
+        form = super().get_form(request, obj, change=change, **kwargs)
         reason = forms.CharField(
             label="Reason for this change", widget=forms.Textarea(attrs={"rows": 2, "cols": 60}), max_length=2000,
             help_text="Kept in the staff trail with your name.",
@@ -156,6 +156,7 @@ class StaffReasonAdminMixin:
         changes = {name: [_plain(form.initial.get(name)), _plain(form.cleaned_data.get(name))] for name in changed}
         staff_action_record(
             staff=request.user, kind=self.staff_action_kind, reference=f"{obj._meta.model_name}:{obj.pk}",
+            user=obj if self.staff_action_kind == StaffAction.Kind.USER else None,
             reason=form.cleaned_data.get("staff_reason", ""),
             details={"object": str(obj), "changes": changes, "created": not change},
         )  # fmt: skip
@@ -166,4 +167,6 @@ def _plain(value):
         return value
     if isinstance(value, Model):
         return str(value.pk)
+    if isinstance(value, list | tuple | QuerySet):  # many-to-many: groups, permissions
+        return sorted(str(item) for item in value)
     return str(value)

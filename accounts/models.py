@@ -84,6 +84,7 @@ class StaffAction(models.Model):
         JOB_REFUND = "job_refund", "Job refunded"
         JOB_CANCEL = "job_cancel", "Job canceled"
         JOB_RERUN = "job_rerun", "Job run again"
+        USER = "user", "User details or permissions changed"
         SUSPEND = "suspend", "User suspended"
         UNSUSPEND = "unsuspend", "Suspension lifted"
         REPORT_REFUND = "report_refund", "Report refunded"

@@ -125,7 +125,9 @@ def finding_links(example: dict) -> list[tuple[str, str]]:
         value = str(value)
         if field == "job":
             links.append((f"job {value[:8]}", reverse("admin:generation_job_change", args=[value])))
-        elif field == "user_id" and value.isdigit():
+        elif field == "reference" and value.startswith("job:"):
+            links.append((value, reverse("admin:generation_job_change", args=[value.removeprefix("job:")])))
+        elif field in ("user_id", "user") and value.isdigit():
             links.append((f"user {value}", reverse("admin:accounts_user_change", args=[value])))
         elif field == "email" and "pk" in example:  # a credit account's checks
             links.append((value, reverse("admin:billing_creditaccount_change", args=[example["pk"]])))

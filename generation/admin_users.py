@@ -13,8 +13,8 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 
 from accounts.admin import UserAdmin
-from accounts.admin_trail import ask_reason, staff_trail
-from accounts.models import User
+from accounts.admin_trail import StaffReasonAdminMixin, ask_reason, staff_trail
+from accounts.models import StaffAction, User
 from accounts.services import user_suspend
 from billing.models import CreditAccount, LedgerEntry, Subscription
 from generation.models import Job
@@ -43,7 +43,9 @@ class RecentJobsInline(admin.TabularInline):
         return queryset
 
 
-class BackOfficeUserAdmin(UserAdmin):
+class BackOfficeUserAdmin(StaffReasonAdminMixin, UserAdmin):
+    # Changing a person's details, staff status or groups asks why and is recorded.
+    staff_action_kind = StaffAction.Kind.USER
     list_display = ["email", "name", "balance", "plan", "jobs", "is_active", "suspended", "is_staff", "date_joined"]
     list_filter = ["is_active", "is_staff", ("suspended_at", admin.EmptyFieldListFilter)]
     search_fields = ["email", "name"]

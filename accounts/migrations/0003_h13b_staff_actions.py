@@ -71,6 +71,7 @@ class Migration(migrations.Migration):
                             ("job_refund", "Job refunded"),
                             ("job_cancel", "Job canceled"),
                             ("job_rerun", "Job run again"),
+                            ("user", "User details or permissions changed"),
                             ("suspend", "User suspended"),
                             ("unsuspend", "Suspension lifted"),
                             ("report_refund", "Report refunded"),

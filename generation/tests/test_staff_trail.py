@@ -175,3 +175,29 @@ def test_a_quick_edit_from_the_model_list_is_recorded_too(staff_client):
     action = StaffAction.objects.get()
     assert (action.kind, action.staff, action.reason) == ("price", staff_client.staff, "")
     assert action.details["changes"] == {"enabled": [True, False]}
+
+
+def test_making_someone_staff_asks_why_and_is_recorded_on_their_page(staff_client, creator):
+    url = reverse("admin:accounts_user_change", args=[creator.pk])
+    data = {"email": creator.email, "name": "Ada", "is_active": "on", "is_staff": "on", "notify_long_jobs": "",
+            "jobs-TOTAL_FORMS": "0", "jobs-INITIAL_FORMS": "0"}  # fmt: skip
+    refused = staff_client.post(url, data)
+    assert refused.status_code == 200 and "staff_reason" in refused.context["adminform"].form.errors
+    creator.refresh_from_db()
+    assert not creator.is_staff
+    assert staff_client.post(url, data | {"staff_reason": "Joins Support"}).status_code == 302
+    action = StaffAction.objects.get(kind="user")
+    assert action.user == creator and action.reason == "Joins Support"
+    assert action.details["changes"]["is_staff"] == [False, True]
+    assert "Joins Support" in staff_client.get(url).content.decode()
+
+
+def test_a_finding_links_its_examples_to_the_admin_and_the_stripe_dashboard(settings):
+    from billing.backoffice import finding_links
+
+    settings.STRIPE_SECRET_KEY = "sk_test_x"
+    links = dict(finding_links({"invoice": "in_123", "customer": "cus_9", "amount_paid": 500, "user_id": 7}))
+    assert links["in_123"] == "https://dashboard.stripe.com/test/invoices/in_123"
+    assert links["cus_9"] == "https://dashboard.stripe.com/test/customers/cus_9"
+    assert links["user 7"] == reverse("admin:accounts_user_change", args=[7])
+    assert dict(finding_links({"session": "cs_1"}))["cs_1"].endswith("?q=cs_1")

@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 
+from accounts import admin_trail  # noqa: F401  (registers the staff trail)
 from accounts.models import User
 
 

@@ -6,6 +6,7 @@ from django.contrib.auth.models import AbstractUser
 from django.contrib.auth.models import UserManager as DjangoUserManager
 from django.db import models
 from django.db.models.functions import Lower
+from django.utils import timezone
 
 
 class UserManager(DjangoUserManager):
@@ -71,3 +72,54 @@ class User(AbstractUser):
     @property
     def display_name(self) -> str:
         return self.name or self.email.split("@")[0]
+
+
+class StaffAction(models.Model):
+    """Who on the staff did what, to whom, when and why: the back office's trail.
+
+    Written by the service that does the thing, in the same transaction, so nothing changes
+    without its record (django-auditlog was tried: it logs `save()` diffs, misses the
+    conditional `update()`s our services use, and has no reason). Append-only; never edited.
+    """
+
+    class Kind(models.TextChoices):
+        GRANT = "grant", "Credits granted or corrected"
+        JOB_REFUND = "job_refund", "Job refunded"
+        JOB_CANCEL = "job_cancel", "Job canceled"
+        JOB_RERUN = "job_rerun", "Job run again"
+        USER = "user", "User details or permissions changed"
+        SUSPEND = "suspend", "User suspended"
+        UNSUSPEND = "unsuspend", "Suspension lifted"
+        REPORT_REFUND = "report_refund", "Report refunded"
+        REPORT_DISMISS = "report_dismiss", "Report dismissed"
+        FINDING_FIX = "finding_fix", "Reconcile finding fixed"
+        STRIPE_EVENT = "stripe_event", "Stripe event processed again"
+        SETTINGS = "settings", "Setting changed (emergency switch)"
+        PRICE = "price", "Price or catalog changed"
+
+    staff = models.ForeignKey("accounts.User", on_delete=models.PROTECT, related_name="+")
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    # The person it was done to (a job's owner, a granted or suspended user), if any.
+    user = models.ForeignKey("accounts.User", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    # What it was done to, as the ledger names things: `job:<uuid>`, `finding:<id>`, `aimodel:<id>`.
+    reference = models.CharField(max_length=255, blank=True)
+    reason = models.TextField(blank=True)
+    # What changed: amounts, old and new values, the new job's id, how many were repaired.
+    details = models.JSONField(default=dict, blank=True)
+    # One record per idempotent operation (`staff:refund:<job>`): a replay records nothing more.
+    key = models.CharField(max_length=255, null=True, blank=True, unique=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        verbose_name = "staff action"
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["-created_at", "-id"], name="accounts_staffaction_time_idx"),
+            models.Index(fields=["user", "-created_at"], name="accounts_staffaction_user_idx"),
+            models.Index(fields=["reference", "-created_at"], name="accounts_staffaction_ref_idx"),
+            models.Index(fields=["kind", "-created_at"], name="accounts_staffaction_kind_idx"),
+            models.Index(fields=["staff", "-created_at"], name="accounts_staffaction_staff_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} by {self.staff} ({self.created_at:%Y-%m-%d %H:%M})"

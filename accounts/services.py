@@ -7,7 +7,7 @@ from django.db import transaction
 from django.dispatch import Signal
 from django.utils import timezone
 
-from accounts.models import User
+from accounts.models import StaffAction, User
 
 # Sent inside the deleting transaction, before the user is anonymized, so that apps which own
 # the person's content (jobs, files) can remove it. `accounts` knows none of those apps.
@@ -22,8 +22,44 @@ def user_update_profile(*, user: User, name: str, notify_long_jobs: bool = False
     return user
 
 
-def user_suspend(*, user: User, suspended: bool = True) -> None:
-    User.objects.filter(pk=user.pk).update(suspended_at=timezone.now() if suspended else None)
+def staff_action_record(
+    *,
+    staff: User,
+    kind: str,
+    user: User | int | None = None,
+    reference: str = "",
+    reason: str = "",
+    details: dict | None = None,
+    key: str | None = None,
+) -> StaffAction:
+    """Record a staff member's action; call it inside the transaction that does the thing.
+
+    With a key, a replay of the same operation returns the first record and adds none."""
+    fields = {
+        "staff": staff,
+        "kind": kind,
+        "user_id": user.pk if isinstance(user, User) else user,
+        "reference": reference,
+        "reason": reason.strip()[:2000],
+        "details": details or {},
+    }
+    if key is None:
+        return StaffAction.objects.create(**fields)
+    action, _ = StaffAction.objects.get_or_create(key=key, defaults=fields)
+    return action
+
+
+def user_suspend(*, user: User, suspended: bool = True, staff: User | None = None, reason: str = "") -> bool:
+    """Suspend a person (or lift it). True if this changed anything; staff's change is recorded."""
+    with transaction.atomic():
+        if suspended:
+            changed = User.objects.filter(pk=user.pk, suspended_at__isnull=True).update(suspended_at=timezone.now())
+        else:
+            changed = User.objects.filter(pk=user.pk, suspended_at__isnull=False).update(suspended_at=None)
+        if changed and staff is not None:
+            kind = StaffAction.Kind.SUSPEND if suspended else StaffAction.Kind.UNSUSPEND
+            staff_action_record(staff=staff, kind=kind, user=user, reference=f"user:{user.pk}", reason=reason)
+    return bool(changed)
 
 
 def user_delete(*, user: User) -> None:

@@ -11,7 +11,9 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from accounts.models import User
+from accounts.admin_trail import StaffReasonAdminMixin
+from accounts.models import StaffAction, User
+from accounts.services import staff_action_record
 from billing.forms import AdjustCreditsForm
 from billing.models import (
     CheckoutSession,
@@ -178,7 +180,7 @@ class LedgerEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 # --- Stripe ------------------------------------------------------------------------------------
 
 
-class _PriceAdmin(admin.ModelAdmin):
+class _PriceAdmin(StaffReasonAdminMixin, admin.ModelAdmin):
     list_display = ["name", "credits", "price", "stripe_price_id", "active", "order"]
     list_editable = ["active", "order"]
     list_filter = ["active"]
@@ -253,6 +255,10 @@ class StripeEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             else:
                 messages.success(request, f"{event.type} {event.event_id}: processed.")
             self.log_change(request, event, "Processed again")
+            staff_action_record(
+                staff=request.user, kind=StaffAction.Kind.STRIPE_EVENT, reference=f"stripeevent:{event.pk}",
+                details={"event": event.event_id, "type": event.type},
+            )  # fmt: skip
 
 
 @admin.register(StripeCustomer)

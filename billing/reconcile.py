@@ -376,6 +376,13 @@ def finding_fix(*, finding, staff) -> int:
     finding.fixed_at = timezone.now()
     finding.fixed_by = staff
     finding.save(update_fields=["fixed_count", "fixed_at", "fixed_by"])
+    from accounts.models import StaffAction
+    from accounts.services import staff_action_record
+
+    staff_action_record(
+        staff=staff, kind=StaffAction.Kind.FINDING_FIX, reference=f"finding:{finding.pk}",
+        reason=finding.description, details={"check": finding.name, "repaired": repaired},
+    )  # fmt: skip
     return repaired
 
 

@@ -12,7 +12,8 @@ import uuid
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from accounts.models import User
+from accounts.models import StaffAction, User
+from accounts.services import staff_action_record
 from billing.models import CreditAccount, LedgerEntry
 from billing.pricing import SIGNUP_CREDITS
 
@@ -184,16 +185,23 @@ def credits_adjust(
         raise ValueError("An adjustment must change the balance.")
     if not memo.strip():
         raise ValueError("An adjustment needs a memo saying why.")
-    return _post(
-        user_id=user.pk,
-        kind=Kind.ADJUSTMENT,
-        amount=amount,
-        key=key or f"adjust:{uuid.uuid4()}",
-        reference=reference,
-        actor_type=Actor.STAFF if staff is not None else Actor.SYSTEM,
-        actor=staff,
-        memo=memo.strip(),
-    )
+    with transaction.atomic():
+        entry = _post(
+            user_id=user.pk,
+            kind=Kind.ADJUSTMENT,
+            amount=amount,
+            key=key or f"adjust:{uuid.uuid4()}",
+            reference=reference,
+            actor_type=Actor.STAFF if staff is not None else Actor.SYSTEM,
+            actor=staff,
+            memo=memo.strip(),
+        )
+        if staff is not None:  # the trail, keyed by the entry: a replayed grant records nothing more
+            staff_action_record(
+                staff=staff, kind=StaffAction.Kind.GRANT, user=user, reference=entry.reference, reason=entry.memo,
+                details={"amount": entry.amount, "entry": entry.idempotency_key}, key=f"staff:{entry.idempotency_key}",
+            )  # fmt: skip
+    return entry
 
 
 def credits_clawback(*, user: User, amount: int, key: str, reference: str = "", memo: str = "") -> LedgerEntry:

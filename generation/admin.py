@@ -5,12 +5,14 @@ from django.db import models
 from django.urls import reverse
 from django.utils.html import format_html
 
+from accounts.admin_trail import StaffReasonAdminMixin, ask_reason, staff_trail
+from accounts.models import StaffAction
 from billing.services import LedgerError
 from generation import admin_users
 from generation.models import AIModel, Batch, Job, JobOutput, JobReport, ProviderWebhook, SiteSettings
 from generation.services import (
     GenerationError,
-    job_cancel,
+    job_cancel_by_staff,
     job_refund_by_staff,
     job_rerun_by_staff,
     report_decide,
@@ -18,7 +20,8 @@ from generation.services import (
 
 
 @admin.register(AIModel)
-class AIModelAdmin(admin.ModelAdmin):
+class AIModelAdmin(StaffReasonAdminMixin, admin.ModelAdmin):
+    # A price change asks for a reason on the change form, so credit_cost is not list-editable.
     list_display = [
         "name",
         "key",
@@ -30,7 +33,7 @@ class AIModelAdmin(admin.ModelAdmin):
         "enabled",
         "position",
     ]
-    list_editable = ["credit_cost", "enabled", "position"]
+    list_editable = ["enabled", "position"]
     list_filter = ["kind", "provider", "enabled"]
     search_fields = ["name", "key", "provider_ref"]
 
@@ -54,7 +57,7 @@ class JobAdmin(admin.ModelAdmin):
     search_fields = ["id", "user__email", "prediction_id", "prompt"]
     date_hierarchy = "created_at"
     inlines = [JobOutputInline]
-    readonly_fields = [field.name for field in Job._meta.fields]
+    readonly_fields = [*(field.name for field in Job._meta.fields), "staff_actions"]
     fieldsets = [
         (
             None,
@@ -67,31 +70,37 @@ class JobAdmin(admin.ModelAdmin):
         ),
         ("Times", {"fields": ["created_at", "started_at", "finished_at"]}),
         ("Links", {"fields": ["source", "batch", "duration_seconds", "form_token"]}),
+        ("Staff actions", {"fields": ["staff_actions"]}),
     ]
     show_full_result_count = False
     actions = ["refund_jobs", "cancel_jobs", "rerun_jobs"]
 
     @admin.action(description="Refund (once; records you)")
     def refund_jobs(self, request, queryset):
-        done = sum(job_refund_by_staff(job=job, staff=request.user) for job in queryset.select_related("model"))
+        reason = ask_reason(self, request, queryset, title="Refund these jobs (a running one is stopped first)")
+        if not isinstance(reason, str):
+            return reason
+        done = sum(
+            job_refund_by_staff(job=job, staff=request.user, reason=reason) for job in queryset.select_related("model")
+        )
         self.message_user(request, f"Refunded {done} job(s); {queryset.count() - done} had been refunded already.")
 
     @admin.action(description="Cancel (refunds once)")
     def cancel_jobs(self, request, queryset):
-        canceled = 0
-        for job in queryset:
-            try:
-                job_cancel(job=job)
-                canceled += 1
-            except GenerationError:
-                pass
+        reason = ask_reason(self, request, queryset, title="Cancel and refund these jobs")
+        if not isinstance(reason, str):
+            return reason
+        canceled = sum(job_cancel_by_staff(job=job, staff=request.user, reason=reason) for job in queryset)
         self.message_user(request, f"Canceled {canceled} job(s); the others had finished.")
 
     @admin.action(description="Run again for the user (not charged twice)")
     def rerun_jobs(self, request, queryset):
+        reason = ask_reason(self, request, queryset, title="Run these jobs again for their owners")
+        if not isinstance(reason, str):
+            return reason
         for job in queryset.select_related("model", "user", "source"):
             try:
-                new_job = job_rerun_by_staff(job=job, staff=request.user)
+                new_job = job_rerun_by_staff(job=job, staff=request.user, reason=reason)
             except (GenerationError, LedgerError) as error:
                 self.message_user(request, f"{job.pk}: {error}", level=messages.ERROR)
             else:
@@ -106,6 +115,10 @@ class JobAdmin(admin.ModelAdmin):
     @admin.display(description="User", ordering="user__email")
     def user_email(self, job: Job) -> str:
         return job.user.email
+
+    @admin.display(description="Who did what")
+    def staff_actions(self, job: Job) -> str:
+        return staff_trail(reference=f"job:{job.pk}")
 
     @admin.display(description="Time")
     def duration(self, job: Job) -> str:
@@ -127,11 +140,12 @@ class ProviderWebhookAdmin(admin.ModelAdmin):
 
 
 @admin.register(SiteSettings)
-class SiteSettingsAdmin(admin.ModelAdmin):
-    # The emergency switch: one row; flipping it takes effect on the next request.
+class SiteSettingsAdmin(StaffReasonAdminMixin, admin.ModelAdmin):
+    # The emergency switch: one row; flipping it takes effect on the next request. It is flipped
+    # on the change form, which asks why and records it in the staff trail.
     list_display = ["__str__", "generation_enabled", "pause_message", "updated_at"]
-    list_editable = ["generation_enabled"]
     list_display_links = ["__str__"]
+    staff_action_kind = StaffAction.Kind.SETTINGS
 
     def has_add_permission(self, request) -> bool:
         return not SiteSettings.objects.exists()
@@ -186,12 +200,18 @@ class JobReportAdmin(admin.ModelAdmin):
 
     @admin.action(description="Refund the job (once)")
     def refund_reports(self, request, queryset):
-        done = sum(report_decide(report=r, staff=request.user, refund=True, note=r.staff_note) for r in queryset)
+        reason = ask_reason(self, request, queryset, title="Refund the reported jobs")
+        if not isinstance(reason, str):
+            return reason
+        done = sum(report_decide(report=r, staff=request.user, refund=True, note=reason) for r in queryset)
         self.message_user(request, f"Refunded {done} report(s); the others were decided already.")
 
     @admin.action(description="Dismiss")
     def dismiss_reports(self, request, queryset):
-        done = sum(report_decide(report=r, staff=request.user, refund=False, note=r.staff_note) for r in queryset)
+        reason = ask_reason(self, request, queryset, title="Dismiss the reports")
+        if not isinstance(reason, str):
+            return reason
+        done = sum(report_decide(report=r, staff=request.user, refund=False, note=reason) for r in queryset)
         self.message_user(request, f"Dismissed {done} report(s).")
 
 

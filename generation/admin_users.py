@@ -13,7 +13,8 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 
 from accounts.admin import UserAdmin
-from accounts.models import User
+from accounts.admin_trail import StaffReasonAdminMixin, ask_reason, staff_trail
+from accounts.models import StaffAction, User
 from accounts.services import user_suspend
 from billing.models import CreditAccount, LedgerEntry, Subscription
 from generation.models import Job
@@ -42,16 +43,19 @@ class RecentJobsInline(admin.TabularInline):
         return queryset
 
 
-class BackOfficeUserAdmin(UserAdmin):
+class BackOfficeUserAdmin(StaffReasonAdminMixin, UserAdmin):
+    # Changing a person's details, staff status or groups asks why and is recorded.
+    staff_action_kind = StaffAction.Kind.USER
     list_display = ["email", "name", "balance", "plan", "jobs", "is_active", "suspended", "is_staff", "date_joined"]
     list_filter = ["is_active", "is_staff", ("suspended_at", admin.EmptyFieldListFilter)]
     search_fields = ["email", "name"]
     inlines = [RecentJobsInline]
     actions = ["adjust_credits", "suspend", "unsuspend", "open_jobs"]
-    readonly_fields = [*UserAdmin.readonly_fields, "suspended_at", "balance", "ledger"]
+    readonly_fields = [*UserAdmin.readonly_fields, "suspended_at", "balance", "ledger", "staff_actions"]
     fieldsets = [
         *UserAdmin.fieldsets,
         ("Back office", {"fields": ["balance", "suspended_at", "notify_long_jobs", "ledger"]}),
+        ("Staff actions", {"fields": ["staff_actions"]}),
     ]
 
     def get_queryset(self, request):
@@ -96,6 +100,10 @@ class BackOfficeUserAdmin(UserAdmin):
             "admin/generation/user_ledger.html", {"entries": entries[:RECENT], "full_url": full, "user": user}
         )
 
+    @admin.display(description="Who did what (on this person and their jobs)")
+    def staff_actions(self, user: User) -> str:
+        return staff_trail(user_id=user.pk)
+
     @admin.action(description="Grant or correct credits…")
     def adjust_credits(self, request, queryset):
         ids = ",".join(str(pk) for pk in queryset.values_list("pk", flat=True))
@@ -103,15 +111,19 @@ class BackOfficeUserAdmin(UserAdmin):
 
     @admin.action(description="Suspend (no new jobs)")
     def suspend(self, request, queryset):
-        for user in queryset:
-            user_suspend(user=user)
-        self.message_user(request, f"Suspended {queryset.count()} user(s): they can sign in but start no jobs.")
+        reason = ask_reason(self, request, queryset, title="Suspend these people (no new jobs)")
+        if not isinstance(reason, str):
+            return reason
+        done = sum(user_suspend(user=user, staff=request.user, reason=reason) for user in queryset)
+        self.message_user(request, f"Suspended {done} user(s): they can sign in but start no jobs.")
 
     @admin.action(description="Lift suspension")
     def unsuspend(self, request, queryset):
-        for user in queryset:
-            user_suspend(user=user, suspended=False)
-        self.message_user(request, f"Lifted the suspension of {queryset.count()} user(s).")
+        reason = ask_reason(self, request, queryset, title="Lift the suspension of these people")
+        if not isinstance(reason, str):
+            return reason
+        done = sum(user_suspend(user=user, suspended=False, staff=request.user, reason=reason) for user in queryset)
+        self.message_user(request, f"Lifted the suspension of {done} user(s).")
 
     @admin.action(description="Open their jobs")
     def open_jobs(self, request, queryset):

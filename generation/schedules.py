@@ -1,4 +1,5 @@
-"""The recurring work, installed idempotently (by name) by a migration and `install_schedules`."""
+"""The recurring work, installed idempotently (by name) on every `migrate` (a post_migrate
+handler in generation/apps.py) and by `install_schedules`."""
 
 from __future__ import annotations
 
@@ -34,12 +35,12 @@ SCHEDULES = [
 ]
 
 
-def install_schedules(schedule_model=None) -> list[str]:
+def install_schedules(schedule_model=None, *, using: str = "default") -> list[str]:
     """Create or update each schedule by its name; running it twice leaves one of each."""
     if schedule_model is None:
         from django_q.models import Schedule as schedule_model
     for spec in SCHEDULES:
-        schedule_model.objects.update_or_create(
+        schedule_model.objects.using(using).update_or_create(
             name=spec["name"],
             defaults={
                 "func": spec["func"],

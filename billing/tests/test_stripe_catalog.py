@@ -43,9 +43,13 @@ def test_staff_edit_packs_and_plans_in_the_admin(staff_client):
     response = client.post(
         reverse("admin:billing_creditpack_change", args=[pack.pk]),
         {"name": "Big", "credits": 2_000, "price_cents": 300, "currency": "usd", "stripe_price_id": "price_live_1",
-         "active": "", "order": 5},
+         "active": "", "order": 5, "staff_reason": "Launch pricing"},
     )  # fmt: skip
     assert response.status_code == 302
     pack.refresh_from_db()
     assert (pack.credits, pack.stripe_price_id, pack.active, pack.order) == (2_000, "price_live_1", False, 5)
+    from accounts.models import StaffAction
+
+    change = StaffAction.objects.get(kind="price", reference=f"creditpack:{pack.pk}")
+    assert change.reason == "Launch pricing" and change.details["changes"]["credits"] == [1_000, 2_000]
     assert client.get(reverse("admin:billing_plan_changelist")).status_code == 200

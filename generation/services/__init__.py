@@ -26,7 +26,7 @@ from generation.services.common import (
 from generation.services.creating import batch_create, job_create
 from generation.services.finishing import job_fail, job_finish, job_succeed
 from generation.services.running import job_run
-from generation.services.staff import job_refund_by_staff, job_rerun_by_staff, report_decide
+from generation.services.staff import job_cancel_by_staff, job_refund_by_staff, job_rerun_by_staff, report_decide
 from generation.services.sweeping import job_sync, sweep_stuck_jobs
 
 __all__ = [
@@ -40,6 +40,7 @@ __all__ = [
     "GenerationPaused",
     "batch_create",
     "job_cancel",
+    "job_cancel_by_staff",
     "job_create",
     "job_delete",
     "job_fail",

@@ -8,6 +8,7 @@ import uuid
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.models import User
 from billing.services import credits_refund
 from generation.models import Job, JobOutput
 from generation.outputs import StoredOutput, UnreadableOutput, delete_files, store_output
@@ -92,9 +93,12 @@ def job_fail(
     provider_error: str = "",
     metrics: dict | None = None,
     status: str = Status.FAILED,
+    actor: User | None = None,
+    memo: str = "",
 ) -> bool:
     """Fail (or cancel) a job that has not finished, and refund its charge in the same
-    transaction. Returns False when the job had already finished: nothing changes then."""
+    transaction. Returns False when the job had already finished: nothing changes then.
+    `actor` is the staff member who stopped it: the refund is written in their name."""
     with transaction.atomic():
         fields = {
             "status": status,
@@ -107,7 +111,9 @@ def job_fail(
             fields["metrics"] = metrics
         updated = Job.objects.filter(pk=job_id, status__in=[Status.QUEUED, Status.RUNNING]).update(**fields)
         if updated:
-            credits_refund(charge_key=f"charge:{job_id}", key=f"refund:{job_id}", memo=status.capitalize())
+            credits_refund(
+                charge_key=f"charge:{job_id}", key=f"refund:{job_id}", memo=memo or status.capitalize(), actor=actor
+            )
     if updated:
         logger.info("job %s", status, extra={"job_id": str(job_id), "error": provider_error[:200]})
         _after_final(job_id)

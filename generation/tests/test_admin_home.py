@@ -65,7 +65,7 @@ def test_the_admin_home_shows_alerts_stuck_jobs_and_the_last_reconciliation(staf
     page = staff_client.get("/admin/").content.decode()
     assert "jobs failed in the last hour" in page
     assert str(stuck.pk) in page
-    assert "Jobs still running past their deadline: 1" in page
+    assert "Jobs still running past their deadline</a>: 1" in page
 
 
 def test_staff_start_a_run_read_it_and_fix_a_finding_once(staff_client, creator):
@@ -108,3 +108,71 @@ def test_the_scheduled_task_stores_a_run():
 
     result = reconcile_run()
     assert ReconcileRun.objects.get(pk=result["run"]).trigger == "schedule"
+
+
+def bulk_jobs(user, statuses: dict[str, int], *, age=timedelta(0), seconds: float = 10) -> None:
+    model = local_model()
+    created = timezone.now() - age - timedelta(seconds=seconds)
+    Job.objects.bulk_create(
+        Job(user=user, model=model, kind="image", prompt="bulk", aspect_ratio="square", cost=500, provider="local",
+            status=status, created_at=created, finished_at=created + timedelta(seconds=seconds))
+        for status, count in statuses.items()
+        for _ in range(count)
+    )  # fmt: skip
+
+
+def test_the_success_rate_counts_a_persons_own_cancel_apart(staff_client, creator):
+    bulk_jobs(creator, {"succeeded": 28, "canceled": 1})
+    page = staff_client.get("/admin/").content.decode()
+    assert "<tr><th>Success rate (cancels apart)</th><td>100%</td>" in page
+
+
+def test_the_admin_home_lists_only_open_findings_with_links_and_the_next_step(staff_client, creator):
+    owed = job_create(user=creator, model=local_model(), prompt="owed", aspect_ratio="square")
+    Job.objects.filter(pk=owed.pk).update(status="failed")  # failed without its refund: fixable
+    unpaid = Job.objects.create(user=creator, model=local_model(), kind="image", prompt="free", aspect_ratio="square",
+                                cost=500, provider="local", status="succeeded")  # no charge: needs a person  # fmt: skip
+    staff_client.post(reverse("admin:billing_reconcile_start"))
+    page = staff_client.get("/admin/").content.decode()
+    assert "2 open finding(s)" in page and "Failed or canceled jobs that were not refunded" in page
+    fixable = ReconcileFinding.objects.get(name="finished_jobs_without_refund")
+    staff_client.post(reverse("admin:billing_reconcilefinding_changelist"),
+                      {"action": "fix_findings", "_selected_action": [fixable.pk]})  # fmt: skip
+
+    page = staff_client.get("/admin/").content.decode()
+    page = page[page.index("<h2>Reconciliation</h2>") :]  # not the "repaired 1" message above it
+    assert "1 open finding(s)" in page
+    assert "Failed or canceled jobs that were not refunded" not in page
+    assert "Jobs with no charge in the ledger" in page
+    assert f'href="{reverse("admin:generation_job_change", args=[unpaid.pk])}"' in page
+    assert "Next step: A job ran without being paid for" in page
+
+
+def test_the_admin_home_shows_signups_staff_grants_and_the_outstanding_credits(staff_client, creator):
+    from billing.models import CheckoutSession
+    from billing.services import credits_adjust
+
+    CheckoutSession.objects.create(session_id="cs_test_paid", user=creator, mode="payment", credits=5_000,
+                                   amount_cents=500, currency="usd", payment_state="paid")  # fmt: skip
+    credits_adjust(user=creator, amount=300, memo="Goodwill", staff=staff_client.staff)
+    page = staff_client.get("/admin/").content.decode()
+    assert "<tr><th>Signups</th><td>2</td>" in page  # the creator and the staff member
+    assert "<tr><th>Credits granted by staff</th><td>300 (1)</td>" in page
+    # 10,300 credits held; paid on average $5.00 per 5,000 credits, so they are worth $10.30.
+    assert "10,300 credits held by 1 person: worth $10.30 at the average price paid ($1.00 per 1,000)" in page
+
+
+def test_the_last_30_days_are_pictures_drawn_on_the_server_without_inline_styles(staff_client, creator):
+    bulk_jobs(creator, {"succeeded": 3, "failed": 1})
+    bulk_jobs(creator, {"succeeded": 2}, age=timedelta(days=3), seconds=40)
+    bulk_jobs(creator, {"failed": 5}, age=timedelta(days=45))  # outside the window
+    page = staff_client.get("/admin/").content.decode()
+    dashboard = page[page.index('<div class="dp-dashboard">') : page.index("<!-- END SVGs -->")]
+    assert dashboard.count('<figure class="dp-chart">') == 5 and dashboard.count("<svg") >= 5
+    assert "style=" not in dashboard and "<script" not in dashboard
+    today = timezone.localdate().strftime("%b %d")
+    assert f"<title>{today} · succeeded: 3</title>" in dashboard
+    assert f"<title>{today} · failure rate: 25 %</title>" in dashboard
+    three_days_ago = (timezone.localdate() - timedelta(days=3)).strftime("%b %d")
+    assert f"<title>{three_days_ago} · p95: 40.0 s</title>" in dashboard
+    assert "6 jobs · " in dashboard

@@ -22,8 +22,12 @@ def finished_job(user, prompt="A castle", **kwargs) -> Job:
     return job
 
 
-def act(staff_client, action: str, jobs, url="admin:generation_job_changelist"):
-    return staff_client.post(reverse(url), {"action": action, "_selected_action": [str(j.pk) for j in jobs]})
+def act(staff_client, action: str, jobs, url="admin:generation_job_changelist", reason="Checked with the customer"):
+    # Actions on money, jobs and users ask for a reason first; this is the confirmed form.
+    data = {"action": action, "_selected_action": [str(j.pk) for j in jobs]}
+    if reason is not None:
+        data |= {"staff_reason_given": "1", "reason": reason}
+    return staff_client.post(reverse(url), data)
 
 
 def test_the_refund_action_refunds_once_when_clicked_twice_and_records_the_staff_member(staff_client, creator):
@@ -85,16 +89,12 @@ def test_staff_find_users_by_email_with_balance_jobs_and_ledger(staff_client, cr
 
 
 def test_a_suspended_user_starts_no_new_jobs(staff_client, client, creator):
-    staff_client.post(
-        reverse("admin:accounts_user_changelist"), {"action": "suspend", "_selected_action": [creator.pk]}
-    )
+    act(staff_client, "suspend", [creator], url="admin:accounts_user_changelist")
     creator.refresh_from_db()
     with pytest.raises(GenerationError, match="suspended"):
         job_create(user=creator, model=local_model(), prompt="x", aspect_ratio="square")
     assert balance_of(creator) == 10_000
-    staff_client.post(
-        reverse("admin:accounts_user_changelist"), {"action": "unsuspend", "_selected_action": [creator.pk]}
-    )
+    act(staff_client, "unsuspend", [creator], url="admin:accounts_user_changelist")
     creator.refresh_from_db()
     assert job_create(user=creator, model=local_model(), prompt="x", aspect_ratio="square")
 

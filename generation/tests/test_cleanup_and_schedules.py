@@ -83,6 +83,21 @@ def test_schedules_installed_twice_exist_once(capsys):
     assert Schedule.objects.get(name="generation: cleanup").schedule_type == "D"
 
 
+def test_every_migrate_brings_the_schedules_up_to_date(monkeypatch):
+    # A release that adds a schedule reaches a site whose release step only runs `migrate`.
+    from generation import schedules
+
+    added = {"name": "generation: added later", "func": "generation.tasks.check_alerts", "args": None,
+             "schedule_type": "D", "minutes": None}  # fmt: skip
+    monkeypatch.setattr(schedules, "SCHEDULES", [*schedules.SCHEDULES, added])
+    Schedule.objects.filter(name="generation: sweep stuck jobs").update(minutes=30)  # drifted by hand
+    call_command("migrate", verbosity=0)
+    call_command("migrate", verbosity=0)
+    assert Schedule.objects.filter(name="generation: added later").count() == 1
+    assert Schedule.objects.get(name="generation: added later").func == "generation.tasks.check_alerts"
+    assert Schedule.objects.get(name="generation: sweep stuck jobs").minutes == 1
+
+
 def test_old_stripe_event_payloads_are_emptied_but_the_event_ids_stay(capsys):
     from billing.models import StripeEvent
 

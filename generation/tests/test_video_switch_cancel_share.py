@@ -123,7 +123,7 @@ def test_staff_flip_the_switch_in_the_admin(staff_client):
     SiteSettings.current()
     response = staff_client.post(
         reverse("admin:generation_sitesettings_change", args=[1]),
-        {"generation_enabled": "", "pause_message": "Back soon."},
+        {"generation_enabled": "", "pause_message": "Back soon.", "staff_reason": "Provider outage"},
     )
     assert response.status_code == 302
     assert not SiteSettings.current().generation_enabled

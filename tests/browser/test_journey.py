@@ -144,10 +144,31 @@ def test_a_creator_from_sign_up_to_a_purchase(page, worker, checkout, tmp_path):
     assert LedgerEntry.objects.filter(kind="purchase").count() == 1
 
 
+def _some_work_for_the_charts() -> None:
+    # Another person's jobs over the last days, so the admin home's charts have something to draw.
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from accounts.tests.factories import UserFactory
+    from billing.services import credits_grant
+    from generation.models import Job
+    from generation.services import job_create, job_run
+
+    someone = UserFactory()
+    credits_grant(user=someone, amount=20_000, key=f"purchase:chart-{someone.pk}")
+    for n, prompt in enumerate(["a lighthouse", "a fox", "a comet [fail]", "a harbour", "a kite", "a fern"]):
+        job = job_create(user=someone, model=local_model(), prompt=prompt, aspect_ratio="square")
+        job_run(job_id=job.id)
+        moved = timezone.now() - timedelta(days=n % 4)
+        Job.objects.filter(pk=job.pk).update(created_at=moved - timedelta(seconds=3 + n), finished_at=moved)
+
+
 def test_a_staff_member_with_mfa_grants_credits_and_reads_a_reconciliation(page, staff_user, creator):
     from django.core.management import call_command
 
     call_command("reconcile")
+    _some_work_for_the_charts()
     page.goto("/admin/")
     page.wait_for_url("**/accounts/login/**")
     page.fill("input[name=login]", staff_user.email)

@@ -9,7 +9,7 @@ class Command(BaseCommand):
     help = (
         "Install the recurring tasks django-q2 runs: the stuck-job sweeper every minute, alerts "
         "every five minutes, reconcile hourly and cleanup daily. Safe to run again: each schedule "
-        "is updated by its name, never duplicated. `migrate` runs it too."
+        "is updated by its name, never duplicated. Every `migrate` runs it too (a post_migrate handler)."
     )
 
     def handle(self, *args, **options):

@@ -326,6 +326,45 @@ def _paid_by_id(client, kind: str, object_id: str) -> bool:
         return False
 
 
+# A queued event older than this has lost its task (a worker died, the queue was down).
+STRIPE_EVENT_STUCK_MINUTES = 15
+
+
+@reconcile_check
+def stripe_event_unprocessed() -> Finding:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from billing.models import StripeEvent
+
+    stuck_before = timezone.now() - timedelta(minutes=STRIPE_EVENT_STUCK_MINUTES)
+    events = StripeEvent.objects.filter(
+        Q(status=StripeEvent.Status.FAILED) | Q(status=StripeEvent.Status.RECEIVED, received_at__lt=stuck_before)
+    ).order_by("received_at", "pk")
+    finding = _finding(
+        "stripe_event_unprocessed",
+        f"Stripe webhook events that failed, or were not processed within {STRIPE_EVENT_STUCK_MINUTES} minutes",
+        events,
+        ["event_id", "type", "status", "attempts", "error"],
+    )
+
+    def fix() -> int:
+        # The task's own service; a done event is skipped, so a run racing a worker does nothing twice.
+        repaired = 0
+        for event in events.exclude(status__in=StripeEvent.DONE)[:500]:
+            try:
+                stripe_services.stripe_event_process(event=event)
+            except Exception:
+                logger.exception("reconcile could not process Stripe event %s", event.event_id)
+            else:
+                repaired += 1
+        return repaired
+
+    finding.fix = fix if payments_configured() else None
+    return finding
+
+
 def reconcile_run(*, fix: bool = False, trigger: str = "command", staff=None):
     """Run every check (first repairing what --fix may repair) and store the run and findings."""
     from django.utils import timezone

@@ -17,6 +17,18 @@ class CreditsSummary:
     def balance(self) -> int:
         return balance_of(self._user)
 
+    @cached_property
+    def current_plan(self):
+        # The plan that runs now (the delete-account page says what becomes of it), or None.
+        from billing.models import Subscription
+
+        return (
+            Subscription.objects.select_related("plan")
+            .filter(user=self._user, status__in=Subscription.CURRENT)
+            .order_by("created_at")
+            .first()
+        )
+
     @property
     def low(self) -> bool:
         return self.balance < LOW_BALANCE

@@ -264,7 +264,9 @@ def stripe_paid_invoice_without_grant() -> Finding:
     description = "Paid Stripe invoices for a monthly plan without their credits"
 
     def find(client, since: int) -> Finding:
-        invoices = _paid_plan_invoices(client, since)
+        # A deleted account's invoices are meant to grant nothing: stripe_deleted_account_billed lists them.
+        deleted = _deleted_customers()
+        invoices = [i for i in _paid_plan_invoices(client, since) if i.get("customer") not in deleted]
         granted = _granted([f"invoice:{i['id']}" for i in invoices])
         missing = [i for i in invoices if f"invoice:{i['id']}" not in granted]
 
@@ -277,6 +279,58 @@ def stripe_paid_invoice_without_grant() -> Finding:
             for i in missing[:EXAMPLES]
         ]  # fmt: skip
         return Finding(name=name, description=description, count=len(missing), examples=examples, fix=fix)
+
+    return _stripe_finding(name, description, find)
+
+
+def _deleted_customers() -> set[str]:
+    return set(StripeCustomer.objects.filter(user__deleted_at__isnull=False).values_list("customer_id", flat=True))
+
+
+@reconcile_check
+def stripe_deleted_account_billed() -> Finding:
+    name = "stripe_deleted_account_billed"
+    description = "Deleted accounts with a plan still running, or a renewal paid after the deletion and not refunded"
+
+    def find(client, since: int) -> Finding:
+        from billing.models import Subscription
+
+        running = list(
+            Subscription.objects.filter(user__deleted_at__isnull=False, status__in=Subscription.CURRENT)
+            .order_by("pk")
+            .values_list("subscription_id", "user_id")
+        )
+        deleted = _deleted_customers()
+        # Paid by a deleted account and granted nothing: paid after the deletion (what was paid
+        # before has its grant, and the person had it).
+        billed = [i for i in _paid_plan_invoices(client, since) if i.get("customer") in deleted]
+        granted = _granted([f"invoice:{i['id']}" for i in billed])
+        renewals = [
+            i
+            for i in billed
+            if f"invoice:{i['id']}" not in granted and not stripe_services.invoice_refunded(invoice_id=i["id"])
+        ]
+
+        def fix() -> int:
+            # Cancel what still runs, and give back what was taken after the person left: the
+            # renewal granted nothing (nobody can use the credits).
+            repaired = 0
+            for subscription_id, _ in running:
+                repaired += _repair(stripe_services.subscription_cancel, subscription_id=subscription_id,
+                                    comment="Account deleted")  # fmt: skip
+            for invoice in renewals:
+                repaired += _repair(stripe_services.invoice_payment_refund, invoice_id=invoice["id"],
+                                    reason="Renewal after the account was deleted")  # fmt: skip
+            return repaired
+
+        examples = [{"subscription": sub, "user_id": user_id, "state": "still running"} for sub, user_id in running]
+        examples += [
+            {"invoice": i["id"], "customer": i.get("customer"), "amount_paid": i.get("amount_paid"),
+             "state": "paid after deletion, not refunded"}
+            for i in renewals
+        ]  # fmt: skip
+        count = len(running) + len(renewals)
+        return Finding(name=name, description=description, count=count, examples=examples[:EXAMPLES], fix=fix)
 
     return _stripe_finding(name, description, find)
 

@@ -35,6 +35,8 @@ class Finding:
     # Repairs what was found, idempotently (the same code `reconcile --fix` and the admin use);
     # returns how many things it repaired. None when only a person can decide.
     fix: Callable[[], int] | None = field(default=None, repr=False)
+    # What the check looked at, for the record even when all is well (e.g. Stripe's refunds by state).
+    summary: dict = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -279,6 +281,73 @@ def stripe_paid_invoice_without_grant() -> Finding:
             for i in missing[:EXAMPLES]
         ]  # fmt: skip
         return Finding(name=name, description=description, count=len(missing), examples=examples, fix=fix)
+
+    return _stripe_finding(name, description, find)
+
+
+def _reversal_state(kind: str, obj: dict) -> str:
+    status = str(obj.get("status") or "")
+    if kind == "dispute" and status in stripe_services.DISPUTE_RESTORE_STATUSES:
+        return "won (funds reinstated)"
+    return status
+
+
+def _reversal_keys(kind: str, obj: dict) -> list[str]:
+    # The entries a reversal in this state must have (see stripe_services.common for why).
+    status = obj.get("status")
+    clawback = (
+        stripe_services.REFUND_CLAWBACK_STATUSES if kind == "refund" else stripe_services.DISPUTE_CLAWBACK_STATUSES
+    )
+    keys = [f"clawback:{obj['id']}"] if status in clawback else []
+    if kind == "dispute" and status in stripe_services.DISPUTE_RESTORE_STATUSES:
+        keys.append(f"restore:{obj['id']}")
+    return keys
+
+
+@reconcile_check
+def stripe_reversal_not_settled() -> Finding:
+    name = "stripe_reversal_not_settled"
+    description = "Stripe refunds and disputes of the window without their clawback (or, when won, their restore)"
+
+    def find(client, since: int) -> Finding:
+        reversals = [
+            ("refund", r.to_dict())
+            for r in client.v1.refunds.list(params={"created": {"gte": since}, "limit": 100}).auto_paging_iter()
+        ] + [
+            ("dispute", d.to_dict())
+            for d in client.v1.disputes.list(params={"created": {"gte": since}, "limit": 100}).auto_paging_iter()
+        ]
+        summary: dict[str, int] = {}
+        for kind, obj in reversals:
+            label = f"{kind} {_reversal_state(kind, obj)}"
+            summary[label] = summary.get(label, 0) + 1
+        written = _granted([key for kind, obj in reversals for key in _reversal_keys(kind, obj)])
+        unsettled_charges: dict[str, list[tuple[str, dict]]] = {}
+        for kind, obj in reversals:
+            if any(key not in written for key in _reversal_keys(kind, obj)) and obj.get("charge"):
+                unsettled_charges.setdefault(str(obj["charge"]), []).append((kind, obj))
+        # Ask the webhook's own service what it would write (rolled back): a payment that was not
+        # for credits, a renewal of a deleted account, or a share too small for a credit, needs nothing.
+        examples, due = [], []
+        for charge_id, items in unsettled_charges.items():
+            entries = stripe_services.charge_reversals_settle(charge_id=charge_id, dry_run=True)
+            if not entries:
+                continue
+            due.append(charge_id)
+            missing = {entry.idempotency_key: entry.amount for entry in entries}
+            for kind, obj in items:
+                examples.append({
+                    kind: obj["id"], "state": _reversal_state(kind, obj), "charge": charge_id,
+                    "amount": obj.get("amount"), "currency": obj.get("currency"),
+                    "missing": {key: missing[key] for key in _reversal_keys(kind, obj) if key in missing},
+                })  # fmt: skip
+
+        def fix() -> int:
+            # The webhook's service, for real: each entry is keyed, so a second run writes nothing.
+            return sum(_repair(stripe_services.charge_reversals_settle, charge_id=charge_id) for charge_id in due)
+
+        return Finding(name=name, description=description, count=len(due), examples=examples[:EXAMPLES],
+                       fix=fix, summary=summary)  # fmt: skip
 
     return _stripe_finding(name, description, find)
 

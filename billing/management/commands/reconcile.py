@@ -48,6 +48,7 @@ class Command(BaseCommand):
                     "count": f.count,
                     "examples": f.examples,
                     "fixable": f.fix is not None,
+                    "summary": f.summary,
                 }
                 for f in findings
             },
@@ -57,11 +58,14 @@ class Command(BaseCommand):
         for name, count in fixed.items():
             self.stdout.write(self.style.SUCCESS(f"  fixed {count}: {name}"))
         for finding in findings:
+            summary = ", ".join(f"{count} {label}" for label, count in finding.summary.items())
             if finding.ok:
-                self.stdout.write(f"  ok    {finding.description}")
+                self.stdout.write(f"  ok    {finding.description}" + (f" (seen: {summary})" if summary else ""))
                 continue
             hint = " (reconcile --fix repairs this)" if finding.fix is not None else ""
             self.stdout.write(self.style.ERROR(f"  {finding.count:<5} {finding.description}{hint}"))
+            if summary:
+                self.stdout.write(f"          seen: {summary}")
             for example in finding.examples:
                 self.stdout.write(f"          {example}")
         problems = sum(not f.ok for f in findings)

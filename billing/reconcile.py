@@ -352,6 +352,57 @@ def stripe_reversal_not_settled() -> Finding:
     return _stripe_finding(name, description, find)
 
 
+@reconcile_check
+def stripe_plan_duplicated() -> Finding:
+    name = "stripe_plan_duplicated"
+    description = "People billed for more than one monthly plan at Stripe (one plan per person)"
+
+    def find(client, since: int) -> Finding:
+        from django.db.models import Count
+
+        from billing.models import Subscription
+
+        # Who may have two: whoever started a plan in the window (at Stripe), and whoever our
+        # copies already show with two. Only those customers are listed in full.
+        started = {
+            _id_of(s.get("customer"))
+            for s in (x.to_dict() for x in client.v1.subscriptions.list(
+                params={"created": {"gte": since}, "limit": 100}).auto_paging_iter())
+        }  # fmt: skip
+        doubled = set(
+            Subscription.objects.filter(status__in=stripe_services.BILLING_STATUSES)
+            .values("user")
+            .annotate(plans=Count("pk"))
+            .filter(plans__gt=1)
+            .values_list("user__stripe_customer__customer_id", flat=True)
+        )
+        customers = dict(
+            StripeCustomer.objects.filter(customer_id__in=(started | doubled) - {""}).values_list(
+                "customer_id", "user_id"
+            )
+        )
+        found = []
+        for customer_id, user_id in sorted(customers.items()):
+            for duplicate in stripe_services.plan_duplicates_find(customer_id=customer_id):
+                found.append({"subscription": duplicate["id"], "customer": customer_id, "user_id": user_id,
+                              "status": duplicate.get("status")})  # fmt: skip
+
+        def fix() -> int:
+            # Cancel the later plans and refund what they were paid (the webhook's own service).
+            from accounts.models import User
+
+            users = User.objects.filter(pk__in={f["user_id"] for f in found})
+            return sum(len(stripe_services.plan_duplicates_settle(user=user)) for user in users)
+
+        return Finding(name=name, description=description, count=len(found), examples=found[:EXAMPLES], fix=fix)
+
+    return _stripe_finding(name, description, find)
+
+
+def _id_of(value) -> str:
+    return str(value.get("id") if isinstance(value, dict) else value or "")
+
+
 def _deleted_customers() -> set[str]:
     return set(StripeCustomer.objects.filter(user__deleted_at__isnull=False).values_list("customer_id", flat=True))
 

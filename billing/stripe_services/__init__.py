@@ -27,14 +27,18 @@ from billing.stripe_services.common import (
 from billing.stripe_services.events import EVENT_HANDLERS, stripe_event_process, stripe_event_record
 from billing.stripe_services.fulfilment import checkout_fulfill, invoice_fulfill, subscription_sync
 from billing.stripe_services.plans import (
+    BILLING_STATUSES,
     invoice_payment_refund,
     invoice_refunded,
+    plan_duplicates_find,
+    plan_duplicates_settle,
     subscription_cancel,
     subscriptions_cancel_for_user,
 )
 from billing.stripe_services.reversals import charge_reversals_settle, credits_share
 
 __all__ = [
+    "BILLING_STATUSES",
     "DISPUTE_CLAWBACK_STATUSES",
     "DISPUTE_RESTORE_STATUSES",
     "EVENT_HANDLERS",
@@ -50,6 +54,8 @@ __all__ = [
     "invoice_fulfill",
     "invoice_payment_refund",
     "invoice_refunded",
+    "plan_duplicates_find",
+    "plan_duplicates_settle",
     "portal_session_create",
     "stripe_customer_ensure",
     "stripe_event_process",

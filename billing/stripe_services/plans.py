@@ -87,3 +87,39 @@ def _unrefunded_payments(client, invoice_id: str) -> list[str]:
             continue
         found.append(payment_intent)
     return found
+
+
+# Plans that bill: a second one of these is a duplicate. (An incomplete one has not been paid yet.)
+BILLING_STATUSES = ("active", "trialing", "past_due", "unpaid")
+
+
+def plan_duplicates_find(*, customer_id: str) -> list[dict]:
+    """The customer's billing plans at Stripe after the first one (oldest first): the duplicates."""
+    listed = stripe_client().v1.subscriptions.list(params={"customer": customer_id, "limit": 100})
+    billing = [_plain(s) for s in listed.auto_paging_iter() if s.status in BILLING_STATUSES]
+    # Stripe lists newest first; within one second its order is the only tie-break there is.
+    billing = sorted(reversed(billing), key=lambda s: int(s.get("created") or 0))
+    return billing[1:]
+
+
+def plan_duplicates_settle(*, user: User) -> list[str]:
+    """One plan per person: if two (or more) bill, the later ones are canceled at once and every
+    invoice they were paid is refunded (its credits are then clawed back, once). Ids canceled."""
+    from billing.stripe_services.reversals import charge_reversals_settle
+
+    customer_id = StripeCustomer.objects.filter(user=user).values_list("customer_id", flat=True).first()
+    if not customer_id:
+        return []
+    client = stripe_client()
+    canceled = []
+    for duplicate in plan_duplicates_find(customer_id=customer_id):
+        logger.warning("User %s has a second plan %s; canceling and refunding it", user.pk, duplicate["id"])
+        subscription_cancel(subscription_id=duplicate["id"], comment="A second plan: one plan per person")
+        invoices = client.v1.invoices.list(params={"subscription": duplicate["id"], "status": "paid", "limit": 100})
+        for invoice in invoices.auto_paging_iter():
+            refund_id = invoice_payment_refund(invoice_id=invoice.id, reason="A second plan: one plan per person")
+            if refund_id:
+                # Claw the credits back now rather than wait for the refund's webhook (same keys).
+                charge_reversals_settle(charge_id=_id(client.v1.refunds.retrieve(refund_id).charge))
+        canceled.append(duplicate["id"])
+    return canceled

@@ -4,7 +4,7 @@ from functools import cached_property
 
 from django.http import HttpRequest
 
-from billing.pricing import LOW_BALANCE
+from billing.pricing import low_balance
 from billing.services import balance_of
 
 
@@ -29,9 +29,13 @@ class CreditsSummary:
             .first()
         )
 
+    @cached_property
+    def low_balance(self) -> int:
+        return low_balance()
+
     @property
     def low(self) -> bool:
-        return self.balance < LOW_BALANCE
+        return self.balance < self.low_balance
 
 
 def credits(request: HttpRequest) -> dict:

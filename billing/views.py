@@ -18,7 +18,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django_q.tasks import async_task
 
 from billing.models import CheckoutSession, CreditPack, Plan, StripeCustomer, StripeEvent, Subscription
-from billing.pricing import CREDIT_COSTS, LOW_BALANCE
+from billing.pricing import credit_costs
 from billing.selectors import ledger_history
 from billing.stripe_client import payments_configured
 from billing.stripe_services import (
@@ -63,8 +63,8 @@ def billing_home(request: HttpRequest) -> HttpResponse:
         "billing/home.html",
         {
             "page": page,
-            "credit_costs": CREDIT_COSTS,
-            "low_balance": LOW_BALANCE,
+            # From the catalog, as jobs are charged (see billing.pricing).
+            "credit_costs": credit_costs(),
             "payments_configured": payments_configured(),
             "packs": CreditPack.objects.filter(active=True),
             "plans": Plan.objects.filter(active=True),

@@ -37,6 +37,9 @@ def test_billing_page_shows_the_history_newest_first_and_paginates(client):
 
 
 def test_a_low_balance_gets_a_notice(client):
+    from generation.tests.factories import local_model
+
+    local_model(credit_cost=500)  # the cheapest thing one can make
     user = UserFactory()
     credits_grant(user=user, amount=499, key="purchase:low")
     client.force_login(user)

@@ -362,24 +362,28 @@ def stripe_plan_duplicated() -> Finding:
 
         from billing.models import Subscription
 
-        # Who may have two: whoever started a plan in the window (at Stripe), and whoever our
-        # copies already show with two. Only those customers are listed in full.
-        started = {
-            _id_of(s.get("customer"))
-            for s in (x.to_dict() for x in client.v1.subscriptions.list(
-                params={"created": {"gte": since}, "limit": 100}).auto_paging_iter())
-        }  # fmt: skip
-        doubled = set(
-            Subscription.objects.filter(status__in=stripe_services.BILLING_STATUSES)
-            .values("user")
+        # Who may have two (only they are listed in full, so the cost follows the window's new
+        # plans): a customer who started two plans in the window at Stripe, one who started a
+        # plan there while our copies show another, and one our copies already show with two.
+        started: dict[str, set[str]] = {}
+        for sub in client.v1.subscriptions.list(params={"created": {"gte": since}, "limit": 100}).auto_paging_iter():
+            started.setdefault(_id_of(sub.to_dict().get("customer")), set()).add(sub.id)
+        current = Subscription.objects.filter(status__in=stripe_services.BILLING_STATUSES)
+        others = set(
+            current.filter(user__stripe_customer__customer_id__in=list(started)).values_list(
+                "user__stripe_customer__customer_id", "subscription_id"
+            )
+        )
+        candidates = {c for c, ids in started.items() if len(ids) > 1}
+        candidates |= {customer for customer, sub_id in others if sub_id not in started[customer]}
+        candidates |= set(
+            current.values("user")
             .annotate(plans=Count("pk"))
             .filter(plans__gt=1)
             .values_list("user__stripe_customer__customer_id", flat=True)
         )
         customers = dict(
-            StripeCustomer.objects.filter(customer_id__in=(started | doubled) - {""}).values_list(
-                "customer_id", "user_id"
-            )
+            StripeCustomer.objects.filter(customer_id__in=candidates - {"", None}).values_list("customer_id", "user_id")
         )
         found = []
         for customer_id, user_id in sorted(customers.items()):

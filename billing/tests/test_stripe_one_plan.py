@@ -132,3 +132,18 @@ def test_reconcile_reports_two_plans_and_fix_cancels_and_refunds_the_later(capsy
     assert len(stripe_fake.objects("refund")) == 1
     assert balance_of(buyer) == plan.credits
     assert reconcile(capsys, "--fix")["fixed"] == {}
+
+
+def test_reconcile_finds_a_second_plan_next_to_one_older_than_its_window(capsys, client, stripe_fake, plan, buyer):
+    stripe_fake.set_time(stripe_fake.now() - 10 * 86_400)  # the first plan began ten days ago
+    first = start_checkout(buyer, plan)
+    stripe_fake.complete_checkout(first)
+    for event in list(stripe_fake.events):
+        deliver(client, event)
+    stripe_fake.set_time(None)
+    second = raced_checkout(buyer, plan)
+    stripe_fake.complete_checkout(second)  # its webhooks are lost
+
+    finding = reconcile(capsys)["findings"]["stripe_plan_duplicated"]
+    assert finding["count"] == 1
+    assert finding["examples"][0]["subscription"] == stripe_fake.get(second)["subscription"]

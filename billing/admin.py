@@ -129,7 +129,7 @@ class CreditAccountAdmin(admin.ModelAdmin):
                 try:
                     entry = credits_adjust(
                         user=user, amount=form.cleaned_data["amount"], memo=form.cleaned_data["memo"],
-                        staff=request.user,
+                        staff=request.user, key=form.entry_key(user.pk),
                     )  # fmt: skip
                 except LedgerError as error:
                     messages.error(request, f"{user.email}: {error}")

@@ -4,7 +4,7 @@ from functools import cached_property
 
 from django.http import HttpRequest
 
-from billing.pricing import LOW_BALANCE
+from billing.pricing import low_balance
 from billing.services import balance_of
 
 
@@ -17,9 +17,25 @@ class CreditsSummary:
     def balance(self) -> int:
         return balance_of(self._user)
 
+    @cached_property
+    def current_plan(self):
+        # The plan that runs now (the delete-account page says what becomes of it), or None.
+        from billing.models import Subscription
+
+        return (
+            Subscription.objects.select_related("plan")
+            .filter(user=self._user, status__in=Subscription.CURRENT)
+            .order_by("created_at")
+            .first()
+        )
+
+    @cached_property
+    def low_balance(self) -> int:
+        return low_balance()
+
     @property
     def low(self) -> bool:
-        return self.balance < LOW_BALANCE
+        return self.balance < self.low_balance
 
 
 def credits(request: HttpRequest) -> dict:

@@ -35,6 +35,8 @@ class Finding:
     # Repairs what was found, idempotently (the same code `reconcile --fix` and the admin use);
     # returns how many things it repaired. None when only a person can decide.
     fix: Callable[[], int] | None = field(default=None, repr=False)
+    # What the check looked at, for the record even when all is well (e.g. Stripe's refunds by state).
+    summary: dict = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -264,7 +266,9 @@ def stripe_paid_invoice_without_grant() -> Finding:
     description = "Paid Stripe invoices for a monthly plan without their credits"
 
     def find(client, since: int) -> Finding:
-        invoices = _paid_plan_invoices(client, since)
+        # A deleted account's invoices are meant to grant nothing: stripe_deleted_account_billed lists them.
+        deleted = _deleted_customers()
+        invoices = [i for i in _paid_plan_invoices(client, since) if i.get("customer") not in deleted]
         granted = _granted([f"invoice:{i['id']}" for i in invoices])
         missing = [i for i in invoices if f"invoice:{i['id']}" not in granted]
 
@@ -277,6 +281,180 @@ def stripe_paid_invoice_without_grant() -> Finding:
             for i in missing[:EXAMPLES]
         ]  # fmt: skip
         return Finding(name=name, description=description, count=len(missing), examples=examples, fix=fix)
+
+    return _stripe_finding(name, description, find)
+
+
+def _reversal_state(kind: str, obj: dict) -> str:
+    status = str(obj.get("status") or "")
+    if kind == "dispute" and status in stripe_services.DISPUTE_RESTORE_STATUSES:
+        return "won (funds reinstated)"
+    return status
+
+
+def _reversal_keys(kind: str, obj: dict) -> list[str]:
+    # The entries a reversal in this state must have (see stripe_services.common for why).
+    status = obj.get("status")
+    clawback = (
+        stripe_services.REFUND_CLAWBACK_STATUSES if kind == "refund" else stripe_services.DISPUTE_CLAWBACK_STATUSES
+    )
+    keys = [f"clawback:{obj['id']}"] if status in clawback else []
+    if kind == "dispute" and status in stripe_services.DISPUTE_RESTORE_STATUSES:
+        keys.append(f"restore:{obj['id']}")
+    return keys
+
+
+@reconcile_check
+def stripe_reversal_not_settled() -> Finding:
+    name = "stripe_reversal_not_settled"
+    description = "Stripe refunds and disputes of the window without their clawback (or, when won, their restore)"
+
+    def find(client, since: int) -> Finding:
+        reversals = [
+            ("refund", r.to_dict())
+            for r in client.v1.refunds.list(params={"created": {"gte": since}, "limit": 100}).auto_paging_iter()
+        ] + [
+            ("dispute", d.to_dict())
+            for d in client.v1.disputes.list(params={"created": {"gte": since}, "limit": 100}).auto_paging_iter()
+        ]
+        summary: dict[str, int] = {}
+        for kind, obj in reversals:
+            label = f"{kind} {_reversal_state(kind, obj)}"
+            summary[label] = summary.get(label, 0) + 1
+        written = _granted([key for kind, obj in reversals for key in _reversal_keys(kind, obj)])
+        unsettled_charges: dict[str, list[tuple[str, dict]]] = {}
+        for kind, obj in reversals:
+            if any(key not in written for key in _reversal_keys(kind, obj)) and obj.get("charge"):
+                unsettled_charges.setdefault(str(obj["charge"]), []).append((kind, obj))
+        # Ask the webhook's own service what it would write (rolled back): a payment that was not
+        # for credits, a renewal of a deleted account, or a share too small for a credit, needs nothing.
+        examples, due = [], []
+        for charge_id, items in unsettled_charges.items():
+            entries = stripe_services.charge_reversals_settle(charge_id=charge_id, dry_run=True)
+            if not entries:
+                continue
+            due.append(charge_id)
+            missing = {entry.idempotency_key: entry.amount for entry in entries}
+            for kind, obj in items:
+                examples.append({
+                    kind: obj["id"], "state": _reversal_state(kind, obj), "charge": charge_id,
+                    "amount": obj.get("amount"), "currency": obj.get("currency"),
+                    "missing": {key: missing[key] for key in _reversal_keys(kind, obj) if key in missing},
+                })  # fmt: skip
+
+        def fix() -> int:
+            # The webhook's service, for real: each entry is keyed, so a second run writes nothing.
+            return sum(_repair(stripe_services.charge_reversals_settle, charge_id=charge_id) for charge_id in due)
+
+        return Finding(name=name, description=description, count=len(due), examples=examples[:EXAMPLES],
+                       fix=fix, summary=summary)  # fmt: skip
+
+    return _stripe_finding(name, description, find)
+
+
+@reconcile_check
+def stripe_plan_duplicated() -> Finding:
+    name = "stripe_plan_duplicated"
+    description = "People billed for more than one monthly plan at Stripe (one plan per person)"
+
+    def find(client, since: int) -> Finding:
+        from django.db.models import Count
+
+        from billing.models import Subscription
+
+        # Who may have two (only they are listed in full, so the cost follows the window's new
+        # plans): a customer who started two plans in the window at Stripe, one who started a
+        # plan there while our copies show another, and one our copies already show with two.
+        started: dict[str, set[str]] = {}
+        for sub in client.v1.subscriptions.list(params={"created": {"gte": since}, "limit": 100}).auto_paging_iter():
+            started.setdefault(_id_of(sub.to_dict().get("customer")), set()).add(sub.id)
+        current = Subscription.objects.filter(status__in=stripe_services.BILLING_STATUSES)
+        others = set(
+            current.filter(user__stripe_customer__customer_id__in=list(started)).values_list(
+                "user__stripe_customer__customer_id", "subscription_id"
+            )
+        )
+        candidates = {c for c, ids in started.items() if len(ids) > 1}
+        candidates |= {customer for customer, sub_id in others if sub_id not in started[customer]}
+        candidates |= set(
+            current.values("user")
+            .annotate(plans=Count("pk"))
+            .filter(plans__gt=1)
+            .values_list("user__stripe_customer__customer_id", flat=True)
+        )
+        customers = dict(
+            StripeCustomer.objects.filter(customer_id__in=candidates - {"", None}).values_list("customer_id", "user_id")
+        )
+        found = []
+        for customer_id, user_id in sorted(customers.items()):
+            for duplicate in stripe_services.plan_duplicates_find(customer_id=customer_id):
+                found.append({"subscription": duplicate["id"], "customer": customer_id, "user_id": user_id,
+                              "status": duplicate.get("status")})  # fmt: skip
+
+        def fix() -> int:
+            # Cancel the later plans and refund what they were paid (the webhook's own service).
+            from accounts.models import User
+
+            users = User.objects.filter(pk__in={f["user_id"] for f in found})
+            return sum(len(stripe_services.plan_duplicates_settle(user=user)) for user in users)
+
+        return Finding(name=name, description=description, count=len(found), examples=found[:EXAMPLES], fix=fix)
+
+    return _stripe_finding(name, description, find)
+
+
+def _id_of(value) -> str:
+    return str(value.get("id") if isinstance(value, dict) else value or "")
+
+
+def _deleted_customers() -> set[str]:
+    return set(StripeCustomer.objects.filter(user__deleted_at__isnull=False).values_list("customer_id", flat=True))
+
+
+@reconcile_check
+def stripe_deleted_account_billed() -> Finding:
+    name = "stripe_deleted_account_billed"
+    description = "Deleted accounts with a plan still running, or a renewal paid after the deletion and not refunded"
+
+    def find(client, since: int) -> Finding:
+        from billing.models import Subscription
+
+        running = list(
+            Subscription.objects.filter(user__deleted_at__isnull=False, status__in=Subscription.CURRENT)
+            .order_by("pk")
+            .values_list("subscription_id", "user_id")
+        )
+        deleted = _deleted_customers()
+        # Paid by a deleted account and granted nothing: paid after the deletion (what was paid
+        # before has its grant, and the person had it).
+        billed = [i for i in _paid_plan_invoices(client, since) if i.get("customer") in deleted]
+        granted = _granted([f"invoice:{i['id']}" for i in billed])
+        renewals = [
+            i
+            for i in billed
+            if f"invoice:{i['id']}" not in granted and not stripe_services.invoice_refunded(invoice_id=i["id"])
+        ]
+
+        def fix() -> int:
+            # Cancel what still runs, and give back what was taken after the person left: the
+            # renewal granted nothing (nobody can use the credits).
+            repaired = 0
+            for subscription_id, _ in running:
+                repaired += _repair(stripe_services.subscription_cancel, subscription_id=subscription_id,
+                                    comment="Account deleted")  # fmt: skip
+            for invoice in renewals:
+                repaired += _repair(stripe_services.invoice_payment_refund, invoice_id=invoice["id"],
+                                    reason="Renewal after the account was deleted")  # fmt: skip
+            return repaired
+
+        examples = [{"subscription": sub, "user_id": user_id, "state": "still running"} for sub, user_id in running]
+        examples += [
+            {"invoice": i["id"], "customer": i.get("customer"), "amount_paid": i.get("amount_paid"),
+             "state": "paid after deletion, not refunded"}
+            for i in renewals
+        ]  # fmt: skip
+        count = len(running) + len(renewals)
+        return Finding(name=name, description=description, count=count, examples=examples[:EXAMPLES], fix=fix)
 
     return _stripe_finding(name, description, find)
 
@@ -324,6 +502,45 @@ def _paid_by_id(client, kind: str, object_id: str) -> bool:
         return client.v1.invoices.retrieve(object_id)["status"] == "paid"
     except stripe.InvalidRequestError:  # no such object: certainly not paid
         return False
+
+
+# A queued event older than this has lost its task (a worker died, the queue was down).
+STRIPE_EVENT_STUCK_MINUTES = 15
+
+
+@reconcile_check
+def stripe_event_unprocessed() -> Finding:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from billing.models import StripeEvent
+
+    stuck_before = timezone.now() - timedelta(minutes=STRIPE_EVENT_STUCK_MINUTES)
+    events = StripeEvent.objects.filter(
+        Q(status=StripeEvent.Status.FAILED) | Q(status=StripeEvent.Status.RECEIVED, received_at__lt=stuck_before)
+    ).order_by("received_at", "pk")
+    finding = _finding(
+        "stripe_event_unprocessed",
+        f"Stripe webhook events that failed, or were not processed within {STRIPE_EVENT_STUCK_MINUTES} minutes",
+        events,
+        ["event_id", "type", "status", "attempts", "error"],
+    )
+
+    def fix() -> int:
+        # The task's own service; a done event is skipped, so a run racing a worker does nothing twice.
+        repaired = 0
+        for event in events.exclude(status__in=StripeEvent.DONE)[:500]:
+            try:
+                stripe_services.stripe_event_process(event=event)
+            except Exception:
+                logger.exception("reconcile could not process Stripe event %s", event.event_id)
+            else:
+                repaired += 1
+        return repaired
+
+    finding.fix = fix if payments_configured() else None
+    return finding
 
 
 def reconcile_run(*, fix: bool = False, trigger: str = "command", staff=None):

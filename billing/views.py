@@ -15,9 +15,10 @@ from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
+from django_q.tasks import async_task
 
-from billing.models import CheckoutSession, CreditPack, Plan, StripeCustomer, Subscription
-from billing.pricing import CREDIT_COSTS, LOW_BALANCE
+from billing.models import CheckoutSession, CreditPack, Plan, StripeCustomer, StripeEvent, Subscription
+from billing.pricing import credit_costs
 from billing.selectors import ledger_history
 from billing.stripe_client import payments_configured
 from billing.stripe_services import (
@@ -25,7 +26,6 @@ from billing.stripe_services import (
     checkout_fulfill,
     checkout_start,
     portal_session_create,
-    stripe_event_process,
     stripe_event_record,
 )
 
@@ -63,8 +63,8 @@ def billing_home(request: HttpRequest) -> HttpResponse:
         "billing/home.html",
         {
             "page": page,
-            "credit_costs": CREDIT_COSTS,
-            "low_balance": LOW_BALANCE,
+            # From the catalog, as jobs are charged (see billing.pricing).
+            "credit_costs": credit_costs(),
             "payments_configured": payments_configured(),
             "packs": CreditPack.objects.filter(active=True),
             "plans": Plan.objects.filter(active=True),
@@ -195,9 +195,15 @@ def stripe_webhook(request: HttpRequest) -> HttpResponse:
     event, process = stripe_event_record(payload=payload)
     if not process:
         return JsonResponse({"received": True, "status": event.status})
+    # The work (one to five Stripe reads, each with retries) runs in a task, so Stripe gets its
+    # answer at once; the task retries on its own. The row is recorded first: a lost task is found
+    # by `reconcile` (stripe_event_unprocessed).
     try:
-        stripe_event_process(event=event)
+        async_task("billing.tasks.stripe_event_run", event.pk, task_name=f"stripe-event-{event.event_id}"[:100])
     except Exception:
-        # Logged with the event; 500 makes Stripe deliver it again later.
-        return JsonResponse({"error": "processing failed; it will be retried"}, status=500)
-    return JsonResponse({"received": True, "status": "processed"})
+        # The queue is down (or, with the queue run inline, the work failed): 500 makes Stripe
+        # deliver the event again later, and the recorded row is queued again then.
+        logger.exception("Stripe event %s could not be queued or failed", event.event_id)
+        return JsonResponse({"error": "not processed yet; it will be retried"}, status=500)
+    event.refresh_from_db(fields=["status"])
+    return JsonResponse({"received": True, "status": event.status if event.status in StripeEvent.DONE else "queued"})

@@ -15,14 +15,23 @@ from django.views.decorators.http import require_GET
 from django_q.brokers import get_broker
 from storages.backends.s3 import S3Storage
 
-from billing.pricing import CREDIT_COSTS, SIGNUP_CREDITS
+from billing.models import CreditPack, Plan
+from billing.pricing import SIGNUP_CREDITS
+from generation.selectors import catalog_credit_costs
 
 logger = logging.getLogger(__name__)
 
 
 @require_GET
 def landing(request: HttpRequest) -> HttpResponse:
-    return render(request, "landing.html", {"credit_costs": CREDIT_COSTS, "signup_credits": SIGNUP_CREDITS})
+    context = {
+        # The catalog's prices, as jobs are charged; packs and plans with their money price.
+        "credit_costs": catalog_credit_costs(),
+        "signup_credits": SIGNUP_CREDITS,
+        "packs": CreditPack.objects.filter(active=True),
+        "plans": Plan.objects.filter(active=True),
+    }
+    return render(request, "landing.html", context)
 
 
 @never_cache

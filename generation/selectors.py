@@ -3,7 +3,8 @@ from __future__ import annotations
 from django.db.models import QuerySet
 
 from accounts.models import User
-from generation.models import Batch, Job, JobOutput
+from generation.models import AIModel, Batch, Job, JobOutput, Kind
+from generation.providers import provider_available
 
 
 def user_jobs(*, user: User) -> QuerySet[Job]:
@@ -24,3 +25,16 @@ def gallery_outputs(*, user: User, kind: str | None = None) -> QuerySet[JobOutpu
     if kind:
         outputs = outputs.filter(job__kind=kind)
     return outputs.order_by("-created_at", "-index")
+
+
+def catalog_credit_costs() -> dict[str, int]:
+    """What each offering costs now, from the catalog staff edit: the cheapest model people can
+    choose of it. Keys: "image", "image_edit", and "video_<seconds>s" per video length."""
+    costs: dict[str, int] = {}
+    models = AIModel.objects.filter(enabled=True).values_list("kind", "duration_seconds", "provider", "credit_cost")
+    for kind, seconds, provider, cost in models:
+        if not provider_available(provider):
+            continue
+        key = f"{kind}_{seconds}s" if kind == Kind.VIDEO else kind
+        costs[key] = min(cost, costs.get(key, cost))
+    return costs

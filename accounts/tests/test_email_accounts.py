@@ -20,6 +20,9 @@ def _confirmation_link(message) -> str:
 
 
 def test_landing_page_explains_the_product_and_pricing(client):
+    from generation.tests.factories import AIModelFactory
+
+    AIModelFactory(key="landing-edit", kind="image_edit", credit_cost=1_000)
     response = client.get("/")
     assert response.status_code == 200
     page = response.content.decode()

@@ -10,6 +10,7 @@ therefore end in the same ledger. One module per concern:
 - `checkout`: customers, starting Checkout, the customer portal (called from views);
 - `fulfilment`: paid Checkout sessions, paid invoices and subscription state;
 - `reversals`: refunds and disputes, clawed back and restored;
+- `plans`: ending plans (a deleted account, a second plan) and refunding an invoice;
 - `events`: recording verified webhook events and running their handlers.
 """
 
@@ -25,9 +26,19 @@ from billing.stripe_services.common import (
 )
 from billing.stripe_services.events import EVENT_HANDLERS, stripe_event_process, stripe_event_record
 from billing.stripe_services.fulfilment import checkout_fulfill, invoice_fulfill, subscription_sync
+from billing.stripe_services.plans import (
+    BILLING_STATUSES,
+    invoice_payment_refund,
+    invoice_refunded,
+    plan_duplicates_find,
+    plan_duplicates_settle,
+    subscription_cancel,
+    subscriptions_cancel_for_user,
+)
 from billing.stripe_services.reversals import charge_reversals_settle, credits_share
 
 __all__ = [
+    "BILLING_STATUSES",
     "DISPUTE_CLAWBACK_STATUSES",
     "DISPUTE_RESTORE_STATUSES",
     "EVENT_HANDLERS",
@@ -41,9 +52,15 @@ __all__ = [
     "checkout_start",
     "credits_share",
     "invoice_fulfill",
+    "invoice_payment_refund",
+    "invoice_refunded",
+    "plan_duplicates_find",
+    "plan_duplicates_settle",
     "portal_session_create",
     "stripe_customer_ensure",
     "stripe_event_process",
     "stripe_event_record",
+    "subscription_cancel",
     "subscription_sync",
+    "subscriptions_cancel_for_user",
 ]

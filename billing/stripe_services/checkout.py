@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
+import stripe
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from accounts.models import User
 from billing.models import CheckoutSession, CreditPack, Plan, StripeCustomer, Subscription
@@ -44,7 +47,11 @@ def checkout_start(
     """
     is_plan = isinstance(product, Plan)
     if is_plan and Subscription.objects.filter(user=user, status__in=Subscription.CURRENT).exists():
-        raise CheckoutRefused("You already have a monthly plan. Change or cancel it from “Manage plan and invoices”.")
+        raise CheckoutRefused(ALREADY_SUBSCRIBED)
+    if is_plan:
+        open_url = _open_plan_checkout(user=user, plan=product)
+        if open_url:
+            return open_url
     customer_id = stripe_customer_ensure(user=user)
     # Fulfilment reads what to grant back from these, on the object Stripe holds.
     metadata = {"user_id": str(user.pk), "credits": str(product.credits)}
@@ -78,6 +85,48 @@ def checkout_start(
         },
     )
     return session.url
+
+
+ALREADY_SUBSCRIBED = "You already have a monthly plan. Change or cancel it from “Manage plan and invoices”."
+
+# Stripe expires a Checkout session 24 hours after it was created, at the latest.
+CHECKOUT_LIFETIME = timedelta(hours=25)
+
+
+def _open_plan_checkout(*, user: User, plan: Plan) -> str | None:
+    """One plan checkout at a time, so two cannot both be paid: the open one for this plan is
+    continued (its URL), one for another plan is expired at Stripe first, and one that was
+    completed (paid, or its payment clearing) refuses a second."""
+    State = CheckoutSession.PaymentState
+    recent = CheckoutSession.objects.filter(
+        user=user,
+        mode=CheckoutSession.Mode.SUBSCRIPTION,
+        # A paid one is a plan row by now (checked above): canceled since, it refuses nothing.
+        payment_state__in=(State.OPEN, State.PROCESSING),
+        created_at__gte=timezone.now() - CHECKOUT_LIFETIME,
+    ).order_by("-created_at")
+    client = stripe_client()
+    for record in recent:
+        if record.payment_state == State.PROCESSING:
+            raise CheckoutRefused(
+                "The first payment for your monthly plan is still being processed. Please wait for it."
+            )
+        session = client.v1.checkout.sessions.retrieve(record.session_id)
+        if session.status == "open" and record.plan_id == plan.pk:
+            return session.url
+        if session.status == "open":
+            try:
+                client.v1.checkout.sessions.expire(record.session_id)
+            except stripe.InvalidRequestError:
+                # It was completed a moment ago: that is the plan.
+                raise CheckoutRefused(ALREADY_SUBSCRIBED) from None
+            session = client.v1.checkout.sessions.retrieve(record.session_id)
+        if session.status == "complete":
+            raise CheckoutRefused(ALREADY_SUBSCRIBED)
+        CheckoutSession.objects.filter(pk=record.pk, payment_state=State.OPEN).update(
+            payment_state=State.EXPIRED, updated_at=timezone.now()
+        )
+    return None
 
 
 def portal_session_create(*, user: User, return_url: str) -> str | None:

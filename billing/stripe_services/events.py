@@ -9,9 +9,10 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from billing.models import StripeEvent
+from billing.models import StripeEvent, Subscription
 from billing.stripe_services.common import _id
 from billing.stripe_services.fulfilment import checkout_fulfill, invoice_fulfill, subscription_sync
+from billing.stripe_services.plans import BILLING_STATUSES, plan_duplicates_settle
 from billing.stripe_services.reversals import charge_reversals_settle
 
 logger = logging.getLogger("billing.stripe_services")
@@ -22,11 +23,24 @@ def _on_checkout(obj: dict) -> object:
 
 
 def _on_invoice(obj: dict) -> object:
-    return invoice_fulfill(invoice_id=obj["id"])
+    entry = invoice_fulfill(invoice_id=obj["id"])
+    if entry is not None:
+        _one_plan_each(entry.account.user)
+    return entry
 
 
 def _on_subscription(obj: dict) -> object:
-    return subscription_sync(subscription_id=obj["id"])
+    row = subscription_sync(subscription_id=obj["id"])
+    if row is not None and row.status in BILLING_STATUSES:
+        _one_plan_each(row.user)
+    return row
+
+
+def _one_plan_each(user) -> None:
+    # Two plan checkouts paid at once (the buy page refuses a second, but two tabs can race):
+    # only when our copies show two plans billing is Stripe asked (reconcile covers the rest).
+    if Subscription.objects.filter(user=user, status__in=BILLING_STATUSES).count() > 1:
+        plan_duplicates_settle(user=user)
 
 
 def _on_charge(obj: dict) -> object:

@@ -70,6 +70,11 @@ def _invoice_read(client, invoice_id: str) -> _InvoiceFacts:
 def _invoice_apply(facts: _InvoiceFacts) -> LedgerEntry | None:
     if not facts.credits or facts.user is None:
         return None
+    if facts.user.deleted_at is not None:
+        # A renewal after the account was deleted (its plan should have been canceled then):
+        # nobody can use the credits. `reconcile` lists it (stripe_deleted_account_billed).
+        logger.warning("Invoice %s is for deleted user %s; nothing granted", facts.invoice["id"], facts.user.pk)
+        return None
     invoice_id = facts.invoice["id"]
     return credits_grant(
         user=facts.user,

@@ -113,11 +113,13 @@ def _reversals_apply(grant: LedgerEntry, charge: dict, reversals: list[_Reversal
     return entries
 
 
-def charge_reversals_settle(*, charge_id: str) -> list[LedgerEntry]:
+def charge_reversals_settle(*, charge_id: str, dry_run: bool = False) -> list[LedgerEntry]:
     """Claw back what a charge's refunds (full or partial) and chargebacks took back, once each
     (`clawback:<refund or dispute>`), and give it back after a won dispute (`restore:<dispute>`).
 
     Only a clawback may take a balance below zero; new jobs are then refused until a top-up.
+    With `dry_run` the same code runs and its transaction is rolled back: the entries returned are
+    what it would write (`reconcile` asks this, so it never disagrees with the repair).
     """
     client = stripe_client()
     charge = _plain(client.v1.charges.retrieve(charge_id))
@@ -128,6 +130,7 @@ def charge_reversals_settle(*, charge_id: str) -> list[LedgerEntry]:
     reversals = _reversals_read(client, charge_id)
     with transaction.atomic():
         grant = fulfil()
-        if grant is None:
-            return []
-        return _reversals_apply(grant, charge, reversals)
+        entries = _reversals_apply(grant, charge, reversals) if grant is not None else []
+        if dry_run:
+            transaction.set_rollback(True)
+        return entries

@@ -41,3 +41,16 @@ def relabel(event: dict, event_type: str) -> dict:
 def ledger(user) -> list[tuple[str, str, int]]:
     """(key, kind, amount) of the user's entries, sorted by key: order-independent."""
     return sorted(LedgerEntry.objects.filter(account__user=user).values_list("idempotency_key", "kind", "amount"))
+
+
+def queued_stripe_events() -> list[int]:
+    """The event ids the webhook queued for a worker (ORM broker), oldest first; taken off the queue."""
+    from django_q.models import OrmQ
+
+    ids = []
+    for queued in OrmQ.objects.order_by("id"):
+        task = queued.task
+        assert task["func"] == "billing.tasks.stripe_event_run", task
+        ids.append(task["args"][0])
+        queued.delete()
+    return ids

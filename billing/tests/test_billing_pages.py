@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
@@ -35,6 +37,9 @@ def test_billing_page_shows_the_history_newest_first_and_paginates(client):
 
 
 def test_a_low_balance_gets_a_notice(client):
+    from generation.tests.factories import local_model
+
+    local_model(credit_cost=500)  # the cheapest thing one can make
     user = UserFactory()
     credits_grant(user=user, amount=499, key="purchase:low")
     client.force_login(user)
@@ -59,6 +64,12 @@ def test_non_staff_cannot_reach_the_admin(client):
         assert response.status_code == 302 and "/admin/login/" in response["Location"]
 
 
+def _grant_form_token(staff_client, url: str) -> str:
+    # The hidden token the form is shown with; each opening of the form draws a new one.
+    page = staff_client.get(url).content.decode()
+    return re.search(r'name="token" value="([0-9a-f-]+)"', page).group(1)
+
+
 # `staff_client` (a superuser with a second factor, as the back office requires) is in the root conftest.
 
 
@@ -66,12 +77,17 @@ def test_staff_grant_and_correct_credits_in_the_admin_with_a_memo(staff_client):
     user = UserFactory()
     url = reverse("admin:billing_adjust_credits") + f"?users={user.pk}"
 
-    refused = staff_client.post(url, {"amount": 500, "memo": "  "})
+    refused = staff_client.post(url, {"amount": 500, "memo": "  ", "token": _grant_form_token(staff_client, url)})
     assert refused.status_code == 200
     assert balance_of(user) == 0
 
-    staff_client.post(url, {"amount": 500, "memo": "Ticket 42: failed render"})
-    staff_client.post(url, {"amount": -200, "memo": "Ticket 43: granted twice by mistake"})
+    staff_client.post(
+        url, {"amount": 500, "memo": "Ticket 42: failed render", "token": _grant_form_token(staff_client, url)}
+    )
+    staff_client.post(
+        url,
+        {"amount": -200, "memo": "Ticket 43: granted twice by mistake", "token": _grant_form_token(staff_client, url)},
+    )
     assert balance_of(user) == 300
     entries = LedgerEntry.objects.filter(account__user=user).order_by("created_at", "id")
     assert [(e.kind, e.amount, e.actor, e.memo) for e in entries] == [
@@ -80,9 +96,34 @@ def test_staff_grant_and_correct_credits_in_the_admin_with_a_memo(staff_client):
     ]
 
     # A correction below zero is refused and says so.
-    response = staff_client.post(url, {"amount": -1_000, "memo": "too much"}, follow=True)
+    token = _grant_form_token(staff_client, url)
+    response = staff_client.post(url, {"amount": -1_000, "memo": "too much", "token": token}, follow=True)
     assert "Not enough credits" in response.content.decode()
     assert balance_of(user) == 300
+
+
+def test_a_double_submit_of_the_staff_grant_form_grants_once(staff_client):
+    users = UserFactory.create_batch(2)
+    url = reverse("admin:billing_adjust_credits") + f"?users={users[0].pk},{users[1].pk}"
+    form = {"amount": 500, "memo": "Ticket 44: sorry", "token": _grant_form_token(staff_client, url)}
+    first = staff_client.post(url, form)
+    second = staff_client.post(url, form)
+    assert first.status_code == second.status_code == 302
+    for user in users:
+        assert balance_of(user) == 500
+        assert LedgerEntry.objects.filter(account__user=user).count() == 1
+    # Opened again, the form is a new grant.
+    staff_client.post(url, {**form, "token": _grant_form_token(staff_client, url)})
+    assert [balance_of(user) for user in users] == [1_000, 1_000]
+
+
+def test_a_staff_grant_without_the_forms_token_changes_nothing(staff_client):
+    user = UserFactory()
+    url = reverse("admin:billing_adjust_credits") + f"?users={user.pk}"
+    response = staff_client.post(url, {"amount": 500, "memo": "Ticket 45"})
+    assert response.status_code == 200
+    assert "out of date" in response.content.decode()
+    assert balance_of(user) == 0
 
 
 def test_the_admin_action_leads_to_the_form_for_the_chosen_accounts(staff_client):

@@ -10,7 +10,8 @@ from billing.services import balance_of
 from billing.stripe_services import stripe_customer_ensure
 from billing.tests.stripe_kit import deliver, relabel, run_at_once, start_checkout
 
-pytestmark = pytest.mark.django_db
+# Webhook work runs in a task: inline here, so each delivery has done its work when it returns.
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("sync_queue")]
 
 
 def buy(client: Client, url: str) -> str:

@@ -10,7 +10,8 @@ from billing.models import LedgerEntry
 from billing.services import balance_of, credits_grant
 from billing.tests.stripe_kit import deliver, ledger, start_checkout
 
-pytestmark = pytest.mark.django_db
+# Webhook work runs in a task: inline here, so each delivery has done its work when it returns.
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("sync_queue")]
 
 STRIPE_CHECKS = (
     "stripe_paid_checkout_without_grant",

@@ -9,7 +9,8 @@ from billing.services import InsufficientCredits, balance_of, credits_charge
 from billing.stripe_services import credits_share
 from billing.tests.stripe_kit import deliver, ledger, relabel, start_checkout
 
-pytestmark = pytest.mark.django_db
+# Webhook work runs in a task: inline here, so each delivery has done its work when it returns.
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("sync_queue")]
 
 
 def paid_pack(stripe_fake, user, pack) -> tuple[dict, str]:

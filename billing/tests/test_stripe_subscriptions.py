@@ -7,7 +7,8 @@ from billing.models import Subscription
 from billing.services import balance_of
 from billing.tests.stripe_kit import deliver, ledger, start_checkout
 
-pytestmark = pytest.mark.django_db
+# Webhook work runs in a task: inline here, so each delivery has done its work when it returns.
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("sync_queue")]
 
 DAY = 86_400
 

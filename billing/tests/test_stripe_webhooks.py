@@ -12,7 +12,8 @@ from billing.services import balance_of
 from billing.tests.stripe_kit import WEBHOOK_URL, deliver, ledger, run_at_once, start_checkout
 from tests.fakes.stripe import event_payload, sign
 
-pytestmark = pytest.mark.django_db
+# Webhook work runs in a task: inline here, so each delivery has done its work when it returns.
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("sync_queue")]
 
 
 @pytest.fixture

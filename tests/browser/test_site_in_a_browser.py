@@ -19,6 +19,12 @@ def _visible_stylesheet_applied(page) -> None:
 
 
 def test_landing_page_looks_finished_in_light_and_dark(page, browser, live_server):
+    from generation.tests.factories import AIModelFactory
+
+    # The pricing cards show the catalog's prices: one model of each offering.
+    for key, kind, seconds in [("b-image", "image", None), ("b-edit", "image_edit", None),
+                               ("b-video-3", "video", 3), ("b-video-5", "video", 5)]:  # fmt: skip
+        AIModelFactory(key=key, kind=kind, duration_seconds=seconds)
     page.goto("/")
     expect(page.get_by_role("heading", name="Describe it. Dream Pixel makes it.")).to_be_visible()
     assert page.locator("#pricing .price-card").count() == 4

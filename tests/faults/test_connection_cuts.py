@@ -90,6 +90,7 @@ def test_charges_cut_mid_transaction_land_exactly_once():
     assert balance_of(user) == 0 == sum(LedgerEntry.objects.filter(account__user=user).values_list("amount", flat=True))
 
 
+@pytest.mark.usefixtures("sync_queue")
 def test_a_webhook_cut_while_processing_is_retried_and_grants_once(pack, buyer, stripe_fake):
     from django.test import Client
 

@@ -13,13 +13,20 @@ class Command(BaseCommand):
         "entries, every balance-after is the running sum, every refund gives back one charge for "
         "its amount, nothing is refunded twice, and which balances are below zero. Jobs: failed "
         "or canceled jobs without their refund, succeeded jobs with a refund, jobs without a "
-        "charge, charges without a job, jobs running past their deadline. Stripe (when configured): "
-        "paid Checkout sessions and plan invoices of the last STRIPE_RECONCILE_WINDOW_HOURS without "
-        "their credits, and grants without a paid session or invoice. Prints a summary (or "
-        "JSON with --json: a count and examples per finding) and exits with status 1 when a "
-        "problem remains. With --fix it first repairs what can be repaired (refunds owed, stuck "
-        "jobs, credits owed for paid Stripe sessions and invoices), idempotently: running it "
-        "twice repairs nothing twice. Each run is stored with its findings for the admin."
+        "charge, charges without a job, jobs running past their deadline. Stripe (when configured), "
+        "over the last STRIPE_RECONCILE_WINDOW_HOURS: paid Checkout sessions and plan invoices without "
+        "their credits; grants without a paid session or invoice; Stripe's refunds and disputes "
+        "(listed by state: refund succeeded, dispute lost, won with funds reinstated) without their "
+        "clawback or, when won, their restore; people billed for two plans at once; deleted accounts "
+        "whose plan still runs or whose renewal was paid after the deletion; webhook events that "
+        "failed or were not processed within 15 minutes. Prints a summary (or JSON with --json: a "
+        "count, examples and what was looked at per finding) and exits with status 1 when a problem "
+        "remains. With --fix it first repairs what can be repaired, idempotently (running it twice "
+        "repairs nothing twice): refunds owed and stuck jobs; credits owed for paid sessions and "
+        "invoices; missing clawbacks and restores (the webhook's own service); the later of two "
+        "plans canceled and its invoices refunded; a deleted account's plan canceled and a renewal "
+        "paid after the deletion refunded; unprocessed events processed. Each run is stored with "
+        "its findings for the admin."
     )
 
     def add_arguments(self, parser):
@@ -48,6 +55,7 @@ class Command(BaseCommand):
                     "count": f.count,
                     "examples": f.examples,
                     "fixable": f.fix is not None,
+                    "summary": f.summary,
                 }
                 for f in findings
             },
@@ -57,11 +65,14 @@ class Command(BaseCommand):
         for name, count in fixed.items():
             self.stdout.write(self.style.SUCCESS(f"  fixed {count}: {name}"))
         for finding in findings:
+            summary = ", ".join(f"{count} {label}" for label, count in finding.summary.items())
             if finding.ok:
-                self.stdout.write(f"  ok    {finding.description}")
+                self.stdout.write(f"  ok    {finding.description}" + (f" (seen: {summary})" if summary else ""))
                 continue
             hint = " (reconcile --fix repairs this)" if finding.fix is not None else ""
             self.stdout.write(self.style.ERROR(f"  {finding.count:<5} {finding.description}{hint}"))
+            if summary:
+                self.stdout.write(f"          seen: {summary}")
             for example in finding.examples:
                 self.stdout.write(f"          {example}")
         problems = sum(not f.ok for f in findings)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.urls import reverse
 from django.utils import timezone
@@ -59,8 +61,9 @@ def test_suspensions_grants_reruns_reports_and_fixes_are_recorded_and_shown(staf
     act(staff_client, "suspend", [creator], url="admin:accounts_user_changelist", reason="Chargeback abuse")
     act(staff_client, "suspend", [creator], url="admin:accounts_user_changelist", reason="again")  # no change
     act(staff_client, "unsuspend", [creator], url="admin:accounts_user_changelist", reason="Cleared by Finance")
-    staff_client.post(reverse("admin:billing_adjust_credits") + f"?users={creator.pk}",
-                      {"amount": 300, "memo": "Goodwill after the outage"})  # fmt: skip
+    grant_url = reverse("admin:billing_adjust_credits") + f"?users={creator.pk}"
+    token = re.search(r'name="token" value="([0-9a-f-]+)"', staff_client.get(grant_url).content.decode()).group(1)
+    staff_client.post(grant_url, {"amount": 300, "memo": "Goodwill after the outage", "token": token})
     act(staff_client, "rerun_jobs", [job], reason="Outage re-run")
     client.force_login(creator)
     client.post(reverse("job_report", args=[job.id]), {"reason": "Wrong colours"})

@@ -4,6 +4,7 @@ the page that asks for a reason before an action runs, and the reason on change 
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 from django import forms
 from django.contrib import admin
@@ -16,7 +17,7 @@ from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
 
-from accounts.models import StaffAction
+from accounts.models import StaffAction, User
 from accounts.services import staff_action_record
 
 RECENT = 20
@@ -66,8 +67,8 @@ class StaffActionAdmin(admin.ModelAdmin):
     # Exact matches only: they use the indexes (a reference like job:<uuid>, an email).
     search_fields = ["=reference", "=user__email", "=staff__email"]
     show_full_result_count = False
-    fields = ["created_at", "staff", "kind", "user", "reference", "reason", "details", "key"]
-    readonly_fields = fields
+    readonly_fields = ["created_at", "staff", "kind", "user", "reference", "reason", "details", "key"]
+    fields = tuple(readonly_fields)
 
     def has_add_permission(self, request) -> bool:
         return False
@@ -83,7 +84,7 @@ class StaffActionAdmin(admin.ModelAdmin):
         if action.user_id is None:
             return "—"
         return format_html('<a href="{}">{}</a>', reverse("admin:accounts_user_change", args=[action.user_id]),
-                           action.user.email)  # fmt: skip
+                           action.user.email if action.user else "")  # fmt: skip
 
     @admin.display(description="On")
     def reference_link(self, action: StaffAction) -> str:
@@ -127,7 +128,11 @@ def ask_reason(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: Que
     return TemplateResponse(request, "admin/accounts/staff_reason.html", context)
 
 
-class StaffReasonAdminMixin:
+# The mixin goes before ModelAdmin in a class's bases; type checkers are told so.
+_ModelAdminBase = admin.ModelAdmin if TYPE_CHECKING else object
+
+
+class StaffReasonAdminMixin(_ModelAdminBase):  # type: ignore[misc,valid-type]
     """A change form that asks why (settings, prices) and records the change in the trail.
 
     Quick edits from the list are recorded too, without a reason; fields that need one are
@@ -156,7 +161,7 @@ class StaffReasonAdminMixin:
         changes = {name: [_plain(form.initial.get(name)), _plain(form.cleaned_data.get(name))] for name in changed}
         staff_action_record(
             staff=request.user, kind=self.staff_action_kind, reference=f"{obj._meta.model_name}:{obj.pk}",
-            user=obj if self.staff_action_kind == StaffAction.Kind.USER else None,
+            user=obj if isinstance(obj, User) else None,
             reason=form.cleaned_data.get("staff_reason", ""),
             details={"object": str(obj), "changes": changes, "created": not change},
         )  # fmt: skip

@@ -10,12 +10,13 @@ needs no collectstatic (with DEBUG off, the manifest storage refuses to start wi
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from dreampixel.settings import *  # noqa: F403
 
 ROOT_URLCONF = "bench.urls_web"
 if os.environ.get("BENCH_STATIC_ROOT"):
-    STATIC_ROOT = os.environ["BENCH_STATIC_ROOT"]
+    STATIC_ROOT = Path(os.environ["BENCH_STATIC_ROOT"])
 else:
     STORAGES = {
         **STORAGES,  # noqa: F405

@@ -7,6 +7,7 @@ from allauth.mfa.utils import is_mfa_enabled
 from django.contrib import admin, messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
+from django.template.response import TemplateResponse
 
 
 class AdminSite(admin.AdminSite):
@@ -28,7 +29,7 @@ class AdminSite(admin.AdminSite):
         # Sign-in (password, then the second factor) happens on allauth's pages, not Django's.
         return secure_admin_login(super().login)(request, extra_context)
 
-    def index(self, request: HttpRequest, extra_context=None) -> HttpResponse:
+    def index(self, request: HttpRequest, extra_context=None) -> TemplateResponse:
         from generation.backoffice import dashboard
 
         context = {"dashboard": dashboard(), "statuses": ["queued", "running", "succeeded", "failed", "canceled"]}

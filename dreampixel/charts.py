@@ -7,6 +7,7 @@ exact figure shows on hover and reaches screen readers.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from django.utils.html import format_html
@@ -34,7 +35,7 @@ def _number(value: float, unit: str) -> str:
 
 
 def _frame(
-    *, title: str, labels: list[str], top: float, unit: str, body: list[str], series: list[Series]
+    *, title: str, labels: list[str], top: float, unit: str, body: Sequence[str], series: list[Series]
 ) -> SafeString:
     plot_h = HEIGHT - TOP - BOTTOM
     axis = [
@@ -60,7 +61,7 @@ def _frame(
     )  # fmt: skip
 
 
-def _top(values: list[float]) -> float:
+def _top(values: Sequence[float | None]) -> float:
     top = max([v for v in values if v is not None] or [0])
     return top if top > 0 else 1
 

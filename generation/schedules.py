@@ -3,7 +3,9 @@ handler in generation/apps.py) and by `install_schedules`."""
 
 from __future__ import annotations
 
-SCHEDULES = [
+from typing import Any
+
+SCHEDULES: list[dict[str, Any]] = [
     {
         "name": "generation: sweep stuck jobs",
         "func": "generation.tasks.sweep_stuck_jobs",
@@ -35,10 +37,14 @@ SCHEDULES = [
 ]
 
 
-def install_schedules(schedule_model=None, *, using: str = "default") -> list[str]:
-    """Create or update each schedule by its name; running it twice leaves one of each."""
+def install_schedules(schedule_model: Any = None, *, using: str = "default") -> list[str]:
+    """Create or update each schedule by its name; running it twice leaves one of each.
+
+    `schedule_model` is the historical model when called from a migration's post_migrate."""
     if schedule_model is None:
-        from django_q.models import Schedule as schedule_model
+        from django_q.models import Schedule
+
+        schedule_model = Schedule
     for spec in SCHEDULES:
         schedule_model.objects.using(using).update_or_create(
             name=spec["name"],

@@ -48,7 +48,7 @@ def checkout_start(
     is_plan = isinstance(product, Plan)
     if is_plan and Subscription.objects.filter(user=user, status__in=Subscription.CURRENT).exists():
         raise CheckoutRefused(ALREADY_SUBSCRIBED)
-    if is_plan:
+    if isinstance(product, Plan):
         open_url = _open_plan_checkout(user=user, plan=product)
         if open_url:
             return open_url
@@ -70,7 +70,8 @@ def checkout_start(
     else:
         params["payment_intent_data"] = {"metadata": metadata}
     session = stripe_client().v1.checkout.sessions.create(
-        params=params, options={"idempotency_key": f"checkout:{user.pk}:{attempt}"}
+        params=params,  # type: ignore[arg-type]  # a plain dict, not stripe's TypedDict
+        options={"idempotency_key": f"checkout:{user.pk}:{attempt}"},
     )
     CheckoutSession.objects.get_or_create(
         session_id=session.id,
@@ -84,6 +85,8 @@ def checkout_start(
             "currency": product.currency,
         },
     )
+    if not session.url:  # a hosted session always has one; an embedded one (never made here) would not
+        raise stripe.InvalidRequestError(f"Checkout session {session.id} came back without a URL.", param="url")
     return session.url
 
 

@@ -184,7 +184,7 @@ def _metadata_int(metadata: dict, name: str) -> int | None:
     return int(raw) if raw.isdigit() else None
 
 
-def _checkout_record(facts: _CheckoutFacts) -> CheckoutSession:
+def _checkout_record(facts: _CheckoutFacts, user: User) -> CheckoutSession:
     session, metadata = facts.session, facts.session.get("metadata") or {}
     record = CheckoutSession.objects.select_for_update().filter(session_id=session["id"]).first()
     if record is None:
@@ -193,7 +193,7 @@ def _checkout_record(facts: _CheckoutFacts) -> CheckoutSession:
         plan = Plan.objects.filter(pk=_metadata_int(metadata, "plan_id") or 0).first()
         record = CheckoutSession(
             session_id=session["id"],
-            user=facts.user,
+            user=user,
             mode=session["mode"],
             pack=pack,
             plan=plan,
@@ -201,7 +201,7 @@ def _checkout_record(facts: _CheckoutFacts) -> CheckoutSession:
             amount_cents=session.get("amount_total") or 0,
             currency=session.get("currency") or "",
         )
-    elif record.user_id != facts.user.pk:
+    elif record.user_id != user.pk:
         raise StripeDataError(f"Checkout session {session['id']} was started by user {record.user_id}.")
     record.payment_state = _payment_state(session)
     if facts.invoice is not None:
@@ -217,7 +217,7 @@ def _checkout_apply(facts: _CheckoutFacts) -> LedgerEntry | None:
         logger.info("Checkout session %s is not one of ours; left alone", session["id"])
         return None
     with transaction.atomic():
-        record = _checkout_record(facts)
+        record = _checkout_record(facts, facts.user)
         if facts.subscription is not None:
             _subscription_apply(facts.subscription)
         if session["mode"] == "subscription":

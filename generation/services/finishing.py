@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from functools import partial
 
 from django.db import transaction
 from django.utils import timezone
@@ -43,7 +44,7 @@ def job_finish(*, job: Job, prediction: Prediction) -> bool:
     stored: list[StoredOutput] = []
     try:
         for url in prediction.outputs:
-            data = _with_retries(job, lambda url=url: provider.fetch_output(url))
+            data = _with_retries(job, partial(provider.fetch_output, url))
             stored.append(store_output(data))
     except (OutputUnavailable, ProviderUnavailable) as error:
         delete_files([name for s in stored for name in (s.file_name, s.thumbnail_name)])

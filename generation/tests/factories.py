@@ -24,9 +24,9 @@ class AIModelFactory(factory.django.DjangoModelFactory):
 
 
 def local_model(**kwargs) -> AIModel:
-    return AIModelFactory(key="test-local", name="Preview renderer", provider="local", **kwargs)
+    return AIModelFactory.create(key="test-local", name="Preview renderer", provider="local", **kwargs)
 
 
 def replicate_model(**kwargs) -> AIModel:
     defaults = {"provider_ref": "black-forest-labs/flux-schnell", "timeout_seconds": 30}
-    return AIModelFactory(key="test-replicate", name="FLUX test", provider="replicate", **(defaults | kwargs))
+    return AIModelFactory.create(key="test-replicate", name="FLUX test", provider="replicate", **(defaults | kwargs))

@@ -155,7 +155,7 @@ def _some_work_for_the_charts() -> None:
     from generation.models import Job
     from generation.services import job_create, job_run
 
-    someone = UserFactory()
+    someone = UserFactory.create()
     credits_grant(user=someone, amount=20_000, key=f"purchase:chart-{someone.pk}")
     for n, prompt in enumerate(["a lighthouse", "a fox", "a comet [fail]", "a harbour", "a kite", "a fern"]):
         job = job_create(user=someone, model=local_model(), prompt=prompt, aspect_ratio="square")

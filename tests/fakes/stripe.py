@@ -710,20 +710,20 @@ class FakeStripe:
 
             auth = lowered.get("authorization", "")
             if not auth.startswith("Bearer "):
-                error = _ApiError(
+                refusal = _ApiError(
                     401, "You did not provide an API key. Provide it as a Bearer token (Authorization header)."
                 )
-                return self._finish(record, error.body(), 401, response_headers)
+                return self._finish(record, refusal.body(), 401, response_headers)
             if not auth.removeprefix("Bearer ").startswith("sk_test_"):
                 masked = auth.removeprefix("Bearer ")[:8] + "*" * 8
-                error = _ApiError(401, f"Invalid API Key provided: {masked}")
-                return self._finish(record, error.body(), 401, response_headers)
+                refusal = _ApiError(401, f"Invalid API Key provided: {masked}")
+                return self._finish(record, refusal.body(), 401, response_headers)
 
             failed_status = self._injected_failure(method, path)
             if failed_status is not None:
-                error = _ApiError(failed_status, "FakeStripe: injected failure.", type="api_error")
+                refusal = _ApiError(failed_status, "FakeStripe: injected failure.", type="api_error")
                 return self._finish(
-                    record, error.body(), failed_status, {**response_headers, "Stripe-Should-Retry": "false"}
+                    record, refusal.body(), failed_status, {**response_headers, "Stripe-Should-Retry": "false"}
                 )
 
             fingerprint = tuple(sorted(pairs))

@@ -80,7 +80,7 @@ def receiver() -> Iterator[_Receiver]:
 
 def _until_final(prediction: Prediction, timeout: float = 5.0) -> list[str]:
     """Reload until a final status; returns every status seen, bounded by `timeout`."""
-    seen = [prediction.status]
+    seen: list[str] = [prediction.status]
     deadline = time.monotonic() + timeout
     while prediction.status not in ("succeeded", "failed", "canceled"):
         assert time.monotonic() < deadline, f"still {prediction.status} after {timeout}s"

@@ -204,7 +204,7 @@ def test_list_sessions_filters_by_created_status_and_pages(client: stripe.Stripe
     fake.complete_checkout(newest.id)
 
     recent = client.v1.checkout.sessions.list(params={"created": {"gte": 1_700_000_000 + 3_600}})
-    assert recent.object == "list"
+    assert recent["object"] == "list"
     assert recent.url == "/v1/checkout/sessions"
     assert [s.id for s in recent.data] == [newest.id, newer.id]  # newest first
     assert recent.has_more is False
@@ -256,7 +256,7 @@ def test_subscription_checkout_creates_subscription_and_paid_invoice(
     assert invoice.status == "paid"
     assert invoice.amount_paid == 1500
     assert invoice.billing_reason == "subscription_create"
-    assert invoice.subscription == subscription.id  # legacy field, kept by default
+    assert invoice["subscription"] == subscription.id  # legacy field, kept by default (untyped in stripe 16)
     assert invoice.parent.subscription_details.subscription == subscription.id
     assert invoice.lines.data[0].pricing.price_details.price == "price_pro_monthly"
     assert invoice.payments.data[0].payment.payment_intent.startswith("pi_")

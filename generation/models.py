@@ -166,6 +166,9 @@ class Job(models.Model):
     prompt = models.TextField()
     aspect_ratio = models.CharField(max_length=16, choices=AspectRatio.choices)
     seed = models.BigIntegerField(null=True, blank=True)
+    # Whether the person chose the seed: "run again" keeps a chosen seed and draws a new one
+    # otherwise, so it makes a new variation.
+    seed_chosen = models.BooleanField(default=False)
     # Videos: a style preset that shapes the prompt (generation/presets.py), and the length.
     style = models.CharField(max_length=32, blank=True)
     duration_seconds = models.PositiveSmallIntegerField(null=True, blank=True)
@@ -203,6 +206,8 @@ class Job(models.Model):
         indexes = [
             models.Index(fields=["user", "-created_at"], name="generation_job_user_recent_idx"),
             models.Index(fields=["status", "deadline_at"], name="generation_job_status_idx"),
+            # A model's recent run times, for the estimate a waiting job page shows.
+            models.Index(fields=["model", "status", "-finished_at"], name="generation_job_model_done_idx"),
         ]
         constraints = [
             models.UniqueConstraint(fields=["user", "form_token"], name="generation_job_one_per_form_token"),

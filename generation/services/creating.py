@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import secrets
 import uuid
 
 from django.db import IntegrityError, transaction
@@ -39,6 +40,11 @@ def _check_request(*, model: AIModel, prompt: str, aspect_ratio: str, style: str
 
 def _new_job(*, user: User, model: AIModel, prompt: str, aspect_ratio: str, **fields) -> Job:
     """Insert a job and write its charge; call inside a transaction."""
+    # Every job records the seed it ran with, so the page can show it and a person can repeat
+    # a result; without one of their own, a fresh one each time makes a new variation.
+    seed = fields.pop("seed", None)
+    fields["seed_chosen"] = seed is not None
+    fields["seed"] = seed if seed is not None else secrets.randbelow(2**32)
     job = Job.objects.create(
         user=user,
         model=model,

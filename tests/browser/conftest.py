@@ -67,3 +67,20 @@ def screenshot(page, name: str) -> Path | None:
     path = SCREENSHOTS / f"{name}.png"
     path.write_bytes(image)
     return path
+
+
+def accessibility_problems(page) -> list[str]:
+    """axe-core's serious and critical findings on the page as it is now (axe-playwright-python
+    ships axe.min.js itself: nothing is downloaded)."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    results = Axe().run(page)
+    return [
+        f"{page.url}: {violation['id']} ({violation['impact']}): {violation['help']} — "
+        + "; ".join(
+            node["target"][0] if isinstance(node["target"][0], str) else str(node["target"])
+            for node in violation["nodes"][:3]
+        )
+        for violation in results.response["violations"]
+        if violation["impact"] in ("serious", "critical")
+    ]

@@ -74,4 +74,4 @@ def test_sign_up_verify_profile_sign_out_and_back_in(page):
     page.fill("input[name=password]", PASSWORD)
     page.click("form.stack button[type=submit]")
     page.wait_for_url("**/create/")
-    expect(page.locator("header").get_by_text("Browser Person")).to_be_visible()
+    expect(page.locator("header .nav-wide").get_by_text("Browser Person")).to_be_visible()

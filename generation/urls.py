@@ -10,6 +10,7 @@ urlpatterns = [
     path("batches/new/", views.batch_new, name="batch_new"),
     path("batches/<uuid:batch_id>/", views.batch_detail, name="batch_detail"),
     path("batches/<uuid:batch_id>/status/", views.batch_status, name="batch_status"),
+    path("batches/<uuid:batch_id>/download/", views.batch_download, name="batch_download"),
     path("gallery/", views.gallery, name="gallery"),
     path("jobs/<uuid:job_id>/", views.job_detail, name="job_detail"),
     path("jobs/<uuid:job_id>/status/", views.job_status, name="job_status"),

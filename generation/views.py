@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import uuid
+from functools import partial
 
 from django.conf import settings
 from django.contrib import messages
@@ -8,7 +9,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.files.storage import default_storage
 from django.core.paginator import Paginator
 from django.db.models import Count, Q
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -17,6 +18,7 @@ from storages.backends.s3 import S3Storage
 
 from billing.services import InsufficientCredits, balance_of
 from dreampixel.ratelimits import limit_job_creation
+from generation.downloads import zip_stream
 from generation.forms import FORMS_BY_KIND, BatchForm
 from generation.models import Job, JobOutput, Kind, SiteSettings, Upload
 from generation.selectors import gallery_outputs, model_typical_seconds, user_batches, user_jobs
@@ -243,11 +245,14 @@ def job_again(request: HttpRequest, job_id: uuid.UUID) -> HttpResponse:
             seed=job.seed if job.seed_chosen else None,
             style=job.style,
             source=job.source,
+            batch=job.batch,
             form_token=token,
         )
     except (InsufficientCredits, GenerationError) as error:
         messages.error(request, str(error))
-        return redirect(job)
+        return redirect(job.batch if job.batch_id and request.POST.get("back") == "batch" else job)
+    if job.batch_id and request.POST.get("back") == "batch":
+        return redirect(job.batch)  # one photo of a batch tried again: it joins the same batch
     return redirect(new_job)
 
 
@@ -329,6 +334,8 @@ def _batch_context(request: HttpRequest, batch_id: uuid.UUID) -> dict:
     batch = get_object_or_404(user_batches(user=request.user).select_related("model"), pk=batch_id)
     jobs = list(batch.jobs.select_related("source").prefetch_related("outputs").order_by("created_at"))
     done = all(job.is_final for job in jobs)
+    for job in jobs:
+        job.retry_token = uuid.uuid4()  # one "Try this photo again" form each
     counts = {status: sum(job.status == status for job in jobs) for status in Job.Status.values}
     return {"batch": batch, "jobs": jobs, "done": done, "counts": counts}
 
@@ -337,6 +344,30 @@ def _batch_context(request: HttpRequest, batch_id: uuid.UUID) -> dict:
 @require_GET
 def batch_detail(request: HttpRequest, batch_id: uuid.UUID) -> HttpResponse:
     return render(request, "generation/batch_detail.html", _batch_context(request, batch_id))
+
+
+@login_required
+@require_GET
+def batch_download(request: HttpRequest, batch_id: uuid.UUID) -> HttpResponse:
+    batch = get_object_or_404(user_batches(user=request.user), pk=batch_id)
+    outputs = (
+        JobOutput.objects.filter(job__batch=batch, job__deleted_at__isnull=True, job__status=Job.Status.SUCCEEDED)
+        .select_related("job")
+        .order_by("job__created_at", "index")
+    )
+    files = [
+        (
+            f"dreampixel-{number:02d}.{output.file.name.rsplit('.', 1)[-1]}",
+            partial(default_storage.open, output.file.name),
+        )
+        for number, output in enumerate(outputs, start=1)
+    ]
+    if not files:
+        raise Http404("Nothing in this batch has finished yet.")
+    response = StreamingHttpResponse(zip_stream(files), content_type="application/zip")
+    response["Content-Disposition"] = f'attachment; filename="dreampixel-batch-{batch.id.hex[:8]}.zip"'
+    response["Cache-Control"] = "private, no-store"
+    return response
 
 
 @login_required

@@ -78,6 +78,7 @@ def job_create(
     style: str = "",
     source: Upload | None = None,
     photo: ValidatedImage | None = None,
+    batch: Batch | None = None,
     form_token: uuid.UUID | None = None,
 ) -> Job:
     """Charge and insert in one transaction; enqueue on commit. Raises InsufficientCredits.
@@ -93,6 +94,8 @@ def job_create(
         raise GenerationError("A photo edit needs a photo." if not has_photo else f"{model.name} does not edit photos.")
     if source is not None and source.user_id != user.pk:
         raise GenerationError("That photo is not yours.")
+    if batch is not None and batch.user_id != user.pk:
+        raise GenerationError("That batch is not yours.")
 
     if form_token is not None:
         existing = Job.objects.filter(user=user, form_token=form_token).first()
@@ -103,7 +106,7 @@ def job_create(
         with transaction.atomic():
             job = _new_job(
                 user=user, model=model, prompt=prompt, aspect_ratio=aspect_ratio, seed=seed, style=style,
-                source=stored or source, form_token=form_token,
+                source=stored or source, batch=batch, form_token=form_token,
             )  # fmt: skip
     except IntegrityError:
         if stored is not None:

@@ -70,6 +70,14 @@ def test_a_job_that_finishes_while_watched_brings_its_actions_and_says_so_in_the
         expect(page.get_by_text(action, exact=True)).to_be_visible()
     page.wait_for_function("document.title.startsWith('✓')")
     assert page.locator("[data-job-progress]").count() == 0  # the polling stopped
+    # Share it: one click copies the link.
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    page.click("text=Create a share link")
+    page.click("text=Copy link")
+    expect(page.get_by_text("Link copied.")).to_be_visible()
+    link = page.evaluate("navigator.clipboard.readText()")
+    assert "/s/" in link and link == page.input_value("#share-link")
+    screenshot(page, "job-finished")
 
 
 def test_polling_waits_while_the_tab_is_hidden_and_resumes_when_it_is_seen(page):

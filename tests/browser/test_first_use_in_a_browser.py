@@ -193,3 +193,57 @@ def test_keyboard_focus_is_visible(page):
     outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
     width = page.evaluate("parseFloat(getComputedStyle(document.activeElement).outlineWidth)")
     assert outline != "none" and width >= 2
+
+
+def test_photos_are_checked_before_upload_shown_as_thumbnails_and_kept_after_a_form_error(page, tmp_path):
+    user = _creator(10_000)
+    AIModelFactory(key="local-edit", name="Preview editor", kind="image_edit", aspect_ratios={"original": "original"},
+                   credit_cost=1_000)  # fmt: skip
+    photos = []
+    for n in range(11):
+        path = tmp_path / f"photo{n}.jpg"
+        path.write_bytes(photo_bytes("JPEG", size=(64, 48), colour=(20 * n, 90, 160)))
+        photos.append(str(path))
+    text = tmp_path / "notes.txt"
+    text.write_text("not a photo")
+    sign_in(page, user)
+    page.goto("/batches/new/")
+    page.fill("textarea[name=prompt]", "Warmer light")
+
+    # Too many, and the wrong type: said at once, and nothing is sent.
+    page.set_input_files("input[name=photos]", photos)
+    expect(page.locator(".upload-problems")).to_contain_text("A batch takes up to 10 photos; you chose 11.")
+    page.set_input_files("input[name=photos]", [photos[0], str(text)])
+    expect(page.locator(".upload-problems")).to_contain_text("notes.txt is not a JPEG, PNG or WebP photo.")
+    posts: list[str] = []
+    page.on("request", lambda request: request.method == "POST" and posts.append(request.url))
+    page.click("button:has-text('Edit the photos')")
+    page.wait_for_timeout(800)
+    assert posts == []  # a batch with a problem is not sent
+
+    # Dropped photos join the chosen ones, with a thumbnail each; one can be removed again.
+    page.set_input_files("input[name=photos]", photos[:2])
+    page.evaluate("""() => {
+        const transfer = new DataTransfer();
+        const canvas = document.createElement('canvas');
+        canvas.width = canvas.height = 8;
+        return new Promise((done) => canvas.toBlob((blob) => {
+            transfer.items.add(new File([blob], 'dropped.png', {type: 'image/png'}));
+            document.querySelector('.dropzone').dispatchEvent(new DragEvent('drop', {dataTransfer: transfer, bubbles: true, cancelable: true}));
+            done();
+        }, 'image/png'));
+    }""")
+    expect(page.locator(".thumbs li")).to_have_count(3)
+    expect(page.locator(".cost-line")).to_contain_text("3 photos × 1,000 = 3,000 credits.")
+    screenshot(page, "upload")
+
+    # A server-side error (no prompt): the form comes back with its message, the photos stay.
+    page.fill("textarea[name=prompt]", "")
+    page.click("button:has-text('Edit the photos')")
+    expect(page.locator(".field-error")).to_contain_text("Describe what you want to see.")
+    assert page.eval_on_selector("input[name=photos]", "input => input.files.length") == 3
+    expect(page.locator(".thumbs li")).to_have_count(3)
+    page.fill("textarea[name=prompt]", "Warmer light")
+    page.click("button:has-text('Edit the photos')")
+    page.wait_for_url("**/batches/*/")
+    expect(page.locator(".batch-item")).to_have_count(3)

@@ -15,14 +15,39 @@ from django.views.decorators.http import require_GET
 from django_q.brokers import get_broker
 from storages.backends.s3 import S3Storage
 
+from billing.models import CreditPack
 from billing.pricing import CREDIT_COSTS, SIGNUP_CREDITS
+from billing.templatetags.money import format_money
+from generation.selectors import showcase_items
 
 logger = logging.getLogger(__name__)
 
 
 @require_GET
 def landing(request: HttpRequest) -> HttpResponse:
-    return render(request, "landing.html", {"credit_costs": CREDIT_COSTS, "signup_credits": SIGNUP_CREDITS})
+    return render(
+        request,
+        "landing.html",
+        {
+            "credit_costs": CREDIT_COSTS,
+            "signup_credits": SIGNUP_CREDITS,
+            "prices": _prices_in_money(CREDIT_COSTS),
+            "showcase": showcase_items(),
+        },
+    )
+
+
+def _prices_in_money(costs: dict[str, int]) -> dict:
+    """Credits next to money: what each costs at the rate of the first credit pack on offer.
+    Presentation only; the credit costs come from where they always do."""
+    pack = CreditPack.objects.filter(active=True).order_by("order", "price_cents", "pk").first()
+    if pack is None or not pack.credits:
+        return {"pack": None}
+    money = {
+        kind: format_money(round(credits * pack.price_cents / pack.credits), pack.currency)
+        for kind, credits in costs.items()
+    }
+    return {"pack": pack, **money}
 
 
 @never_cache

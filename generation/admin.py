@@ -6,7 +6,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from billing.services import LedgerError
-from generation import admin_users
+from generation import admin_showcase, admin_users  # noqa: F401 (admin_showcase registers its admin on import)
 from generation.models import AIModel, Batch, Job, JobOutput, JobReport, ProviderWebhook, SiteSettings
 from generation.services import (
     GenerationError,

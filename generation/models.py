@@ -360,3 +360,35 @@ class ProviderWebhook(models.Model):
 
     def __str__(self) -> str:
         return self.webhook_id
+
+
+class ShowcaseItem(models.Model):
+    """A finished, shared result staff chose for the landing page. It shows only while the job
+    is still succeeded, shared and not deleted: its owner stopping the share removes it."""
+
+    job = models.OneToOneField(Job, on_delete=models.CASCADE, related_name="showcase")
+    caption = models.CharField(max_length=120, blank=True, help_text="Optional; the prompt is shown when empty.")
+    position = models.PositiveSmallIntegerField(default=0, help_text="Smaller numbers are shown first.")
+    active = models.BooleanField(default=True, help_text="Shown on the landing page.")
+    added_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", editable=False
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["position", "-created_at"]
+        verbose_name = "showcase item"
+
+    def __str__(self) -> str:
+        return self.caption or self.job.prompt[:60]
+
+    def clean(self) -> None:
+        from django.core.exceptions import ValidationError
+
+        job = getattr(self, "job", None)
+        if job is None:
+            return
+        if job.status != Job.Status.SUCCEEDED or job.deleted_at is not None:
+            raise ValidationError({"job": "Only a finished result can be shown."})
+        if not job.share_token:
+            raise ValidationError({"job": "Only a result its owner shares can be shown; ask them to share it first."})

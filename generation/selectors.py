@@ -51,3 +51,24 @@ def model_typical_seconds(*, model_id: int) -> int | None:
     typical = max(1, round(statistics.median(durations))) if durations else 0
     cache.set(key, typical, TYPICAL_CACHE_SECONDS)
     return typical or None
+
+
+SHOWCASE_SIZE = 6
+
+
+def showcase_items() -> list:
+    """What the landing page features: staff's picks that are still finished, shared and not
+    deleted, with what a tile shows (one output, the photo before an edit)."""
+    from generation.models import ShowcaseItem
+
+    return list(
+        ShowcaseItem.objects.filter(
+            active=True,
+            job__status=Job.Status.SUCCEEDED,
+            job__share_token__isnull=False,
+            job__deleted_at__isnull=True,
+        )
+        .select_related("job")
+        .only("id", "caption", "job__id", "job__prompt", "job__kind", "job__share_token", "job__source_id")
+        .order_by("position", "-created_at")[:SHOWCASE_SIZE]
+    )

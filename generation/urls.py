@@ -25,5 +25,6 @@ urlpatterns = [
     path("s/<str:token>/", views.shared, name="shared"),
     path("s/<str:token>/media/", views.shared_media, name="shared_media"),
     path("s/<str:token>/poster/", views.shared_media, {"variant": "poster"}, name="shared_poster"),
+    path("s/<str:token>/before/", views.shared_media, {"variant": "before"}, name="shared_before"),
     path("webhooks/replicate/", webhooks.replicate_webhook, name="replicate_webhook"),
 ]

@@ -417,7 +417,7 @@ def upload_file(request: HttpRequest, upload_id: uuid.UUID) -> HttpResponse:
 def _shared_job(token: str) -> Job:
     # Only a finished, shared, not deleted job; nothing else of its owner's is reachable here.
     return get_object_or_404(
-        Job.objects.select_related("model"),
+        Job.objects.select_related("model", "source"),
         share_token=token,
         status=Job.Status.SUCCEEDED,
         deleted_at__isnull=True,
@@ -451,7 +451,13 @@ def shared_media(request: HttpRequest, token: str, variant: str = "file") -> Htt
     output = job.outputs.order_by("index").first()
     if output is None:
         raise Http404
-    name = output.thumbnail.name if variant == "poster" else output.file.name
+    if variant == "before":
+        # An edit's "before": the owner shares it together with the result.
+        if job.source is None:
+            raise Http404
+        name = job.source.file.name
+    else:
+        name = output.thumbnail.name if variant == "poster" else output.file.name
     response = _serve(name, filename=f"dreampixel-{token[:8]}.{name.rsplit('.', 1)[-1]}", download=False)
     response["Cache-Control"] = response["Cache-Control"].replace("private", "public")
     return response

@@ -60,6 +60,8 @@ def screenshot(page, name: str) -> Path | None:
     """Write docs/screenshots/<name>.png only when asked (SCREENSHOTS=1, `make screenshots`):
     a test run must not rewrite tracked files. The page is still rendered to an image either
     way, so a page that cannot be captured fails the test in every run."""
+    # From the top: a page scrolled by a click would show its sticky header in mid-picture.
+    page.evaluate("window.scrollTo(0, 0)")
     image = page.screenshot(full_page=True)
     if os.environ.get("SCREENSHOTS") != "1":
         return None

@@ -71,8 +71,10 @@
   }
 
   // No requests from a hidden tab: the poll is held back and made as soon as it is seen again.
+  // Unless the person asked to be notified: then it keeps polling (at its slower pace) to know.
+  const notifying = () => "Notification" in window && Notification.permission === "granted";
   document.addEventListener("htmx:beforeRequest", (event) => {
-    if (event.target.matches("[data-job-progress]") && document.hidden) {
+    if (event.target.matches("[data-job-progress]") && document.hidden && !notifying()) {
       event.preventDefault();
       paused = event.target;
     }

@@ -107,6 +107,26 @@ def test_polling_waits_while_the_tab_is_hidden_and_resumes_when_it_is_seen(page)
     page.wait_for_selector(".status-succeeded .output img", timeout=5_000)
 
 
+def test_a_job_that_finishes_in_a_background_tab_raises_a_notification_when_allowed(page):
+    user = _creator()
+    job = job_create(user=user, model=local_model(), prompt="A kite", aspect_ratio="square")
+    # Chromium's own notifications need a desktop: a stand-in records what the page raises.
+    page.add_init_script("""
+        window.raised = [];
+        window.Notification = class { constructor(title, options) { window.raised.push(options.body); }
+            addEventListener() {} close() {} static requestPermission() { return Promise.resolve('granted'); } };
+        window.Notification.permission = 'granted';
+        Object.defineProperty(document, 'hidden', {configurable: true, get: () => window.tabHidden === true});
+    """)
+    sign_in(page, user)
+    page.goto(f"/jobs/{job.id}/")
+    page.evaluate("window.tabHidden = true")
+    thread = _run_in_a_worker(job.id)
+    page.wait_for_function("window.raised.length === 1", timeout=15_000)
+    thread.join(timeout=15)
+    assert page.evaluate("window.raised") == ["Your image is ready."]
+
+
 def test_the_batch_cost_line_reads_cleanly_before_and_after_a_form_error(page, tmp_path):
     user = _creator(10_000)
     AIModelFactory(key="local-edit", name="Preview editor", kind="image_edit", aspect_ratios={"original": "original"},
@@ -150,6 +170,18 @@ def test_the_profile_and_the_signed_in_header_fit_a_phone(browser, live_server):
     page.click(".nav-menu >> text=Gallery")
     page.wait_for_url("**/gallery/")
     phone.close()
+
+    # A finished job and the create page on a phone in the dark.
+    job = job_create(user=user, model=local_model(), prompt="A lighthouse at dusk", aspect_ratio="landscape")
+    job_run(job_id=job.id)
+    dark = browser.new_context(base_url=live_server.url, viewport=PHONE, color_scheme="dark")
+    page = dark.new_page()
+    sign_in(page, user)
+    for url, name in ((f"/jobs/{job.id}/", "job-phone-dark"), ("/create/", "create-phone-dark")):
+        page.goto(url)
+        assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"], url
+        screenshot(page, name)
+    dark.close()
 
 
 def _pages_of_a_creator(user) -> list[str]:

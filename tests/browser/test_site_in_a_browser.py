@@ -23,14 +23,13 @@ def _showcase() -> None:
     from django.core.files.uploadedfile import SimpleUploadedFile
 
     from accounts.tests.factories import UserFactory
+    from billing.models import CreditPack
     from billing.services import credits_grant
     from generation.models import ShowcaseItem
     from generation.services import job_create, job_run, job_share
     from generation.tests.factories import AIModelFactory, local_model
     from generation.tests.photos import photo_bytes
     from generation.uploads import image_validate
-
-    from billing.models import CreditPack
 
     CreditPack.objects.get_or_create(name="Starter", defaults={"credits": 5_000, "price_cents": 500, "currency": "usd"})
     owner = UserFactory()

@@ -28,8 +28,8 @@ def sign_in(page, user) -> None:
     page.wait_for_url("**/create/")
 
 
-def _creator(credits: int = 3_000):
-    user = UserFactory(name="Pixel Fan")
+def _creator(credits: int = 3_000, **fields):
+    user = UserFactory(name="Pixel Fan", **fields)
     credits_grant(user=user, amount=credits, key=f"signup:{user.pk}", kind="signup_bonus")
     return user
 
@@ -152,7 +152,7 @@ def test_the_batch_cost_line_reads_cleanly_before_and_after_a_form_error(page, t
 
 
 def test_the_profile_and_the_signed_in_header_fit_a_phone(browser, live_server):
-    user = _creator()
+    user = _creator(email="a.rather.long.address.for.a.small.phone@example.com")
     local_model()
     phone = browser.new_context(base_url=live_server.url, viewport=PHONE)
     page = phone.new_page()

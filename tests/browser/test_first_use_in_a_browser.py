@@ -157,12 +157,15 @@ def test_the_profile_and_the_signed_in_header_fit_a_phone(browser, live_server):
     phone = browser.new_context(base_url=live_server.url, viewport=PHONE)
     page = phone.new_page()
     sign_in(page, user)
+    problems: list[str] = []
     for url in ("/profile/", "/create/", "/billing/", "/gallery/"):
         page.goto(url)
+        problems += accessibility_problems(page)
         overflow = page.evaluate("document.documentElement.scrollWidth")
         assert overflow <= PHONE["width"], (url, overflow)
         header = page.locator(".site-header").bounding_box()
         assert header["height"] < 80, (url, header)  # one line
+    assert not problems, "\n".join(problems)
     page.goto("/profile/")
     page.click("summary:has-text('Menu')")
     expect(page.locator(".nav-menu").get_by_role("link", name="Gallery")).to_be_visible()

@@ -8,7 +8,7 @@ PYTEST_ARGS ?=
 UPGRADE ?=
 LOCK_FLAGS = --quiet --python-version 3.11 --generate-hashes --custom-compile-command "make lock" $(if $(UPGRADE),--upgrade-package $(UPGRADE))
 
-.PHONY: dev test lint install install-dev lock clean
+.PHONY: dev test lint install install-dev lock clean screenshots
 
 # Installs come from the hashed locks only (--require-hashes), so every machine gets the same
 # packages. `make dev` needs the runtime set; `make test` adds the tools and test libraries.
@@ -38,7 +38,7 @@ dev: install
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py demo_account
 	@echo "Dream Pixel is starting on http://127.0.0.1:8000 (web and worker; Ctrl-C stops both)"
-	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/honcho start -f Procfile.dev
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python scripts/dev_foreground.py $(BIN)/honcho start -f Procfile.dev
 
 lint: install-dev
 	$(BIN)/ruff check .
@@ -54,6 +54,12 @@ test: install-dev
 	$(BIN)/python manage.py makemigrations --check --dry-run
 	$(BIN)/python manage.py collectstatic --noinput --clear -v 0
 	DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/pytest $(PYTEST_ARGS)
+
+## Run the browser tests and write their pictures to docs/screenshots/ (only this target does).
+screenshots: install
+	./scripts/ensure-services.sh --with-redis
+	./scripts/ensure-chromium.sh
+	SCREENSHOTS=1 DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/pytest tests/browser -p no:cacheprovider $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache

@@ -3,11 +3,31 @@ from __future__ import annotations
 from allauth.account.adapter import DefaultAccountAdapter
 from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
 from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
+
+from dreampixel.emails import html_from_text, on_public_base, site_brand
 
 
 class AccountAdapter(DefaultAccountAdapter):
     def is_open_for_signup(self, request) -> bool:
         return settings.EMAIL_LOGIN_ENABLED
+
+    # Emails name the site and link to its public address (PUBLIC_BASE_URL), not the Host
+    # a request came in on; each has an HTML part next to the text.
+    def send_mail(self, template_prefix: str, email: str, context: dict) -> None:
+        super().send_mail(template_prefix, email, {**context, "current_site": site_brand(self.request)})
+
+    def render_mail(self, template_prefix, email, context, headers=None):
+        message = super().render_mail(template_prefix, email, context, headers)
+        if isinstance(message, EmailMultiAlternatives) and not message.alternatives:
+            message.attach_alternative(html_from_text(message.body, subject=message.subject), "text/html")
+        return message
+
+    def get_email_confirmation_url(self, request, emailconfirmation) -> str:
+        return on_public_base(super().get_email_confirmation_url(request, emailconfirmation))
+
+    def get_reset_password_from_key_url(self, key: str) -> str:
+        return on_public_base(super().get_reset_password_from_key_url(key))
 
 
 class SocialAccountAdapter(DefaultSocialAccountAdapter):

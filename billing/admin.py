@@ -78,7 +78,7 @@ class RecentEntriesInline(ReadOnlyAdminMixin, admin.TabularInline):
 
 @admin.register(CreditAccount)
 class CreditAccountAdmin(admin.ModelAdmin):
-    list_display = ["user_email", "balance", "updated_at"]
+    list_display = ["user_email", "balance_shown", "updated_at"]
     list_select_related = ["user"]
     search_fields = ["user__email", "user__name"]
     ordering = ["-updated_at"]
@@ -96,6 +96,11 @@ class CreditAccountAdmin(admin.ModelAdmin):
     @admin.display(description="User", ordering="user__email")
     def user_email(self, account: CreditAccount) -> str:
         return account.user.email
+
+    # Lists show numbers with thousands separators (a model field would be shown bare).
+    @admin.display(description="Balance", ordering="balance")
+    def balance_shown(self, account: CreditAccount) -> str:
+        return f"{account.balance:,}"
 
     @admin.display(description="All entries")
     def ledger_link(self, account: CreditAccount) -> str:
@@ -132,10 +137,11 @@ class CreditAccountAdmin(admin.ModelAdmin):
                         staff=request.user, key=form.entry_key(user.pk),
                     )  # fmt: skip
                 except LedgerError as error:
-                    messages.error(request, f"{user.email}: {error}")
+                    messages.error(request, f"Not changed for {user.email}: {error}")
                 else:
                     messages.success(
-                        request, f"{user.email}: {entry.amount:+,} credits, balance {entry.balance_after:,}."
+                        request,
+                        f"Adjusted for {user.email}: {entry.amount:+,} credits, balance {entry.balance_after:,}.",
                     )
             return HttpResponseRedirect(reverse("admin:billing_creditaccount_changelist"))
         context = {
@@ -154,8 +160,8 @@ class LedgerEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "created_at",
         "user_email",
         "kind",
-        "amount",
-        "balance_after",
+        "amount_shown",
+        "balance_after_shown",
         "idempotency_key",
         "actor_label",
         "memo",
@@ -169,6 +175,14 @@ class LedgerEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description="User", ordering="account__user__email")
     def user_email(self, entry: LedgerEntry) -> str:
         return entry.account.user.email
+
+    @admin.display(description="Amount", ordering="amount")
+    def amount_shown(self, entry: LedgerEntry) -> str:
+        return f"{entry.amount:,}"
+
+    @admin.display(description="Balance after", ordering="balance_after")
+    def balance_after_shown(self, entry: LedgerEntry) -> str:
+        return f"{entry.balance_after:,}"
 
     @admin.display(description="By")
     def actor_label(self, entry: LedgerEntry) -> str:

@@ -257,7 +257,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "account_login"
-LOGIN_REDIRECT_URL = "profile"
+# Sign-in lands where people create; the profile (with its delete button) is one click away.
+LOGIN_REDIRECT_URL = "create"
 
 # Email + password sign-in is on unless turned off; Google is on when its credentials are set.
 EMAIL_LOGIN_ENABLED = env_bool("EMAIL_LOGIN_ENABLED", True)

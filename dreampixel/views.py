@@ -16,22 +16,38 @@ from django_q.brokers import get_broker
 from storages.backends.s3 import S3Storage
 
 from billing.models import CreditPack, Plan
+from billing.money import format_money
 from billing.pricing import SIGNUP_CREDITS
-from generation.selectors import catalog_credit_costs
+from generation.selectors import catalog_credit_costs, showcase_items
 
 logger = logging.getLogger(__name__)
 
 
 @require_GET
 def landing(request: HttpRequest) -> HttpResponse:
+    costs = catalog_credit_costs()
     context = {
         # The catalog's prices, as jobs are charged; packs and plans with their money price.
-        "credit_costs": catalog_credit_costs(),
+        "credit_costs": costs,
         "signup_credits": SIGNUP_CREDITS,
         "packs": CreditPack.objects.filter(active=True),
         "plans": Plan.objects.filter(active=True),
+        "prices": _prices_in_money(costs),
+        "showcase": showcase_items(),
     }
     return render(request, "landing.html", context)
+
+
+def _prices_in_money(costs: dict[str, int]) -> dict:
+    """Credits next to money: what each costs at the rate of the first credit pack on offer."""
+    pack = CreditPack.objects.filter(active=True).order_by("order", "price_cents", "pk").first()
+    if pack is None or not pack.credits:
+        return {"pack": None}
+    money = {
+        kind: format_money(round(credits * pack.price_cents / pack.credits), pack.currency)
+        for kind, credits in costs.items()
+    }
+    return {"pack": pack, **money}
 
 
 @never_cache

@@ -8,7 +8,7 @@ from django.utils.html import format_html
 from accounts.admin_trail import StaffReasonAdminMixin, ask_reason, staff_trail
 from accounts.models import StaffAction
 from billing.services import LedgerError
-from generation import admin_users
+from generation import admin_showcase, admin_users  # noqa: F401 (admin_showcase registers its admin on import)
 from generation.models import AIModel, Batch, Job, JobOutput, JobReport, ProviderWebhook, SiteSettings
 from generation.services import (
     GenerationError,

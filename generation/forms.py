@@ -121,7 +121,9 @@ class EditJobForm(JobForm):
     title = "Edit a photo"
 
     photo = forms.FileField(
-        widget=forms.ClearableFileInput(attrs={"accept": PHOTO_TYPES}),
+        widget=forms.ClearableFileInput(
+            attrs={"accept": PHOTO_TYPES, "data-max-bytes": MAX_UPLOAD_BYTES, "data-max-count": 1}
+        ),
         help_text=f"JPEG, PNG or WebP, up to {MAX_UPLOAD_BYTES // (1024 * 1024)} MB.",
         error_messages={"required": "Choose a photo to edit."},
     )
@@ -135,6 +137,9 @@ class BatchForm(JobForm):
     title = "Edit a batch of photos"
 
     photos = MultipleFileField(
+        widget=MultipleFileInput(
+            attrs={"accept": PHOTO_TYPES, "data-max-bytes": MAX_UPLOAD_BYTES, "data-max-count": Batch.MAX_ITEMS}
+        ),
         help_text=f"Up to {Batch.MAX_ITEMS} photos: JPEG, PNG or WebP, up to {MAX_UPLOAD_BYTES // (1024 * 1024)} MB each.",
         error_messages={"required": "Choose the photos to edit."},
     )

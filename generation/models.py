@@ -166,6 +166,9 @@ class Job(models.Model):
     prompt = models.TextField()
     aspect_ratio = models.CharField(max_length=16, choices=AspectRatio.choices)
     seed = models.BigIntegerField(null=True, blank=True)
+    # Whether the person chose the seed: "run again" keeps a chosen seed and draws a new one
+    # otherwise, so it makes a new variation.
+    seed_chosen = models.BooleanField(default=False)
     # Videos: a style preset that shapes the prompt (generation/presets.py), and the length.
     style = models.CharField(max_length=32, blank=True)
     duration_seconds = models.PositiveSmallIntegerField(null=True, blank=True)
@@ -203,6 +206,8 @@ class Job(models.Model):
         indexes = [
             models.Index(fields=["user", "-created_at"], name="generation_job_user_recent_idx"),
             models.Index(fields=["status", "deadline_at"], name="generation_job_status_idx"),
+            # A model's recent run times, for the estimate a waiting job page shows.
+            models.Index(fields=["model", "status", "-finished_at"], name="generation_job_model_done_idx"),
         ]
         constraints = [
             models.UniqueConstraint(fields=["user", "form_token"], name="generation_job_one_per_form_token"),
@@ -355,3 +360,35 @@ class ProviderWebhook(models.Model):
 
     def __str__(self) -> str:
         return self.webhook_id
+
+
+class ShowcaseItem(models.Model):
+    """A finished, shared result staff chose for the landing page. It shows only while the job
+    is still succeeded, shared and not deleted: its owner stopping the share removes it."""
+
+    job = models.OneToOneField(Job, on_delete=models.CASCADE, related_name="showcase")
+    caption = models.CharField(max_length=120, blank=True, help_text="Optional; the prompt is shown when empty.")
+    position = models.PositiveSmallIntegerField(default=0, help_text="Smaller numbers are shown first.")
+    active = models.BooleanField(default=True, help_text="Shown on the landing page.")
+    added_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", editable=False
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["position", "-created_at"]
+        verbose_name = "showcase item"
+
+    def __str__(self) -> str:
+        return self.caption or self.job.prompt[:60]
+
+    def clean(self) -> None:
+        from django.core.exceptions import ValidationError
+
+        job = getattr(self, "job", None)
+        if job is None:
+            return
+        if job.status != Job.Status.SUCCEEDED or job.deleted_at is not None:
+            raise ValidationError({"job": "Only a finished result can be shown."})
+        if not job.share_token:
+            raise ValidationError({"job": "Only a result its owner shares can be shown; ask them to share it first."})

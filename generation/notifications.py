@@ -12,6 +12,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
+from dreampixel.emails import html_from_text
 from generation.models import Batch, Job, Kind
 
 logger = logging.getLogger(__name__)
@@ -24,7 +25,7 @@ def _absolute(path: str) -> str:
 def _send(user, subject: str, template: str, context: dict) -> None:
     body = render_to_string(template, {"user": user, **context})
     try:
-        send_mail(subject, body, None, [user.email])
+        send_mail(subject, body, None, [user.email], html_message=html_from_text(body, subject=subject))
     except Exception:  # an email is a courtesy: its failure must not fail the job
         logger.exception("could not send %r to user %s", subject, user.pk)
 

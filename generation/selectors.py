@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import statistics
+
+from django.core.cache import cache
 from django.db.models import QuerySet
 
 from accounts.models import User
@@ -38,3 +41,48 @@ def catalog_credit_costs() -> dict[str, int]:
         key = f"{kind}_{seconds}s" if kind == Kind.VIDEO else kind
         costs[key] = min(cost, costs.get(key, cost))
     return costs
+
+
+TYPICAL_SAMPLE = 20  # recent finished jobs a model's typical run time is taken from
+TYPICAL_CACHE_SECONDS = 300
+
+
+def model_typical_seconds(*, model_id: int) -> int | None:
+    """The median run time of a model's recent successful jobs, for "usually about N s" while
+    a job waits. Cached: every open job page asks, and it changes slowly. None until a first
+    job has finished."""
+    key = f"generation:typical-seconds:{model_id}"
+    cached = cache.get(key)
+    if cached is not None:
+        return cached or None
+    # The newest few by an index on (model, status, finished_at): the same cost at any table size.
+    rows = (
+        Job.objects.filter(model_id=model_id, status=Job.Status.SUCCEEDED, started_at__isnull=False)
+        .order_by("-finished_at")
+        .values_list("started_at", "finished_at")[:TYPICAL_SAMPLE]
+    )
+    durations = [(finished - started).total_seconds() for started, finished in rows if finished]
+    typical = max(1, round(statistics.median(durations))) if durations else 0
+    cache.set(key, typical, TYPICAL_CACHE_SECONDS)
+    return typical or None
+
+
+SHOWCASE_SIZE = 6
+
+
+def showcase_items() -> list:
+    """What the landing page features: staff's picks that are still finished, shared and not
+    deleted, with what a tile shows (one output, the photo before an edit)."""
+    from generation.models import ShowcaseItem
+
+    return list(
+        ShowcaseItem.objects.filter(
+            active=True,
+            job__status=Job.Status.SUCCEEDED,
+            job__share_token__isnull=False,
+            job__deleted_at__isnull=True,
+        )
+        .select_related("job")
+        .only("id", "caption", "job__id", "job__prompt", "job__kind", "job__share_token", "job__source_id")
+        .order_by("position", "-created_at")[:SHOWCASE_SIZE]
+    )

@@ -33,7 +33,8 @@ class ValidatedImage:
 
 
 def _megabytes(size: int) -> str:
-    return f"{size / (1024 * 1024):.1f} MB"
+    # "10 MB" as the form's hint says it, "12.5 MB" when it is not a whole number.
+    return f"{size / (1024 * 1024):.1f}".removesuffix(".0") + " MB"
 
 
 def image_validate(file: UploadedFile) -> ValidatedImage:

@@ -10,6 +10,7 @@ urlpatterns = [
     path("batches/new/", views.batch_new, name="batch_new"),
     path("batches/<uuid:batch_id>/", views.batch_detail, name="batch_detail"),
     path("batches/<uuid:batch_id>/status/", views.batch_status, name="batch_status"),
+    path("batches/<uuid:batch_id>/download/", views.batch_download, name="batch_download"),
     path("gallery/", views.gallery, name="gallery"),
     path("jobs/<uuid:job_id>/", views.job_detail, name="job_detail"),
     path("jobs/<uuid:job_id>/status/", views.job_status, name="job_status"),
@@ -24,5 +25,6 @@ urlpatterns = [
     path("s/<str:token>/", views.shared, name="shared"),
     path("s/<str:token>/media/", views.shared_media, name="shared_media"),
     path("s/<str:token>/poster/", views.shared_media, {"variant": "poster"}, name="shared_poster"),
+    path("s/<str:token>/before/", views.shared_media, {"variant": "before"}, name="shared_before"),
     path("webhooks/replicate/", webhooks.replicate_webhook, name="replicate_webhook"),
 ]

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import uuid
+from functools import partial
 
 from django.conf import settings
 from django.contrib import messages
@@ -8,16 +9,19 @@ from django.contrib.auth.decorators import login_required
 from django.core.files.storage import default_storage
 from django.core.paginator import Paginator
 from django.db.models import Count, Q
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from storages.backends.s3 import S3Storage
 
-from billing.services import InsufficientCredits
+from billing.services import InsufficientCredits, balance_of
 from dreampixel.ratelimits import limit_job_creation
+from generation.downloads import zip_stream
 from generation.forms import FORMS_BY_KIND, BatchForm
 from generation.models import Job, JobOutput, Kind, SiteSettings, Upload
-from generation.selectors import gallery_outputs, user_batches, user_jobs
+from generation.selectors import gallery_outputs, model_typical_seconds, user_batches, user_jobs
 from generation.services import (
     GenerationError,
     batch_create,
@@ -56,6 +60,39 @@ def _serve(name: str, *, filename: str, download: bool) -> HttpResponse:
 # --- Creating ----------------------------------------------------------------------------
 
 
+# What one job of each create page is called in "enough for 6 images".
+AFFORD_NOUNS = {"image": "image", "edit": "photo edit", "video": "video", "batch": "photo edit"}
+
+
+def _create_context(request: HttpRequest, form, kind: str) -> dict:
+    # A word on what the balance buys: how many of the cheapest job on this page.
+    cheapest = min((model.credit_cost for model in form.models), default=0)
+    balance = balance_of(request.user)
+    afford = balance // cheapest if cheapest else 0
+    return {
+        "form": form,
+        "kind": kind,
+        "switch": SiteSettings.current(),
+        "afford": afford,
+        "afford_noun": AFFORD_NOUNS[kind],
+    }
+
+
+def _remix_initial(request: HttpRequest) -> dict:
+    # "Remix": a person's own earlier job prefills the form (another's id is simply ignored).
+    try:
+        job_id = uuid.UUID(request.GET.get("from", ""))
+    except ValueError:
+        return {}
+    job = user_jobs(user=request.user).filter(pk=job_id).first()
+    if job is None:
+        return {}
+    initial = {"model": job.model_id, "prompt": job.prompt, "aspect_ratio": job.aspect_ratio, "style": job.style}
+    if job.seed_chosen:
+        initial["seed"] = job.seed
+    return initial
+
+
 def _form_errors_from(form, error: Exception) -> None:
     form.add_error(None, str(error))
     form.short_of_credits = isinstance(error, InsufficientCredits)
@@ -66,8 +103,8 @@ def _form_errors_from(form, error: Exception) -> None:
 @limit_job_creation
 def create(request: HttpRequest, kind: str = "image") -> HttpResponse:
     form_class = FORMS_BY_KIND[kind]
-    form = form_class(request.POST or None, request.FILES or None, initial={"form_token": uuid.uuid4()})
-    switch = SiteSettings.current()
+    initial = {"form_token": uuid.uuid4()} | _remix_initial(request)
+    form = form_class(request.POST or None, request.FILES or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
@@ -85,7 +122,7 @@ def create(request: HttpRequest, kind: str = "image") -> HttpResponse:
             _form_errors_from(form, error)
         else:
             return redirect(job)
-    return render(request, "generation/create.html", {"form": form, "kind": kind, "switch": switch})
+    return render(request, "generation/create.html", _create_context(request, form, kind))
 
 
 @login_required
@@ -93,7 +130,6 @@ def create(request: HttpRequest, kind: str = "image") -> HttpResponse:
 @limit_job_creation
 def batch_new(request: HttpRequest) -> HttpResponse:
     form = BatchForm(request.POST or None, request.FILES or None, initial={"form_token": uuid.uuid4()})
-    switch = SiteSettings.current()
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
@@ -108,36 +144,65 @@ def batch_new(request: HttpRequest) -> HttpResponse:
             _form_errors_from(form, error)
         else:
             return redirect(batch)
-    return render(request, "generation/create.html", {"form": form, "kind": "batch", "switch": switch})
+    return render(request, "generation/create.html", _create_context(request, form, "batch"))
 
 
 # --- Jobs --------------------------------------------------------------------------------
 
 
-def _job_context(job: Job) -> dict:
-    outputs = list(job.outputs.all()) if job.status == Job.Status.SUCCEEDED else []
-    return {"job": job, "outputs": outputs}
+def _poll_after(elapsed: float) -> int:
+    # Every second at first, when most images finish; slower for a long video.
+    if elapsed < 20:
+        return 1
+    if elapsed < 90:
+        return 3
+    return 10
+
+
+def _waiting_context(job: Job) -> dict:
+    elapsed = max(0.0, (timezone.now() - job.created_at).total_seconds())
+    return {
+        "poll_after": _poll_after(elapsed),
+        "elapsed_seconds": int(elapsed),
+        "typical_seconds": model_typical_seconds(model_id=job.model_id),
+    }
+
+
+def _job_context(request: HttpRequest, job: Job) -> dict:
+    context: dict = {"job": job, "again_token": uuid.uuid4(), "remix_url": _remix_url(job)}
+    if job.status == Job.Status.SUCCEEDED:
+        context["outputs"] = list(job.outputs.all())
+    if not job.is_final:
+        context |= _waiting_context(job)
+    if job.share_token:
+        context["share_url"] = request.build_absolute_uri(f"/s/{job.share_token}/")
+    return context
+
+
+def _remix_url(job: Job) -> str:
+    page = {Kind.IMAGE: "create", Kind.IMAGE_EDIT: "create_edit", Kind.VIDEO: "create_video"}[job.kind]
+    return f"{reverse(page)}?from={job.id}"
 
 
 @login_required
 @require_GET
 def job_detail(request: HttpRequest, job_id: uuid.UUID) -> HttpResponse:
     job = _job_for_user(request, job_id)
-    context = _job_context(job) | {"again_token": uuid.uuid4()}
-    if job.share_token:
-        context["share_url"] = request.build_absolute_uri(f"/s/{job.share_token}/")
-    return render(request, "generation/job_detail.html", context)
+    return render(request, "generation/job_detail.html", _job_context(request, job))
 
 
-# What the status fragment shows: open job pages poll it every second, so it loads no more.
+# What the status fragment shows while a job waits: open job pages poll it, so it loads no more.
 STATUS_FIELDS = (
     "id",
     "user_id",
+    "model_id",
     "status",
     "kind",
     "prompt",
     "cost",
+    "aspect_ratio",
     "source_id",
+    "created_at",
     "started_at",
     "finished_at",
     "error_message",
@@ -147,9 +212,16 @@ STATUS_FIELDS = (
 @login_required
 @require_GET
 def job_status(request: HttpRequest, job_id: uuid.UUID) -> HttpResponse:
-    # The fragment open job pages poll; it stops polling itself once the job is final.
     job = get_object_or_404(user_jobs(user=request.user).only(*STATUS_FIELDS), pk=job_id)
-    response = render(request, "generation/job_detail.html#status", _job_context(job))
+    if job.is_final:
+        # Done: the whole layout is swapped in once, with the result's actions (share,
+        # delete, report), and the polling stops because the new markup does not poll.
+        job = _job_for_user(request, job_id)
+        response = render(request, "generation/job_detail.html#layout", _job_context(request, job))
+        response["HX-Retarget"] = "#job-layout"
+        response["HX-Reswap"] = "outerHTML"
+    else:
+        response = render(request, "generation/job_detail.html#status", {"job": job} | _waiting_context(job))
     response["Cache-Control"] = "no-store"
     return response
 
@@ -169,14 +241,18 @@ def job_again(request: HttpRequest, job_id: uuid.UUID) -> HttpResponse:
             model=job.model,
             prompt=job.prompt,
             aspect_ratio=job.aspect_ratio,
-            seed=job.seed,
+            # A new variation, unless the person chose the seed to repeat a result.
+            seed=job.seed if job.seed_chosen else None,
             style=job.style,
             source=job.source,
+            batch=job.batch,
             form_token=token,
         )
     except (InsufficientCredits, GenerationError) as error:
         messages.error(request, str(error))
-        return redirect(job)
+        return redirect(job.batch if job.batch_id and request.POST.get("back") == "batch" else job)
+    if job.batch_id and request.POST.get("back") == "batch":
+        return redirect(job.batch)  # one photo of a batch tried again: it joins the same batch
     return redirect(new_job)
 
 
@@ -258,6 +334,8 @@ def _batch_context(request: HttpRequest, batch_id: uuid.UUID) -> dict:
     batch = get_object_or_404(user_batches(user=request.user).select_related("model"), pk=batch_id)
     jobs = list(batch.jobs.select_related("source").prefetch_related("outputs").order_by("created_at"))
     done = all(job.is_final for job in jobs)
+    for job in jobs:
+        job.retry_token = uuid.uuid4()  # one "Try this photo again" form each
     counts = {status: sum(job.status == status for job in jobs) for status in Job.Status.values}
     return {"batch": batch, "jobs": jobs, "done": done, "counts": counts}
 
@@ -266,6 +344,30 @@ def _batch_context(request: HttpRequest, batch_id: uuid.UUID) -> dict:
 @require_GET
 def batch_detail(request: HttpRequest, batch_id: uuid.UUID) -> HttpResponse:
     return render(request, "generation/batch_detail.html", _batch_context(request, batch_id))
+
+
+@login_required
+@require_GET
+def batch_download(request: HttpRequest, batch_id: uuid.UUID) -> HttpResponse:
+    batch = get_object_or_404(user_batches(user=request.user), pk=batch_id)
+    outputs = (
+        JobOutput.objects.filter(job__batch=batch, job__deleted_at__isnull=True, job__status=Job.Status.SUCCEEDED)
+        .select_related("job")
+        .order_by("job__created_at", "index")
+    )
+    files = [
+        (
+            f"dreampixel-{number:02d}.{output.file.name.rsplit('.', 1)[-1]}",
+            partial(default_storage.open, output.file.name),
+        )
+        for number, output in enumerate(outputs, start=1)
+    ]
+    if not files:
+        raise Http404("Nothing in this batch has finished yet.")
+    response = StreamingHttpResponse(zip_stream(files), content_type="application/zip")
+    response["Content-Disposition"] = f'attachment; filename="dreampixel-batch-{batch.id.hex[:8]}.zip"'
+    response["Cache-Control"] = "private, no-store"
+    return response
 
 
 @login_required
@@ -315,7 +417,7 @@ def upload_file(request: HttpRequest, upload_id: uuid.UUID) -> HttpResponse:
 def _shared_job(token: str) -> Job:
     # Only a finished, shared, not deleted job; nothing else of its owner's is reachable here.
     return get_object_or_404(
-        Job.objects.select_related("model"),
+        Job.objects.select_related("model", "source"),
         share_token=token,
         status=Job.Status.SUCCEEDED,
         deleted_at__isnull=True,
@@ -349,7 +451,13 @@ def shared_media(request: HttpRequest, token: str, variant: str = "file") -> Htt
     output = job.outputs.order_by("index").first()
     if output is None:
         raise Http404
-    name = output.thumbnail.name if variant == "poster" else output.file.name
+    if variant == "before":
+        # An edit's "before": the owner shares it together with the result.
+        if job.source is None:
+            raise Http404
+        name = job.source.file.name
+    else:
+        name = output.thumbnail.name if variant == "poster" else output.file.name
     response = _serve(name, filename=f"dreampixel-{token[:8]}.{name.rsplit('.', 1)[-1]}", download=False)
     response["Cache-Control"] = response["Cache-Control"].replace("private", "public")
     return response

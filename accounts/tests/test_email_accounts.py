@@ -70,7 +70,7 @@ def test_a_new_user_signs_up_verifies_reaches_profile_signs_out_and_signs_in_aga
 
     response = client.post(reverse("account_login"), {"login": "ada@example.com", "password": PASSWORD})
     assert response.status_code == 302
-    assert response["Location"] == reverse("profile")
+    assert response["Location"] == reverse("create")  # sign-in lands where people create
     assert client.get(reverse("profile")).status_code == 200
 
 

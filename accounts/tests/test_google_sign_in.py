@@ -30,7 +30,7 @@ def test_the_sign_in_page_offers_google(client):
 def test_a_first_google_sign_in_creates_the_user_with_name_and_verified_email(client):
     response = google_sign_in(client, sub="1001", email="Lin@Example.com", name="Lin Wei")
     assert response.status_code == 302
-    assert response["Location"] == reverse("profile")
+    assert response["Location"] == reverse("create")  # sign-in lands where people create
 
     user = User.objects.get(email="lin@example.com")
     assert user.name == "Lin Wei"

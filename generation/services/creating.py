@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import secrets
 import uuid
 
 from django.db import IntegrityError, transaction
@@ -39,6 +40,11 @@ def _check_request(*, model: AIModel, prompt: str, aspect_ratio: str, style: str
 
 def _new_job(*, user: User, model: AIModel, prompt: str, aspect_ratio: str, **fields) -> Job:
     """Insert a job and write its charge; call inside a transaction."""
+    # Every job records the seed it ran with, so the page can show it and a person can repeat
+    # a result; without one of their own, a fresh one each time makes a new variation.
+    seed = fields.pop("seed", None)
+    fields["seed_chosen"] = seed is not None
+    fields["seed"] = seed if seed is not None else secrets.randbelow(2**32)
     job = Job.objects.create(
         user=user,
         model=model,
@@ -72,6 +78,7 @@ def job_create(
     style: str = "",
     source: Upload | None = None,
     photo: ValidatedImage | None = None,
+    batch: Batch | None = None,
     form_token: uuid.UUID | None = None,
 ) -> Job:
     """Charge and insert in one transaction; enqueue on commit. Raises InsufficientCredits.
@@ -87,6 +94,8 @@ def job_create(
         raise GenerationError("A photo edit needs a photo." if not has_photo else f"{model.name} does not edit photos.")
     if source is not None and source.user_id != user.pk:
         raise GenerationError("That photo is not yours.")
+    if batch is not None and batch.user_id != user.pk:
+        raise GenerationError("That batch is not yours.")
 
     if form_token is not None:
         existing = Job.objects.filter(user=user, form_token=form_token).first()
@@ -97,7 +106,7 @@ def job_create(
         with transaction.atomic():
             job = _new_job(
                 user=user, model=model, prompt=prompt, aspect_ratio=aspect_ratio, seed=seed, style=style,
-                source=stored or source, form_token=form_token,
+                source=stored or source, batch=batch, form_token=form_token,
             )  # fmt: skip
     except IntegrityError:
         if stored is not None:

@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 
 import pytest
+import time_machine
 from django.urls import reverse
 
 from accounts.tests.factories import UserFactory
@@ -95,11 +97,18 @@ def test_the_status_fragment_polls_until_the_job_is_final(client, creator):
     (job,) = make_jobs(creator, 1, run=False)
     client.force_login(creator)
     fragment = client.get(reverse("job_status", args=[job.id])).content.decode()
-    assert 'hx-trigger="every 1s"' in fragment and "<html" not in fragment
+    assert 'hx-trigger="load delay:1s, dp:resume"' in fragment and "<html" not in fragment
+    # It backs off: every second at first, less often as the wait grows.
+    with time_machine.travel(job.created_at + timedelta(seconds=45)):
+        assert 'hx-trigger="load delay:3s' in client.get(reverse("job_status", args=[job.id])).content.decode()
+    with time_machine.travel(job.created_at + timedelta(minutes=5)):
+        assert 'hx-trigger="load delay:10s' in client.get(reverse("job_status", args=[job.id])).content.decode()
     job_run(job_id=job.id)
-    fragment = client.get(reverse("job_status", args=[job.id])).content.decode()
+    response = client.get(reverse("job_status", args=[job.id]))
+    fragment = response.content.decode()
     assert "hx-trigger" not in fragment
     assert "Download" in fragment
+    assert response["HX-Retarget"] == "#job-layout"
 
 
 def test_job_and_gallery_pages_run_a_fixed_number_of_queries(client, creator, django_assert_max_num_queries):

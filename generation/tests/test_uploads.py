@@ -62,7 +62,7 @@ def eleven_megabytes() -> bytes:
         ("notes.png", lambda: b"Dear diary, this is not a picture.\n" * 20, "image/png", "is not a photo we can read"),
         ("half.jpg", truncated_jpeg, "image/jpeg", "is damaged or incomplete"),
         ("bomb.png", bomb, "image/png", "too large to open safely"),
-        ("huge.png", eleven_megabytes, "image/png", "photos can be up to 10.0 MB"),
+        ("huge.png", eleven_megabytes, "image/png", "photos can be up to 10 MB"),
         ("anim.gif", lambda: photo_bytes("GIF"), "image/gif", "is a GIF file; use a JPEG, PNG or WebP photo"),
         ("wide.png", lambda: photo_bytes("PNG", size=(9_000, 5_000)), "image/png", "up to 40 megapixels"),
     ],

@@ -1,18 +1,18 @@
 // Batch edit: show the total cost (photos x the chosen model's price) before submitting.
+// Only its own span changes; the balance sentence next to it stays as the server wrote it.
+// Looks the form up on each change: after a form error the form's markup is replaced.
 (function () {
-  const form = document.querySelector(".create-form");
-  const total = document.querySelector("[data-batch-total]");
-  if (!form || !total) return;
-  const balanceText = total.textContent.replace(/^.*?You have/, "You have");
   const update = () => {
+    const form = document.querySelector(".create-form");
+    const total = document.querySelector("[data-batch-total]");
+    if (!form || !total) return;
     const files = form.querySelector("input[type=file]").files.length;
     const model = form.querySelector("input[name=model]:checked");
     const cost = model ? Number(model.dataset.cost) : 0;
-    if (!files) { total.textContent = "Choose photos to see the total. " + balanceText; return; }
+    if (!files) { total.textContent = "Choose photos to see the total."; return; }
     const sum = (files * cost).toLocaleString("en-US");
-    const warn = files > 10 ? " A batch takes up to 10 photos." : "";
-    total.textContent = `${files} photo${files === 1 ? "" : "s"} × ${cost.toLocaleString("en-US")} = ${sum} credits.${warn} ` + balanceText;
+    total.textContent = `${files} photo${files === 1 ? "" : "s"} × ${cost.toLocaleString("en-US")} = ${sum} credits.`;
   };
-  form.addEventListener("change", update);
+  document.addEventListener("change", update);
   update();
 })();

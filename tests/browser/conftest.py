@@ -56,8 +56,33 @@ def page(browser, live_server):
     assert not problems, problems
 
 
-def screenshot(page, name: str) -> Path:
+def screenshot(page, name: str) -> Path | None:
+    """Write docs/screenshots/<name>.png only when asked (SCREENSHOTS=1, `make screenshots`):
+    a test run must not rewrite tracked files. The page is still rendered to an image either
+    way, so a page that cannot be captured fails the test in every run."""
+    # From the top: a page scrolled by a click would show its sticky header in mid-picture.
+    page.evaluate("window.scrollTo(0, 0)")
+    image = page.screenshot(full_page=True)
+    if os.environ.get("SCREENSHOTS") != "1":
+        return None
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
+    path.write_bytes(image)
     return path
+
+
+def accessibility_problems(page) -> list[str]:
+    """axe-core's serious and critical findings on the page as it is now (axe-playwright-python
+    ships axe.min.js itself: nothing is downloaded)."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    results = Axe().run(page)
+    return [
+        f"{page.url}: {violation['id']} ({violation['impact']}): {violation['help']} — "
+        + "; ".join(
+            node["target"][0] if isinstance(node["target"][0], str) else str(node["target"])
+            for node in violation["nodes"][:3]
+        )
+        for violation in results.response["violations"]
+        if violation["impact"] in ("serious", "critical")
+    ]

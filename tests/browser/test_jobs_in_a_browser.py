@@ -20,7 +20,7 @@ def sign_in(page, user) -> None:
     page.fill("input[name=login]", user.email)
     page.fill("input[name=password]", PASSWORD)
     page.click("form.stack button[type=submit]")
-    page.wait_for_url("**/profile/")
+    page.wait_for_url("**/create/")
 
 
 def test_create_watch_the_job_finish_live_and_find_it_in_the_gallery(page):

@@ -79,7 +79,7 @@ def test_a_creator_from_sign_up_to_a_purchase(page, worker, checkout, tmp_path):
     page.wait_for_url("**/accounts/confirm-email/")
     page.goto(re.search(r"http://[^\s]+/accounts/confirm-email/[^\s]+/", mail.outbox[-1].body).group(0))
     page.click("form.stack button[type=submit]")
-    page.wait_for_url("**/profile/")
+    page.wait_for_url("**/create/")
     assert balance(page) == "3,000"
     screenshot(page, "journey-1-signed-up")
 

@@ -94,7 +94,7 @@ def _finished_by_day(since, tz) -> dict:
 def _last_30_days(now: datetime) -> dict:
     """Five pictures of the last 30 days, each from one grouped query on an indexed range."""
     from billing.backoffice import revenue_by_day
-    from billing.templatetags.money import format_money
+    from billing.money import format_money
 
     tz = timezone.get_current_timezone()
     today = timezone.localdate(now)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import timedelta
 
@@ -33,7 +34,8 @@ def test_the_upload_limit_reads_the_same_in_the_hint_and_in_the_error(client, cr
 def test_admin_messages_keep_an_email_in_lower_case(staff_client):
     user = UserFactory(email="lower.case@example.com")
     url = reverse("admin:billing_adjust_credits") + f"?users={user.pk}"
-    response = staff_client.post(url, {"amount": 2_500, "memo": "Welcome back"}, follow=True)
+    token = re.search(r'name="token" value="([0-9a-f-]+)"', staff_client.get(url).content.decode()).group(1)
+    response = staff_client.post(url, {"amount": 2_500, "memo": "Welcome back", "token": token}, follow=True)
     page = response.content.decode()
     assert "lower.case@example.com" in page.split('class="messagelist"')[1].split("</ul>")[0]
 

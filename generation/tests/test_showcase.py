@@ -64,6 +64,9 @@ def test_an_unshared_or_unfinished_result_cannot_be_featured(creator):
 def test_the_landing_shows_prices_in_money_next_to_credits(client):
     CreditPack.objects.all().delete()
     CreditPack.objects.create(name="Starter", credits=5_000, price_cents=500, currency="usd", order=0)
+    # The prices come from the catalog: an image model at 500 credits, an edit at 1,000.
+    AIModelFactory(key="landing-image", kind="image", credit_cost=500)
+    AIModelFactory(key="landing-edit", kind="image_edit", credit_cost=1_000, aspect_ratios={"original": "original"})
     page = client.get("/").content.decode()
     assert "about $0.50" in page  # 500 credits at $5 for 5,000
     assert "about $1.00" in page

@@ -232,6 +232,9 @@ JOB_POLL_INTERVAL = env_float("JOB_POLL_INTERVAL", 1.0, minimum=0.1)
 JOB_POLL_BATCH = 2000  # running predictions looked at per pass, oldest first
 JOB_POLL_GETS_PER_PASS = 20  # asked one by one per pass when the list does not show them
 JOB_POLLER_RUN_SECONDS = 50  # one poller task's life; it enqueues its successor
+JOB_POLLER_IDLE_SECONDS = 3.0  # a poller with nothing to poll waits this long before it ends
+# A job that could not find out whether its create went through asks again after this long.
+JOB_LOOK_AGAIN_SECONDS = 5
 PROVIDER_MAX_RETRIES = env_int("PROVIDER_MAX_RETRIES", 4, minimum=0)
 PROVIDER_RETRY_BASE_DELAY = 0.5
 PROVIDER_POLL_INITIAL = 0.1

@@ -254,6 +254,22 @@ def job_ask_provider(*, job: Job) -> Prediction | None:
     return _ask(job, get_provider(job.provider))
 
 
+def job_adopt_prediction(*, job_id: uuid.UUID, prediction: Prediction) -> bool:
+    """A webhook names its job (in its URL); the job takes the prediction only if it has none
+    yet and the prediction's own input says it is this job's (the URL is not signed)."""
+    if prediction.job_id != str(job_id):
+        return False
+    try:
+        adopted = Job.objects.filter(pk=job_id, status=Status.RUNNING, prediction_id="").update(
+            prediction_id=prediction.id
+        )
+    except IntegrityError:
+        return False
+    if adopted:
+        logger.info("adopted prediction %s from its webhook", prediction.id, extra={"job_id": str(job_id)})
+    return bool(adopted)
+
+
 def _hand_off(job: Job) -> None:
     # The webhook, the poller or (at the deadline) the sweeper finishes it; no worker waits.
     # The lease runs to the deadline, so a second delivery of the task does not claim it.
@@ -268,16 +284,40 @@ def _look_later(job: Job) -> None:
     # at the deadline the sweeper asks a last time and fails it if nothing is found.
     _db(
         lambda: Job.objects.filter(pk=job.pk, status=Status.RUNNING).update(
-            lease_until=timezone.now() + timedelta(seconds=5)
+            lease_until=timezone.now() + timedelta(seconds=settings.JOB_LOOK_AGAIN_SECONDS)
         )
     )
 
 
 def job_run(*, job_id: uuid.UUID) -> None:
-    """The worker's part: claim, create or find the prediction, record it, hand it off."""
+    """The worker's part: claim, create or find the prediction, record it, hand it off.
+
+    A database connection lost on the way is not the job's failure: the job is given back
+    and the run is tried again (the prediction, if one was made, is found by the job's id)."""
+    delay = 0.2
+    for attempt in range(3):
+        state: dict[str, bool] = {}
+        try:
+            return _run(job_id, state)
+        except (OperationalError, InterfaceError):
+            connection.close()
+            if state.get("claimed") and not state.get("handed_off"):
+                # Ours until now: let the retry (or the sweeper's) take it over at once.
+                _db(lambda: Job.objects.filter(pk=job_id, status=Status.RUNNING).update(lease_until=timezone.now()))
+            if attempt == 2:
+                raise
+            logger.warning(
+                "database connection lost while running the job; trying again", extra={"job_id": str(job_id)}
+            )
+            time.sleep(delay)
+            delay *= 4
+
+
+def _run(job_id: uuid.UUID, state: dict[str, bool]) -> None:
     job = _db(lambda: _claim(job_id))
     if job is None:
         return  # finished already, or another worker holds it
+    state["claimed"] = True
     provider = get_provider(job.provider)
     try:
         if job.prediction_id:
@@ -299,6 +339,7 @@ def job_run(*, job_id: uuid.UUID) -> None:
             job_fail(job_id=job.pk, message=MESSAGE_TIMEOUT, provider_error="deadline passed")
         else:
             _hand_off(job)
+            state["handed_off"] = True
     except _JobTakenOver:
         return
     except _LookLater:
@@ -402,11 +443,12 @@ def poller_kick() -> bool:
     return bool(kicked)
 
 
-def predictions_poll(*, max_seconds: float | None = None, idle_seconds: float = 3.0) -> dict[str, int]:
+def predictions_poll(*, max_seconds: float | None = None, idle_seconds: float | None = None) -> dict[str, int]:
     """The poller: passes every JOB_POLL_INTERVAL seconds while predictions run, for up to
     `max_seconds`, then hands over to a fresh task (so a deploy or a dead worker costs one
     lease, about 10 s). One poller at a time, by the lease row."""
     max_seconds = settings.JOB_POLLER_RUN_SECONDS if max_seconds is None else max_seconds
+    idle_seconds = settings.JOB_POLLER_IDLE_SECONDS if idle_seconds is None else idle_seconds
     holder = uuid.uuid4().hex
     now = timezone.now()
     PredictionPoller.objects.get_or_create(name=POLLER)

@@ -172,6 +172,7 @@ class _Reply:
     content_type: str = "application/json"
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
+    drop: bool = False  # close the connection without answering (the work was done)
 
 
 def _json_reply(status: int, payload: Any) -> _Reply:
@@ -223,6 +224,7 @@ class FakeReplicate:
         self._stopping = threading.Event()  # cuts delay_next sleeps short on stop()
         self._faults: list[tuple[int, int]] = []  # (status, retry_after) per coming request
         self._delays: list[float] = []
+        self._dropped_creates = 0
         self._token_counts: Counter[str | None] = Counter()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -278,6 +280,12 @@ class FakeReplicate:
         """The next `count` API requests do their work at once but answer `seconds` late."""
         with self._lock:
             self._delays.extend([seconds] * count)
+
+    def drop_next_creates(self, count: int = 1) -> None:
+        """The next `count` creates make (and bill) their prediction, then the connection is
+        closed without an answer: what a worker sees when a proxy or the network cuts it."""
+        with self._lock:
+            self._dropped_creates += count
 
     def set_predict_seconds(self, prediction_id: str, seconds: float) -> None:
         """Change how long one prediction takes (counted from its creation); 0 finishes it now."""
@@ -520,7 +528,11 @@ class FakeReplicate:
             self.predictions[record.id] = record
             self.created_count += 1
             self._schedule_webhook(record)
-            return _json_reply(201, self._render(record, time.monotonic(), just_created=not prefer_wait))
+            reply = _json_reply(201, self._render(record, time.monotonic(), just_created=not prefer_wait))
+            if self._dropped_creates:
+                self._dropped_creates -= 1
+                reply.drop = True
+            return reply
 
     def _resolve_version(self, ref: str) -> tuple[str, str]:
         if ":" in ref:  # "owner/name:version"
@@ -795,6 +807,11 @@ class _Handler(BaseHTTPRequestHandler):
         reply = fake._handle(method, self.path, self.headers, self._read_body())
         if reply.delay:
             fake._stopping.wait(reply.delay)
+        if reply.drop:
+            self.close_connection = True
+            with contextlib.suppress(OSError):
+                self.connection.shutdown(socket.SHUT_RDWR)
+            return
         try:
             self.send_response(reply.status)
             self.send_header("Content-Type", reply.content_type)

@@ -200,8 +200,8 @@ def _record(job: Job, prediction: Prediction) -> None:
 def _create(job: Job, provider) -> Prediction:
     """Create the prediction, retrying transient trouble. A create that may have reached the
     provider (a timeout, a 5xx) is looked for before another is made."""
-    if not job.provider_token:
-        token = provider.token_for_new()
+    token = job.provider_token or provider.token_for_new()
+    if token and not job.provider_token:  # the local renderer has no tokens
         # Saved before the call: after any interruption the next attempt knows a create may
         # have happened, and with which token's account to look for it.
         _db(lambda: Job.objects.filter(pk=job.pk).update(provider_token=token))
@@ -324,6 +324,10 @@ def _run(job_id: uuid.UUID, state: dict[str, bool]) -> None:
             prediction = _ask(job, provider)  # a takeover: ask before anything else
         else:
             prediction = _find_own(job, provider) if job.provider_token else None
+            if prediction is None and timezone.now() >= job.deadline_at:
+                # Taken over past the deadline and nothing was made: too late to start one.
+                job_fail(job_id=job.pk, message=MESSAGE_TIMEOUT, provider_error="deadline passed before a prediction")
+                return
             if prediction is None:
                 prediction = _create(job, provider)
             _record(job, prediction)

@@ -25,7 +25,7 @@ from typing import TypeVar
 from django.conf import settings
 from django.core.cache import cache
 from django.core.files.storage import default_storage
-from django.db import IntegrityError, InterfaceError, OperationalError, connection
+from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
 from django.db.models import F, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -260,9 +260,10 @@ def job_adopt_prediction(*, job_id: uuid.UUID, prediction: Prediction) -> bool:
     if prediction.job_id != str(job_id):
         return False
     try:
-        adopted = Job.objects.filter(pk=job_id, status=Status.RUNNING, prediction_id="").update(
-            prediction_id=prediction.id
-        )
+        with transaction.atomic():  # a savepoint: the webhook's own transaction survives a clash
+            adopted = Job.objects.filter(pk=job_id, status=Status.RUNNING, prediction_id="").update(
+                prediction_id=prediction.id
+            )
     except IntegrityError:
         return False
     if adopted:

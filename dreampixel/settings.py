@@ -214,7 +214,8 @@ RATELIMIT_CHECKOUT = env_str("RATELIMIT_CHECKOUT", "10/m")
 REPLICATE_API_TOKENS = env_list("REPLICATE_API_TOKENS") or env_list("REPLICATE_API_TOKEN")
 REPLICATE_BASE_URL = env_str("REPLICATE_BASE_URL")  # empty: api.replicate.com
 REPLICATE_TIMEOUT = env_int("REPLICATE_TIMEOUT", 30, minimum=1)
-# Seconds Replicate may hold a create request open for a fast prediction to finish.
+# Seconds Replicate may hold a create open, asked only for a model whose recent predictions
+# finished within it (others give their worker back at once).
 REPLICATE_CREATE_WAIT = env_int("REPLICATE_CREATE_WAIT", 5, minimum=1)
 # Signs Replicate's webhooks; fetched from Replicate (and cached) when not set.
 REPLICATE_WEBHOOK_SECRET = env_str("REPLICATE_WEBHOOK_SECRET")

@@ -166,3 +166,29 @@ def test_a_webhook_naming_another_job_adopts_nothing(client, creator, fake_repli
     )
     assert response.status_code == 200
     assert Job.objects.get(pk=lost.pk).prediction_id == prediction_id
+
+
+@pytest.mark.parametrize("id_saved", [True, False])
+def test_a_job_taken_over_just_past_its_deadline_asks_the_provider_before_giving_up(creator, fake_replicate, id_saved):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    fake_replicate.predict_seconds = 60
+    job = job_create(user=creator, model=replicate_model(timeout_seconds=600), prompt="Late", aspect_ratio="square")
+    job_run(job_id=job.id)
+    job.refresh_from_db()
+    fake_replicate.set_predict_seconds(job.prediction_id, 0)  # done meanwhile
+    now = timezone.now()
+    # Past its deadline but within the grace period, its holder gone (and, for the second
+    # case, the prediction id never saved).
+    Job.objects.filter(pk=job.pk).update(
+        deadline_at=now - timedelta(seconds=5),
+        lease_until=now - timedelta(seconds=1),
+        prediction_id=job.prediction_id if id_saved else "",
+    )
+    job_run(job_id=job.id)
+    job.refresh_from_db()
+    assert job.status == Job.Status.SUCCEEDED and job.attempts == 2
+    assert fake_replicate.created_count == 1
+    assert balance_of(creator) == 9_500

@@ -44,6 +44,9 @@ def _never_the_real_services(settings) -> None:
     settings.PROVIDER_RETRY_BASE_DELAY = 0.05
     settings.PROVIDER_POLL_INITIAL = 0.02
     settings.PROVIDER_POLL_MAX = 0.1
+    settings.JOB_POLL_INTERVAL = 0.1
+    settings.JOB_POLLER_IDLE_SECONDS = 0
+    settings.JOB_LOOK_AGAIN_SECONDS = 1
 
 
 @pytest.fixture

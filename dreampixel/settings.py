@@ -214,7 +214,8 @@ RATELIMIT_CHECKOUT = env_str("RATELIMIT_CHECKOUT", "10/m")
 REPLICATE_API_TOKENS = env_list("REPLICATE_API_TOKENS") or env_list("REPLICATE_API_TOKEN")
 REPLICATE_BASE_URL = env_str("REPLICATE_BASE_URL")  # empty: api.replicate.com
 REPLICATE_TIMEOUT = env_int("REPLICATE_TIMEOUT", 30, minimum=1)
-# Seconds Replicate may hold a create request open for a fast prediction to finish.
+# Seconds Replicate may hold a create open, asked only for a model whose recent predictions
+# finished within it (others give their worker back at once).
 REPLICATE_CREATE_WAIT = env_int("REPLICATE_CREATE_WAIT", 5, minimum=1)
 # Signs Replicate's webhooks; fetched from Replicate (and cached) when not set.
 REPLICATE_WEBHOOK_SECRET = env_str("REPLICATE_WEBHOOK_SECRET")
@@ -226,6 +227,15 @@ LOCAL_RENDER_DELAY = env_int("LOCAL_RENDER_DELAY_MS", 0, minimum=0) / 1000
 JOB_LEASE_SECONDS = env_int("JOB_LEASE_SECONDS", 60, minimum=5)
 JOB_SWEEP_GRACE_SECONDS = env_int("JOB_SWEEP_GRACE_SECONDS", 30, minimum=0)
 JOB_REQUEUE_AFTER_SECONDS = env_int("JOB_REQUEUE_AFTER_SECONDS", 300, minimum=30)
+# Without webhooks (no PUBLIC_BASE_URL) one poller checks every running prediction this often
+# (a few list calls a pass), so a job finishes within about two intervals of its prediction.
+JOB_POLL_INTERVAL = env_float("JOB_POLL_INTERVAL", 1.0, minimum=0.1)
+JOB_POLL_BATCH = 2000  # running predictions looked at per pass, oldest first
+JOB_POLL_GETS_PER_PASS = 20  # asked one by one per pass when the list does not show them
+JOB_POLLER_RUN_SECONDS = 50  # one poller task's life; it enqueues its successor
+JOB_POLLER_IDLE_SECONDS = 3.0  # a poller with nothing to poll waits this long before it ends
+# A job that could not find out whether its create went through asks again after this long.
+JOB_LOOK_AGAIN_SECONDS = 5
 PROVIDER_MAX_RETRIES = env_int("PROVIDER_MAX_RETRIES", 4, minimum=0)
 PROVIDER_RETRY_BASE_DELAY = 0.5
 PROVIDER_POLL_INITIAL = 0.1

@@ -183,6 +183,11 @@ class Job(models.Model):
     # Saved before any wait, so a restarted worker resumes this prediction instead of paying
     # for a new one.
     prediction_id = models.CharField(max_length=100, blank=True, db_index=True)
+    # Which API token created (or is creating) the prediction, by fingerprint, never the token
+    # itself: get, cancel and the lookup after an interruption use that token's account.
+    # Saved before the create call, so "set, but no prediction id" means a create may have
+    # reached the provider and the job must look for it before creating another.
+    provider_token = models.CharField(max_length=16, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
     # The worker running the job holds it until this time and renews it while it waits; a job
     # whose lease ran out lost its worker and may be picked up again.
@@ -211,6 +216,12 @@ class Job(models.Model):
         ]
         constraints = [
             models.UniqueConstraint(fields=["user", "form_token"], name="generation_job_one_per_form_token"),
+            # A paid prediction belongs to one job: it is never adopted twice.
+            models.UniqueConstraint(
+                fields=["prediction_id"],
+                condition=~models.Q(prediction_id=""),
+                name="generation_job_one_job_per_prediction",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -392,3 +403,19 @@ class ShowcaseItem(models.Model):
             raise ValidationError({"job": "Only a finished result can be shown."})
         if not job.share_token:
             raise ValidationError({"job": "Only a result its owner shares can be shown; ask them to share it first."})
+
+
+class PredictionPoller(models.Model):
+    """The one poller that finishes running predictions when no webhook will (no
+    PUBLIC_BASE_URL). A lease row: whoever holds it polls; a poller that died lets it run out."""
+
+    name = models.CharField(max_length=32, primary_key=True)
+    holder = models.CharField(max_length=64, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    # When a poller task was last enqueued, so a burst of jobs enqueues one, not hundreds.
+    kicked_at = models.DateTimeField(null=True, blank=True)
+    last_pass_at = models.DateTimeField(null=True, blank=True)
+    passes = models.PositiveBigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"poller {self.name}"

@@ -20,6 +20,11 @@ def sync_job(job_id: str) -> None:
         services.job_sync(job_id=uuid.UUID(job_id))
 
 
+def poll_predictions() -> dict[str, int]:
+    # Runs while Replicate predictions run without webhooks, then ends (see services.running).
+    return services.predictions_poll()
+
+
 def sweep_stuck_jobs() -> dict[str, int]:
     return services.sweep_stuck_jobs()
 
@@ -42,3 +47,7 @@ def enqueue_run(job_id: uuid.UUID) -> None:
 
 def enqueue_sync(job_id: uuid.UUID) -> None:
     async_task("generation.tasks.sync_job", str(job_id), task_name=f"sync-{job_id}", group="jobs")
+
+
+def enqueue_poll() -> None:
+    async_task("generation.tasks.poll_predictions", task_name="poll-predictions", group="poller")

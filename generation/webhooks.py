@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import uuid
 
 from django.conf import settings
 from django.core.cache import cache
@@ -14,7 +15,9 @@ from django.views.decorators.http import require_POST
 from replicate.webhook import Webhooks, WebhookSigningSecret
 
 from generation.models import Job, ProviderWebhook
-from generation.providers import ProviderError, get_provider
+from generation.providers import Prediction, ProviderError, get_provider
+from generation.providers.replicate import JOB_INPUT_KEY
+from generation.services.running import job_adopt_prediction
 from generation.tasks import enqueue_sync
 
 logger = logging.getLogger(__name__)
@@ -54,6 +57,9 @@ def replicate_webhook(request: HttpRequest) -> HttpResponse:
         payload = json.loads(body)
         prediction_id = str(payload["id"])
         status = str(payload.get("status", ""))
+        # Our job's id rides in the webhook URL and in the prediction's input.
+        named_job = uuid.UUID(request.GET["job"]) if request.GET.get("job") else None
+        marker = str((payload.get("input") or {}).get(JOB_INPUT_KEY) or "")
     except (ValueError, KeyError, TypeError) as error:  # bad signature, stale, or not a prediction
         logger.warning("rejected a Replicate webhook: %s", type(error).__name__)
         return JsonResponse({"error": "invalid webhook"}, status=400)
@@ -66,6 +72,11 @@ def replicate_webhook(request: HttpRequest) -> HttpResponse:
                 .values_list("pk", flat=True)
                 .first()
             )
+            if job_id is None and named_job is not None:
+                # The worker was interrupted before it saved the prediction id: adopt it here.
+                prediction = Prediction(id=prediction_id, status=status, job_id=marker)
+                if job_adopt_prediction(job_id=named_job, prediction=prediction):
+                    job_id = named_job
             if job_id and status in ("succeeded", "failed", "canceled"):
                 transaction.on_commit(lambda: enqueue_sync(job_id))
     except IntegrityError:

@@ -9,6 +9,7 @@ from django.conf import settings
 from generation.providers.base import (  # noqa: F401  (the interface, re-exported)
     OutputUnavailable,
     Prediction,
+    PredictionNotFound,
     PredictionRequest,
     Provider,
     ProviderError,

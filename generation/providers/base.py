@@ -15,6 +15,14 @@ class ProviderError(Exception):
 class ProviderUnavailable(ProviderError):
     """Trouble that may pass: a timeout, a 5xx, a 429. Worth retrying with backoff."""
 
+    # For a create: whether the request may have reached the provider and made a prediction
+    # (a timeout, a 5xx) rather than surely not (refused with a 4xx such as 429, no connection).
+    maybe_created = True
+
+
+class PredictionNotFound(ProviderError):
+    """The provider does not know this prediction (to the token asked): 404."""
+
 
 class OutputUnavailable(ProviderError):
     """The provider said it succeeded but its output could not be fetched (e.g. expired)."""
@@ -28,6 +36,8 @@ class Prediction:
     outputs: list[str] = field(default_factory=list)
     error: str = ""
     metrics: dict = field(default_factory=dict)
+    # The job the prediction was made for, as it travels with the prediction (see JOB_INPUT_KEY).
+    job_id: str = ""
 
     @property
     def is_final(self) -> bool:
@@ -39,20 +49,36 @@ class PredictionRequest:
     model_ref: str
     input: dict
     webhook_url: str | None = None
+    # Our job's id: it travels with the prediction, so the job can find exactly its own
+    # prediction again after any interruption (and nobody else's).
+    job_id: str = ""
+    # Seconds the provider may hold the create for a fast prediction to finish; 0: answer at once.
+    wait: int = 0
 
 
 class Provider(Protocol):
+    """`token` names which of the provider's API tokens to use, by fingerprint (never the
+    token itself): the one that created a prediction is the one that can see it."""
+
     name: str
 
-    def create(self, request: PredictionRequest) -> Prediction: ...
+    def token_for_new(self) -> str:
+        """The fingerprint of the token the next create should use (the rotation)."""
 
-    def get(self, prediction_id: str) -> Prediction: ...
+    def create(self, request: PredictionRequest, *, token: str = "") -> Prediction: ...
 
-    def cancel(self, prediction_id: str) -> None: ...
+    def get(self, prediction_id: str, *, token: str = "") -> Prediction: ...
 
-    def find(self, request: PredictionRequest, *, since: datetime) -> Prediction | None:
-        """A prediction made for this request since then: one a killed worker created but
-        never got to record."""
+    def cancel(self, prediction_id: str, *, token: str = "") -> None: ...
+
+    def find(self, request: PredictionRequest, *, since: datetime, token: str = "") -> Prediction | None:
+        """The prediction made for this request's job since then: one an interrupted worker
+        created but never got to record. None only when the provider says there is none;
+        trouble looking raises ProviderUnavailable."""
+
+    def recent(self, *, since: datetime, token: str = "", max_pages: int = 3) -> tuple[dict[str, Prediction], bool]:
+        """Predictions created since then, by id, in a few list calls; and whether the pages
+        read reached back to `since` (if not, ask about the others one by one)."""
 
     def fetch_output(self, url: str) -> bytes: ...
 

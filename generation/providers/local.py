@@ -142,7 +142,13 @@ class LocalProvider:
     def __init__(self, *, delay: float = 0.0):
         self.delay = delay
 
-    def create(self, request: PredictionRequest) -> Prediction:
+    # The preview renderer stays synchronous: it draws in a few milliseconds on the worker
+    # itself, there is nothing remote to wait for or to poll, and nothing is paid, so an
+    # interrupted render is simply drawn again.
+    def token_for_new(self) -> str:
+        return ""
+
+    def create(self, request: PredictionRequest, *, token: str = "") -> Prediction:
         prediction_id = f"local-{uuid.uuid4().hex}"
         spec = request.input
         prompt = str(spec.get("prompt", ""))
@@ -169,15 +175,18 @@ class LocalProvider:
             metrics={"predict_time": round(time.monotonic() - started, 3)},
         )
 
-    def get(self, prediction_id: str) -> Prediction:
+    def get(self, prediction_id: str, *, token: str = "") -> Prediction:
         # Local renders finish inside create(); one that was interrupted cannot be resumed.
         return Prediction(id=prediction_id, status="failed", error="The preview render was interrupted.")
 
-    def cancel(self, prediction_id: str) -> None:
+    def cancel(self, prediction_id: str, *, token: str = "") -> None:
         return None
 
-    def find(self, request: PredictionRequest, *, since) -> Prediction | None:
+    def find(self, request: PredictionRequest, *, since, token: str = "") -> Prediction | None:
         return None  # nothing runs outside create(), so nothing can be orphaned
+
+    def recent(self, *, since, token: str = "", max_pages: int = 3) -> tuple[dict[str, Prediction], bool]:
+        return {}, True
 
     def fetch_output(self, url: str) -> bytes:
         if not url.startswith("data:"):

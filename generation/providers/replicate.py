@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import threading
 from datetime import datetime
@@ -13,6 +14,7 @@ from replicate.exceptions import ReplicateError
 from generation.providers.base import (
     OutputUnavailable,
     Prediction,
+    PredictionNotFound,
     PredictionRequest,
     ProviderError,
     ProviderUnavailable,
@@ -20,11 +22,24 @@ from generation.providers.base import (
 )
 
 MAX_PAGES_SEARCHED = 5
+# The job's id travels in the prediction's input under this key. Replicate's reference
+# documents `input` in the predictions list (the webhook URL is not there), and Replicate
+# ignores inputs a model does not declare, so the list shows which job a prediction is for.
+JOB_INPUT_KEY = "dreampixel_job"
+# How long a poll may look back through the list for a running prediction.
+LIST_SLACK_SECONDS = 30
 # Statuses worth another try; others (401, 404, 422) will not get better by waiting.
 TRANSIENT_STATUSES = {408, 409, 425, 429, 500, 502, 503, 504}
 
 
+def token_fingerprint(token: str) -> str:
+    # What a job stores to name its token: enough to tell tokens apart, useless to a reader.
+    return hashlib.sha256(token.encode()).hexdigest()[:12]
+
+
 def _translate(error: Exception) -> ProviderError:
+    if isinstance(error, ReplicateError) and error.status == 404:
+        return PredictionNotFound(f"Replicate does not know this prediction (404): {error.detail or ''}".strip())
     if isinstance(error, ReplicateError):
         message = error.detail or error.title or f"Replicate answered {error.status}"
         if error.status in TRANSIENT_STATUSES or (error.status or 0) >= 500:
@@ -47,6 +62,27 @@ def _as_list(output) -> list[str]:
     return [str(output)]
 
 
+class _TimeoutFloor(httpx.BaseTransport):
+    """The client sends a create without `Prefer: wait` with no timeout at all (a hung API
+    would hang the worker); this puts the client's own timeout on any request without one."""
+
+    def __init__(self, timeout: httpx.Timeout):
+        self._inner = httpx.HTTPTransport()
+        self._timeout = timeout.as_dict()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if (request.extensions.get("timeout") or {}).get("read") is None:
+            request.extensions["timeout"] = self._timeout
+        return self._inner.handle_request(request)
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+def _created_at(candidate) -> datetime:
+    return datetime.fromisoformat(str(candidate.created_at).replace("Z", "+00:00"))
+
+
 class ReplicateProvider:
     name = "replicate"
 
@@ -54,22 +90,34 @@ class ReplicateProvider:
         if not tokens:
             raise ValueError("ReplicateProvider needs at least one API token.")
         self._timeout = httpx.Timeout(timeout, connect=min(timeout, 10.0))
-        self._clients = [
-            replicate.Client(api_token=token, base_url=base_url, timeout=self._timeout) for token in tokens
-        ]
-        self._rotation = itertools.cycle(range(len(self._clients)))
+        # By fingerprint: a job stores the fingerprint of the token that created its
+        # prediction, and get, cancel and the lookup use that token (another account's token
+        # gets 404 for it).
+        self._clients = {
+            token_fingerprint(token): replicate.Client(
+                api_token=token, base_url=base_url, timeout=self._timeout, transport=_TimeoutFloor(self._timeout)
+            )
+            for token in tokens
+        }
+        self._rotation = itertools.cycle(list(self._clients))
         self._lock = threading.Lock()
         # `Prefer: wait` holds the create answer until the prediction is done or this many
-        # seconds pass (fast models answer finished), and it is also the only way the client
-        # puts a read timeout on create: without it a hung API would hang the worker.
-        self._create_wait = create_wait
+        # seconds pass; the job asks for it only for models that usually finish by then.
+        self.create_wait = create_wait
         # One client for output downloads: a new one per call builds a TLS context each time,
         # which cost ~35 ms of CPU per job in the pipeline benchmark. httpx clients are thread-safe.
         self._downloads = httpx.Client(timeout=self._timeout, follow_redirects=True)
 
-    def _client(self) -> replicate.Client:
+    def token_for_new(self) -> str:
         with self._lock:
-            return self._clients[next(self._rotation)]
+            return next(self._rotation)
+
+    def _clients_for(self, token: str) -> list[replicate.Client]:
+        # A token no longer configured (rotated out), or a job from before tokens were
+        # recorded: try each; the one whose account made the prediction answers.
+        if token in self._clients:
+            return [self._clients[token]]
+        return list(self._clients.values())
 
     @staticmethod
     def _prediction(p) -> Prediction:
@@ -79,13 +127,19 @@ class ReplicateProvider:
             outputs=_as_list(p.output),
             error=str(p.error or ""),
             metrics=dict(p.metrics or {}),
+            job_id=str((p.input or {}).get(JOB_INPUT_KEY) or ""),
         )
 
-    def create(self, request: PredictionRequest) -> Prediction:
-        options: dict = {"input": request.input, "wait": self._create_wait}
+    def create(self, request: PredictionRequest, *, token: str = "") -> Prediction:
+        provider_input = dict(request.input)
+        if request.job_id:
+            provider_input[JOB_INPUT_KEY] = request.job_id
+        options: dict = {"input": provider_input}
+        if request.wait:
+            options["wait"] = int(request.wait)
         if request.webhook_url:
             options |= {"webhook": request.webhook_url, "webhook_events_filter": ["completed"]}
-        client = self._client()
+        client = self._clients_for(token)[0]
         try:
             if ":" in request.model_ref:
                 _, version = request.model_ref.split(":", 1)
@@ -93,48 +147,82 @@ class ReplicateProvider:
             else:
                 prediction = client.models.predictions.create(model=request.model_ref, **options)
         except (ReplicateError, httpx.TransportError) as error:
-            raise _translate(error) from error
+            translated = _translate(error)
+            if isinstance(translated, PredictionNotFound):  # e.g. an unknown model: not a lookup
+                translated = ProviderError(f"Replicate refused the request (404): {error.detail or ''}".strip())
+            if isinstance(translated, ProviderUnavailable):
+                answered_4xx = isinstance(error, ReplicateError) and 400 <= (error.status or 0) < 500
+                translated.maybe_created = not (answered_4xx or isinstance(error, httpx.ConnectError))
+            raise translated from error
         return self._prediction(prediction)
 
-    def get(self, prediction_id: str) -> Prediction:
-        try:
-            return self._prediction(self._client().predictions.get(prediction_id))
-        except (ReplicateError, httpx.TransportError) as error:
-            raise _translate(error) from error
+    def get(self, prediction_id: str, *, token: str = "") -> Prediction:
+        not_found: ProviderError | None = None
+        for client in self._clients_for(token):
+            try:
+                return self._prediction(client.predictions.get(prediction_id))
+            except (ReplicateError, httpx.TransportError) as error:
+                translated = _translate(error)
+                if not isinstance(translated, PredictionNotFound):
+                    raise translated from error
+                not_found = translated
+        raise not_found or PredictionNotFound("Replicate does not know this prediction.")
 
-    def cancel(self, prediction_id: str) -> None:
-        try:
-            self._client().predictions.cancel(prediction_id)
-        except (ReplicateError, httpx.TransportError) as error:
-            raise _translate(error) from error
+    def cancel(self, prediction_id: str, *, token: str = "") -> None:
+        not_found: ProviderError | None = None
+        for client in self._clients_for(token):
+            try:
+                client.predictions.cancel(prediction_id)
+                return
+            except (ReplicateError, httpx.TransportError) as error:
+                translated = _translate(error)
+                if not isinstance(translated, PredictionNotFound):
+                    raise translated from error
+                not_found = translated
+        raise not_found or PredictionNotFound("Replicate does not know this prediction.")
 
-    def find(self, request: PredictionRequest, *, since: datetime) -> Prediction | None:
-        # Replicate takes no idempotency key, so a worker killed between "create" and saving the
-        # id leaves a prediction nobody knows. The next worker looks for it among the recent
-        # predictions (newest first) by model and by the request's plain input values.
-        wanted = {k: v for k, v in request.input.items() if isinstance(v, str | int | float | bool)}
-        model = request.model_ref.split(":", 1)[0]
-        client = self._client()
+    def _list_since(self, client: replicate.Client, since: datetime, max_pages: int) -> tuple[list, bool]:
+        """List pages newest first until one reaches back past `since`; also whether it did.
+        A list that answers 404 (a provider without it) is trouble to retry, never an answer."""
+        found: list = []
         try:
             page = client.predictions.list()
-            for _ in range(MAX_PAGES_SEARCHED):
-                for candidate in page.results:
-                    created = datetime.fromisoformat(str(candidate.created_at).replace("Z", "+00:00"))
-                    if created < since:
-                        return None
-                    same_input = all((candidate.input or {}).get(k) == v for k, v in wanted.items())
-                    if candidate.model == model and same_input:
-                        return self._prediction(candidate)
-                if not page.next:
-                    return None
-                page = client.predictions.list(cursor=page.next)
+            for number in range(max_pages):
+                found += page.results
+                if not page.next or (page.results and _created_at(page.results[-1]) < since):
+                    return found, True
+                if number + 1 < max_pages:
+                    page = client.predictions.list(cursor=page.next)
         except (ReplicateError, httpx.TransportError) as error:
+            if isinstance(error, ReplicateError) and error.status == 404:
+                raise ProviderUnavailable("Replicate's prediction list is not available (404).") from error
             raise _translate(error) from error
+        return found, False
+
+    def find(self, request: PredictionRequest, *, since: datetime, token: str = "") -> Prediction | None:
+        # Replicate takes no idempotency key, so a worker interrupted between "create" and
+        # saving the id leaves a prediction only the list can show: the one whose input
+        # carries this job's id. Never matched by inputs alone (two identical jobs would share).
+        if not request.job_id:
+            raise ValueError("find needs the job's id")
+        for client in self._clients_for(token):
+            candidates, reached = self._list_since(client, since, MAX_PAGES_SEARCHED)
+            for candidate in candidates:
+                if str((candidate.input or {}).get(JOB_INPUT_KEY) or "") == request.job_id:
+                    return self._prediction(candidate)
+            if not reached:
+                raise ProviderUnavailable("The prediction list is too long to search back that far.")
         return None
 
+    def recent(self, *, since: datetime, token: str = "", max_pages: int = 3) -> tuple[dict[str, Prediction], bool]:
+        # The poller's batch: one list call shows up to 100 predictions' states.
+        candidates, reached = self._list_since(self._clients_for(token)[0], since, max_pages)
+        return {candidate.id: self._prediction(candidate) for candidate in candidates}, reached
+
     def webhook_secret(self) -> str:
+        client = next(iter(self._clients.values()))
         try:
-            return self._client().webhooks.default.secret().key
+            return client.webhooks.default.secret().key
         except (ReplicateError, httpx.TransportError) as error:
             raise _translate(error) from error
 

@@ -25,7 +25,7 @@ from generation.services.common import (
 )
 from generation.services.creating import batch_create, job_create
 from generation.services.finishing import job_fail, job_finish, job_succeed
-from generation.services.running import job_run
+from generation.services.running import job_run, poller_kick, predictions_poll, predictions_poll_pass
 from generation.services.staff import job_cancel_by_staff, job_refund_by_staff, job_rerun_by_staff, report_decide
 from generation.services.sweeping import job_sync, sweep_stuck_jobs
 
@@ -53,6 +53,9 @@ __all__ = [
     "job_succeed",
     "job_sync",
     "job_unshare",
+    "poller_kick",
+    "predictions_poll",
+    "predictions_poll_pass",
     "report_decide",
     "sweep_stuck_jobs",
 ]

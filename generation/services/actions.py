@@ -32,7 +32,7 @@ def job_cancel(*, job: Job) -> None:
         job_id=job.pk, message="You canceled this job. Your credits were refunded.", status=Status.CANCELED
     ):
         raise GenerationError("This job has already finished, so it cannot be canceled.")
-    job.refresh_from_db(fields=["prediction_id", "status"])
+    job.refresh_from_db(fields=["prediction_id", "provider_token", "status"])
     _cancel_quietly(job)  # provider call after the transaction; a worker that raced us also checks
 
 

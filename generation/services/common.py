@@ -90,6 +90,6 @@ def _cancel_quietly(job: Job) -> None:
     if not job.prediction_id:
         return
     try:
-        get_provider(job.provider).cancel(job.prediction_id)
+        get_provider(job.provider).cancel(job.prediction_id, token=job.provider_token)
     except ProviderError as error:
         logger.warning("could not cancel prediction %s: %s", job.prediction_id, error, extra={"job_id": str(job.id)})

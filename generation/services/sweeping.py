@@ -14,6 +14,7 @@ from generation.models import Job
 from generation.providers import ProviderError, get_provider
 from generation.services.common import MESSAGE_TIMEOUT, Status, _cancel_quietly, _enqueue_run, _lease
 from generation.services.finishing import job_fail, job_finish
+from generation.services.running import job_ask_provider, note_model_seconds, poller_kick
 
 logger = logging.getLogger("generation.services")
 
@@ -24,11 +25,12 @@ def job_sync(*, job_id: uuid.UUID) -> None:
     if job is None:
         return
     try:
-        prediction = get_provider(job.provider).get(job.prediction_id)
+        prediction = get_provider(job.provider).get(job.prediction_id, token=job.provider_token)
     except ProviderError as error:
         logger.warning("sync of %s failed: %s", job.pk, error, extra={"job_id": str(job.pk)})
         return
     if prediction.is_final:
+        note_model_seconds(job.model_id, prediction)
         job_finish(job=job, prediction=prediction)
 
 
@@ -48,12 +50,8 @@ def sweep_stuck_jobs() -> dict[str, int]:
         if not taken:
             continue
         job = Job.objects.select_related("model").get(pk=job_id)
-        prediction = None
-        if job.prediction_id:
-            try:
-                prediction = get_provider(job.provider).get(job.prediction_id)
-            except ProviderError as error:
-                logger.warning("sweeper could not ask about %s: %s", job_id, error, extra={"job_id": str(job_id)})
+        # Known by id, or found by the job's own id if a create may have gone through.
+        prediction = job_ask_provider(job=job)
         if prediction is not None and prediction.is_final:
             job_finish(job=job, prediction=prediction)
             counts["finished"] += 1
@@ -71,4 +69,6 @@ def sweep_stuck_jobs() -> dict[str, int]:
     for job_id in list(orphans[:200]):
         _enqueue_run(job_id)
         counts["restarted"] += 1
+    if not settings.PUBLIC_BASE_URL and Job.objects.filter(status=Status.RUNNING).exclude(prediction_id="").exists():
+        poller_kick()  # a poller lost with its worker is started again within the minute
     return counts

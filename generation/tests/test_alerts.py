@@ -8,8 +8,9 @@ from django.core import mail
 from django.utils import timezone
 
 from generation.alerts import alerts_check, alerts_current, provider_spend_usd
-from generation.services import job_create, job_run
+from generation.services import job_create
 from generation.tests.factories import replicate_model
+from generation.tests.polling import run_to_the_end
 
 pytestmark = pytest.mark.django_db
 
@@ -22,7 +23,7 @@ def staff_inbox(settings):
 def run_jobs(creator, prompts):
     model = replicate_model()
     for prompt in prompts:
-        job_run(job_id=job_create(user=creator, model=model, prompt=prompt, aspect_ratio="square").id)
+        run_to_the_end(job_create(user=creator, model=model, prompt=prompt, aspect_ratio="square").id)
 
 
 def test_a_failure_rate_over_20_percent_emails_staff_once_an_hour(creator, fake_replicate):
@@ -51,7 +52,7 @@ def test_slow_jobs_and_provider_spend_alerts(creator, fake_replicate, settings):
     from generation.models import Job
 
     model = replicate_model(provider_usd_per_run="0.50", provider_usd_per_second="0.01")
-    job_run(job_id=job_create(user=creator, model=model, prompt="priced", aspect_ratio="square").id)
+    run_to_the_end(job_create(user=creator, model=model, prompt="priced", aspect_ratio="square").id)
     job = Job.objects.get()
     expected = 0.5 + 0.01 * job.metrics["predict_time"]
     assert float(provider_spend_usd(timezone.now())) == pytest.approx(expected)

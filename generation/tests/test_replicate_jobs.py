@@ -14,6 +14,7 @@ from billing.services import balance_of
 from generation.models import Job
 from generation.services import MESSAGE_BLOCKED, MESSAGE_EXPIRED, MESSAGE_TIMEOUT, job_create, job_run
 from generation.tests.factories import replicate_model
+from generation.tests.polling import run_to_the_end
 
 pytestmark = pytest.mark.django_db
 
@@ -22,7 +23,7 @@ def run(creator, prompt: str, **model_fields) -> Job:
     job = job_create(
         user=creator, model=replicate_model(**model_fields), prompt=prompt, aspect_ratio="portrait", seed=5
     )
-    job_run(job_id=job.id)
+    run_to_the_end(job.id)
     job.refresh_from_db()
     return job
 
@@ -37,7 +38,13 @@ def test_a_successful_prediction_is_copied_into_our_storage(creator, fake_replic
     assert fake_replicate.created_count == 1
     prediction = fake_replicate.predictions[job.prediction_id]
     assert prediction.model == "black-forest-labs/flux-schnell"
-    assert prediction.input == {"prompt": "A green comet", "aspect_ratio": "2:3", "seed": 5}
+    # The job's own id travels with the prediction, so it can always find it again.
+    assert prediction.input == {
+        "prompt": "A green comet",
+        "aspect_ratio": "2:3",
+        "seed": 5,
+        "dreampixel_job": str(job.id),
+    }
     assert "predict_time" in job.metrics
     output = job.outputs.get()
     with default_storage.open(output.file.name) as stored:
@@ -86,13 +93,36 @@ def test_transient_errors_are_retried_and_charged_once(creator, fake_replicate, 
     assert balance_of(creator) == 9_500
 
 
-def test_a_provider_down_for_good_fails_the_job_and_refunds(creator, fake_replicate, settings):
+def test_a_provider_refusing_every_create_fails_the_job_and_refunds(creator, fake_replicate, settings):
+    # 429 answers: the provider surely made nothing, so nothing can be thrown away.
     settings.PROVIDER_MAX_RETRIES = 2
-    fake_replicate.fail_next(50, status=500)
+    fake_replicate.fail_next(50, status=429)
     job = run(creator, "Never")
     assert job.status == Job.Status.FAILED
     assert "trouble" in job.error_message
     assert balance_of(creator) == 10_000
+
+
+def test_a_create_that_may_have_gone_through_is_not_failed_before_the_deadline(creator, fake_replicate, settings):
+    # 500 answers (and timeouts) may come after the prediction was made: the job keeps
+    # looking for it until its deadline, and only the sweeper fails it then.
+    import time_machine
+    from django.utils import timezone
+
+    from generation.services import sweep_stuck_jobs
+
+    settings.PROVIDER_MAX_RETRIES = 2
+    fake_replicate.fail_next(50, status=500)
+    job = run(creator, "Maybe")
+    assert job.status == Job.Status.RUNNING and not job.prediction_id
+    assert refunds(job) == 0
+    with time_machine.travel(job.deadline_at + timezone.timedelta(seconds=settings.JOB_SWEEP_GRACE_SECONDS + 5)):
+        sweep_stuck_jobs()
+    job.refresh_from_db()
+    assert job.status == Job.Status.FAILED
+    assert job.error_message == MESSAGE_TIMEOUT
+    assert refunds(job) == 1
+    assert fake_replicate.created_count == 0
 
 
 def test_an_expired_output_fails_the_job_never_a_success_without_files(creator, fake_replicate, tmp_path):
@@ -132,6 +162,7 @@ def test_the_same_task_delivered_twice_at_once_runs_the_job_once(creator, fake_r
         thread.start()
     for thread in threads:
         thread.join(timeout=30)
+    run_to_the_end(job.id)  # the task had handed off: the poller finishes it
     job.refresh_from_db()
     assert job.status == Job.Status.SUCCEEDED
     assert job.attempts == 1
@@ -144,7 +175,7 @@ def test_predictions_ask_for_a_signed_webhook_when_the_site_has_a_public_address
     settings.PUBLIC_BASE_URL = "https://dreampixel.example.com"
     job = run(creator, "With a webhook")
     prediction = fake_replicate.predictions[job.prediction_id]
-    assert prediction.webhook == "https://dreampixel.example.com/webhooks/replicate/"
+    assert prediction.webhook == f"https://dreampixel.example.com/webhooks/replicate/?job={job.id}"
     assert prediction.webhook_events_filter == ["completed"]
 
 

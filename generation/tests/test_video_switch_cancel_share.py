@@ -15,6 +15,7 @@ from billing.services import balance_of
 from generation.models import Job, SiteSettings
 from generation.services import GenerationError, job_cancel, job_create, job_run, job_share
 from generation.tests.factories import AIModelFactory, local_model, replicate_model
+from generation.tests.polling import run_to_the_end
 
 pytestmark = pytest.mark.django_db
 
@@ -69,7 +70,7 @@ def test_video_prices_follow_the_length_and_presets_shape_the_prompt(creator, fa
     short = job_create(user=creator, model=three, prompt="A fox", aspect_ratio="portrait", style="anime")
     long = job_create(user=creator, model=five, prompt="A fox", aspect_ratio="portrait")
     assert balance_of(creator) == 10_000 - 2_000 - 3_000
-    job_run(job_id=short.id)
+    run_to_the_end(short.id)
     short.refresh_from_db()
     sent = fake_replicate.predictions[short.prediction_id].input
     assert sent["duration"] == 3 and sent["aspect_ratio"] == "9:16"
@@ -83,7 +84,7 @@ def test_an_undecodable_video_fails_and_refunds(creator, fake_replicate):
                            provider_ref="owner/video-model", credit_cost=2_000, duration_seconds=3,
                            aspect_ratios=VIDEO_RATIOS, timeout_seconds=30)  # fmt: skip
     job = job_create(user=creator, model=model, prompt="broken [corrupt]", aspect_ratio="square")
-    job_run(job_id=job.id)
+    run_to_the_end(job.id)
     job.refresh_from_db()
     assert job.status == "failed" and not job.outputs.exists() and refunds(job) == 1
 

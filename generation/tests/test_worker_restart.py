@@ -22,13 +22,22 @@ from generation.tests.test_qcluster import ROOT, database_url, wait_for
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def test_a_killed_worker_s_job_resumes_the_same_prediction(creator, fake_replicate, monkeypatch):
+def test_a_worker_killed_before_saving_its_prediction_id_finds_that_prediction_again(
+    creator, fake_replicate, monkeypatch
+):
+    # The create reaches Replicate (the prediction exists, and is paid for) but its answer is
+    # late, and the worker is killed before it could save the id: the next attempt finds
+    # exactly this job's prediction by the job's id, and creates no second one.
     from django_q.conf import Conf
 
     fake_replicate.predict_seconds = 1.5
-    # Enqueued on the ORM broker, where no cluster takes it: the worker below runs it.
     job = job_create(user=creator, model=replicate_model(timeout_seconds=600), prompt="Survivor", aspect_ratio="square")
+    # Another job with the same inputs, created at the same moment: it must not be adopted.
+    twin = job_create(
+        user=creator, model=replicate_model(timeout_seconds=600), prompt="Survivor", aspect_ratio="square"
+    )
     monkeypatch.setattr(Conf, "SYNC", True)  # from here on, what the sweeper enqueues runs inline
+    fake_replicate.delay_next(1, 30)
 
     worker = subprocess.Popen(
         [sys.executable, "manage.py", "shell", "-c", f"from generation.tasks import run_job; run_job('{job.id}')"],
@@ -43,24 +52,30 @@ def test_a_killed_worker_s_job_resumes_the_same_prediction(creator, fake_replica
         },
     )
     try:
-        wait_for(lambda: Job.objects.get(pk=job.pk).prediction_id, 30, "the worker never created its prediction")
+        wait_for(lambda: fake_replicate.created_count == 1, 30, "the worker never created its prediction")
     finally:
         worker.send_signal(signal.SIGKILL)
         worker.wait(timeout=10)
     stuck = Job.objects.get(pk=job.pk)
     assert stuck.status == Job.Status.RUNNING
-    assert fake_replicate.created_count == 1
+    assert stuck.prediction_id == "" and stuck.provider_token  # a create may have gone through
+    (paid,) = fake_replicate.predictions
+    from generation.services import job_run
+
+    job_run(job_id=twin.id)  # the twin runs meanwhile and makes its own
 
     # Once the dead worker's lease has run out, the sweeper hands the job to a new worker.
     with time_machine.travel(timezone.now() + timedelta(seconds=settings.JOB_LEASE_SECONDS + 5), tick=True):
         assert sweep_stuck_jobs()["restarted"] == 1
 
     job.refresh_from_db()
+    twin.refresh_from_db()
     assert job.status == Job.Status.SUCCEEDED
-    assert job.prediction_id == stuck.prediction_id
-    assert fake_replicate.created_count == 1
+    assert job.prediction_id == paid
+    assert twin.prediction_id != paid and twin.status == Job.Status.SUCCEEDED
+    assert fake_replicate.created_count == 2
     assert job.attempts == 2
-    assert balance_of(creator) == 9_500
+    assert balance_of(creator) == 10_000 - 2 * 500
 
 
 def test_a_job_past_its_deadline_is_finished_or_failed_by_the_sweeper(creator, fake_replicate):

@@ -40,6 +40,13 @@ but nothing can play it).
 Status follows the clock: "starting" for the first 20% of the prediction's seconds,
 "processing" until they have passed, then final. A create answer is always "starting", as on
 Replicate, unless the request sent `Prefer: wait`, which gets the current state at once.
+The list (`GET /v1/predictions`) is what Replicate's reference documents: the token's own
+account's predictions, newest first, 100 a page with a `next` cursor, each item with `id`,
+`model`, `version`, `status`, `input`, `output`, `error`, `metrics`, `source`, `data_removed`,
+`urls` and the timestamps, and no `webhook` (a get shows `webhook` and its filter, as the bodies of
+real webhooks do). Tokens map to accounts (`accounts={token: account}`; by default all one
+account): another account's prediction answers 404 to get and cancel, as on Replicate, and is
+not in the list. `list_enabled = False` makes the list answer 404 (a provider without it).
 Webhooks: only the "completed" event is sent (if it is in `webhook_events_filter`), from a
 timer thread, signed like Replicate (Svix scheme); failed deliveries are recorded, not retried.
 Extra: `POST /v1/files` accepts uploads (what the client does with file objects in `input`).
@@ -72,7 +79,7 @@ from email.parser import BytesParser
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import av
 import httpx
@@ -124,6 +131,7 @@ class FakePrediction:
     version: str
     input: dict[str, Any]
     token: str | None
+    account: str
     scenario: str  # "ok" or one of MARKERS
     seconds: float  # from creation to the final state
     created: float  # time.monotonic(): status is derived from it
@@ -164,6 +172,7 @@ class _Reply:
     content_type: str = "application/json"
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
+    drop: bool = False  # close the connection without answering (the work was done)
 
 
 def _json_reply(status: int, payload: Any) -> _Reply:
@@ -186,6 +195,8 @@ class FakeReplicate:
         webhook_secret: str | None = None,
         versions: Mapping[str, str] | None = None,
         webhook_timeout: float = 5.0,
+        accounts: Mapping[str, str] | None = None,
+        page_size: int = 100,
     ) -> None:
         # A mutable set: tests rotate tokens by adding and discarding while the server runs.
         self.tokens: set[str] = set(tokens) if tokens is not None else {DEFAULT_TOKEN}
@@ -194,6 +205,11 @@ class FakeReplicate:
         # version id -> "owner/name", for creates by version; unknown versions are accepted.
         self.versions: dict[str, str] = dict(versions or {})
         self.webhook_timeout = webhook_timeout
+        # token -> account; a token not named here belongs to the one default account.
+        self.accounts: dict[str, str] = dict(accounts or {})
+        self.page_size = page_size
+        self.list_enabled = True
+        self.list_calls = 0
         self.url = ""
 
         self.predictions: dict[str, FakePrediction] = {}
@@ -208,6 +224,7 @@ class FakeReplicate:
         self._stopping = threading.Event()  # cuts delay_next sleeps short on stop()
         self._faults: list[tuple[int, int]] = []  # (status, retry_after) per coming request
         self._delays: list[float] = []
+        self._dropped_creates = 0
         self._token_counts: Counter[str | None] = Counter()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -263,6 +280,12 @@ class FakeReplicate:
         """The next `count` API requests do their work at once but answer `seconds` late."""
         with self._lock:
             self._delays.extend([seconds] * count)
+
+    def drop_next_creates(self, count: int = 1) -> None:
+        """The next `count` creates make (and bill) their prediction, then the connection is
+        closed without an answer: what a worker sees when a proxy or the network cuts it."""
+        with self._lock:
+            self._dropped_creates += count
 
     def set_predict_seconds(self, prediction_id: str, seconds: float) -> None:
         """Change how long one prediction takes (counted from its creation); 0 finishes it now."""
@@ -341,7 +364,7 @@ class FakeReplicate:
             record.webhook_sent = True
             if "completed" not in record.webhook_events_filter:
                 return
-            body = json.dumps(self._render(record, now)).encode()
+            body = json.dumps(self._render(record, now, with_webhook=True)).encode()
             url = record.webhook
         self._deliver(url, prediction_id, body, None)
 
@@ -392,7 +415,7 @@ class FakeReplicate:
         elif not authorized:
             reply = _problem(401, "You did not pass a valid authentication token", "Unauthenticated")
         else:
-            reply = self._route(method, path, headers, body, token)
+            reply = self._route(method, path, headers, body, token, urlsplit(raw_path).query)
         reply.delay = delay
         return reply
 
@@ -407,7 +430,31 @@ class FakeReplicate:
             return _Reply(502, page, content_type="text/html")
         return _problem(status, f"Fake server error {status}")
 
-    def _route(self, method: str, path: str, headers: Message, body: bytes, token: str | None) -> _Reply:
+    def account_of(self, token: str | None) -> str:
+        return self.accounts.get(token or "", "default")
+
+    def _list(self, raw_query: str, token: str | None) -> _Reply:
+        # Newest first, `page_size` a page; the cursor is an offset, opaque to the client.
+        with self._lock:
+            self.list_calls += 1
+            if not self.list_enabled:
+                return _problem(404, "Not found.")
+            now = time.monotonic()
+            account = self.account_of(token)
+            records = sorted(
+                (r for r in self.predictions.values() if r.account == account), key=lambda r: r.created, reverse=True
+            )
+            offset = int(parse_qs(raw_query).get("cursor", ["0"])[0] or 0)
+            page = records[offset : offset + self.page_size]
+            results = [self._render(record, now, listed=True) for record in page]
+        more = offset + self.page_size < len(records)
+        following = f"{self.url}/v1/predictions?cursor={offset + self.page_size}" if more else None
+        previous = f"{self.url}/v1/predictions?cursor={max(offset - self.page_size, 0)}" if offset else None
+        return _json_reply(200, {"previous": previous, "next": following, "results": results})
+
+    def _route(
+        self, method: str, path: str, headers: Message, body: bytes, token: str | None, raw_query: str = ""
+    ) -> _Reply:
         prefer_wait = "wait" in (headers.get("Prefer") or "")
         if method == "POST" and (match := _MODEL_CREATE.match(path)):
             model = f"{match['owner']}/{match['name']}"
@@ -415,20 +462,15 @@ class FakeReplicate:
         if method == "POST" and path == "/v1/predictions":
             return self._create(body, model=None, token=token, prefer_wait=prefer_wait)
         if method == "GET" and path == "/v1/predictions":
-            # Newest first, one page: enough for tests (Replicate pages by cursor).
-            now = time.monotonic()
-            with self._lock:
-                records = sorted(self.predictions.values(), key=lambda r: r.created, reverse=True)
-                results = [self._render(record, now) for record in records]
-            return _json_reply(200, {"previous": None, "next": None, "results": results})
+            return self._list(raw_query, token)
         if method == "GET" and (match := _PREDICTION.match(path)):
             with self._lock:
                 record = self.predictions.get(match["id"])
-                if record is None:
+                if record is None or record.account != self.account_of(token):
                     return _problem(404, "Not found.")
-                return _json_reply(200, self._render(record, time.monotonic()))
+                return _json_reply(200, self._render(record, time.monotonic(), with_webhook=True))
         if method == "POST" and (match := _CANCEL.match(path)):
-            return self._cancel(match["id"])
+            return self._cancel(match["id"], token)
         if method == "GET" and path == "/v1/webhooks/default/secret":
             return _json_reply(200, {"key": self.webhook_secret})
         if method == "POST" and path == "/v1/files":
@@ -472,6 +514,7 @@ class FakeReplicate:
             version=version,
             input=inputs,
             token=token,
+            account=self.account_of(token),
             scenario=scenario,
             seconds=seconds,
             created=time.monotonic(),
@@ -485,7 +528,11 @@ class FakeReplicate:
             self.predictions[record.id] = record
             self.created_count += 1
             self._schedule_webhook(record)
-            return _json_reply(201, self._render(record, time.monotonic(), just_created=not prefer_wait))
+            reply = _json_reply(201, self._render(record, time.monotonic(), just_created=not prefer_wait))
+            if self._dropped_creates:
+                self._dropped_creates -= 1
+                reply.drop = True
+            return reply
 
     def _resolve_version(self, ref: str) -> tuple[str, str]:
         if ":" in ref:  # "owner/name:version"
@@ -495,11 +542,11 @@ class FakeReplicate:
             return ref, hashlib.sha256(ref.encode()).hexdigest()
         return self.versions.get(ref, "fake/unknown-version"), ref
 
-    def _cancel(self, prediction_id: str) -> _Reply:
+    def _cancel(self, prediction_id: str, token: str | None = None) -> _Reply:
         with self._lock:
             self.cancel_calls += 1
             record = self.predictions.get(prediction_id)
-            if record is None:
+            if record is None or record.account != self.account_of(token):
                 return _problem(404, "Not found.")
             record.cancel_count += 1
             now = time.monotonic()
@@ -564,7 +611,15 @@ class FakeReplicate:
             content_type, data = record.files[match["filename"]]
         return _Reply(200, data, content_type=content_type)
 
-    def _render(self, record: FakePrediction, now: float, *, just_created: bool = False) -> dict[str, Any]:
+    def _render(
+        self,
+        record: FakePrediction,
+        now: float,
+        *,
+        just_created: bool = False,
+        listed: bool = False,
+        with_webhook: bool = False,
+    ) -> dict[str, Any]:
         """The prediction as the API shows it at monotonic time `now` (lock held)."""
         status = "starting" if just_created else record.status_at(now)
         created_at = record.created_at
@@ -593,7 +648,7 @@ class FakeReplicate:
                 "predict_time": round(max(end_offset - start_offset, 0.0), 3),
                 "total_time": round(end_offset, 3),
             }
-        return {
+        rendered = {
             "id": record.id,
             "model": record.model,
             "version": record.version,
@@ -611,6 +666,12 @@ class FakeReplicate:
                 "cancel": f"{self.url}/v1/predictions/{record.id}/cancel",
             },
         }
+        if listed:  # the list's documented item: no logs, no webhook; where it came from
+            del rendered["logs"]
+            rendered |= {"source": "api", "data_removed": False}
+        elif with_webhook and record.webhook:
+            rendered |= {"webhook": record.webhook, "webhook_events_filter": record.webhook_events_filter}
+        return rendered
 
 
 def _logs(record: FakePrediction, status: str, fraction: float) -> str:
@@ -746,6 +807,11 @@ class _Handler(BaseHTTPRequestHandler):
         reply = fake._handle(method, self.path, self.headers, self._read_body())
         if reply.delay:
             fake._stopping.wait(reply.delay)
+        if reply.drop:
+            self.close_connection = True
+            with contextlib.suppress(OSError):
+                self.connection.shutdown(socket.SHUT_RDWR)
+            return
         try:
             self.send_response(reply.status)
             self.send_header("Content-Type", reply.content_type)

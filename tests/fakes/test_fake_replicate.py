@@ -458,3 +458,59 @@ def test_sign_lets_tests_craft_their_own_webhooks(fake):
     headers = fake.sign(body)
     secret = WebhookSigningSecret(key=fake.webhook_secret)
     replicate.webhooks.validate(headers=headers, body=body.decode(), secret=secret, tolerance=60)
+
+
+# --- The predictions list, as Replicate's reference documents it ----------------------------
+
+
+def test_the_list_pages_newest_first_with_the_documented_fields_and_no_webhook(http):
+    with FakeReplicate(page_size=2) as fake:
+        client = replicate_client(fake)
+        made = [
+            client.models.predictions.create(
+                model="owner/model", input={"prompt": f"p{n}"}, webhook="https://example.com/hook"
+            ).id
+            for n in range(3)
+        ]
+        page = client.predictions.list()
+        assert [p.id for p in page.results] == made[:0:-1] and page.next
+        rest = client.predictions.list(cursor=page.next)
+        assert [p.id for p in rest.results] == [made[0]] and rest.next is None
+        raw = http.get(f"{fake.url}/v1/predictions", headers={"Authorization": "Bearer r8_test_token"}).json()
+        item = raw["results"][0]
+        assert {"id", "model", "version", "status", "input", "output", "error", "metrics", "created_at", "urls"} <= set(
+            item
+        )
+        assert item["source"] == "api" and item["data_removed"] is False
+        assert "webhook" not in item and "logs" not in item
+        # A get shows the webhook, as real webhook bodies do.
+        got = http.get(f"{fake.url}/v1/predictions/{made[0]}", headers={"Authorization": "Bearer r8_test_token"})
+        assert got.json()["webhook"] == "https://example.com/hook"
+
+
+def test_another_account_s_token_cannot_see_get_or_cancel_a_prediction():
+    with FakeReplicate(tokens={"r8_a", "r8_b"}, accounts={"r8_a": "a", "r8_b": "b"}) as fake:
+        mine = replicate_client(fake, "r8_a").models.predictions.create(model="owner/model", input={"prompt": "x"})
+        theirs = replicate_client(fake, "r8_b")
+        assert theirs.predictions.list().results == []
+        for call in (theirs.predictions.get, theirs.predictions.cancel):
+            with pytest.raises(ReplicateError) as error:
+                call(mine.id)
+            assert error.value.status == 404
+        assert replicate_client(fake, "r8_a").predictions.get(mine.id).id == mine.id
+
+
+def test_a_provider_without_the_list_answers_404(fake, client):
+    fake.list_enabled = False
+    with pytest.raises(ReplicateError) as error:
+        client.predictions.list()
+    assert error.value.status == 404
+
+
+def test_a_dropped_create_answer_still_made_the_prediction(fake, client):
+    fake.drop_next_creates(1)
+    with pytest.raises(httpx.TransportError):
+        client.models.predictions.create(model="owner/model", input={"prompt": "cut"})
+    assert fake.created_count == 1
+    (listed,) = client.predictions.list().results
+    assert listed.input == {"prompt": "cut"}

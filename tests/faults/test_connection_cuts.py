@@ -23,7 +23,11 @@ SEED = 7
 class Cutter:
     """Kills the watched thread's database backend at random moments."""
 
-    def __init__(self, seed: int):
+    def __init__(self, seed: int, *, first_cut_while_locked: str = "", lock_params: tuple = ()):
+        # With first_cut_while_locked (a SELECT ... FOR UPDATE), the first cut is not left to
+        # chance: the cutter holds that row lock and cuts the worker as soon as it waits for it,
+        # that is, in the middle of its transaction. Random cuts follow.
+        self.first_cut_sql, self.lock_params = first_cut_while_locked, lock_params
         self.rng = random.Random(seed)
         self.pid: int | None = None
         self.cuts = 0
@@ -36,8 +40,27 @@ class Cutter:
         connection.ensure_connection()
         self.pid = connection.connection.info.backend_pid
 
+    def _cut_while_locked(self, admin: psycopg.Connection) -> None:
+        with psycopg.connect(self.dsn) as locker:
+            locker.execute(self.first_cut_sql, self.lock_params)  # held until rollback
+            deadline = time.monotonic() + 30
+            while not self.stop.is_set() and time.monotonic() < deadline:
+                waiting = admin.execute(
+                    "SELECT 1 FROM pg_stat_activity WHERE pid = %s AND wait_event_type = 'Lock'", [self.pid]
+                ).fetchone()
+                if waiting:
+                    admin.execute("SELECT pg_terminate_backend(%s)", [self.pid])
+                    self.cuts += 1
+                    break
+                time.sleep(0.001)
+            locker.rollback()
+
     def run(self) -> None:
         with psycopg.connect(self.dsn, autocommit=True) as admin:
+            if self.first_cut_sql:
+                while self.pid is None and not self.stop.is_set():
+                    time.sleep(0.001)
+                self._cut_while_locked(admin)
             while not self.stop.is_set():
                 time.sleep(self.rng.uniform(0.002, 0.03))
                 if self.pid is not None:
@@ -100,7 +123,9 @@ def test_a_webhook_cut_while_processing_is_retried_and_grants_once(pack, buyer, 
 
     def worker():
         client = Client(raise_request_exception=False)
-        with Cutter(SEED + 1) as cutter:
+        # Fulfilment locks the Checkout session's row: the first delivery is cut while it waits.
+        locked = "SELECT 1 FROM billing_checkoutsession WHERE session_id = %s FOR UPDATE"
+        with Cutter(SEED + 1, first_cut_while_locked=locked, lock_params=(session_id,)) as cutter:
             for _ in range(200):  # Stripe retries until it gets a 2xx
                 cutter.watch()
                 try:

@@ -29,6 +29,7 @@ from billing.reconcile import finding_fix, reconcile_run
 from billing.services import LedgerError, credits_adjust
 from billing.stripe_services import stripe_event_process
 from billing.templatetags.money import format_money
+from dreampixel.admin_lists import EstimatedCountPaginator, exact_search
 
 RECENT_ENTRIES = 20
 
@@ -160,9 +161,18 @@ class LedgerEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     ]
     list_filter = ["kind", "actor_type", "created_at"]
     list_select_related = ["account__user", "actor"]
-    search_fields = ["idempotency_key", "reference", "account__user__email", "memo"]
-    date_hierarchy = "created_at"
+    # Exact and indexed (see get_search_results); no date_hierarchy and no full count: each
+    # read the whole table on every request.
+    search_fields = ["idempotency_key", "reference", "account__user__email"]
+    search_help_text = "Exact: an idempotency key (charge:<job id>), a reference (job:<job id>) or an email."
     show_full_result_count = False
+    paginator = EstimatedCountPaginator
+
+    def get_search_results(self, request, queryset, search_term):
+        found = exact_search(
+            queryset, search_term, email_fields=("account__user__email",), text_fields=("idempotency_key", "reference")
+        )
+        return found, False
 
     @admin.display(description="User", ordering="account__user__email")
     def user_email(self, entry: LedgerEntry) -> str:
@@ -213,8 +223,13 @@ class StripeEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["received_at", "type", "event_id", "object_id", "status", "attempts", "short_error"]
     list_filter = ["status", "type", "livemode"]
     search_fields = ["event_id", "object_id", "type"]
-    date_hierarchy = "received_at"
+    search_help_text = "Exact: an event id (evt_…), an object id (cs_…, in_…, ch_…) or an event type."
     show_full_result_count = False
+    paginator = EstimatedCountPaginator
+
+    def get_search_results(self, request, queryset, search_term):
+        return exact_search(queryset, search_term, text_fields=("event_id", "object_id", "type")), False
+
     fields = [
         "event_id",
         "type",

@@ -78,6 +78,8 @@ class LedgerEntry(models.Model):
         indexes = [
             models.Index(fields=["account", "-created_at", "-id"], name="billing_entry_history_idx"),
             models.Index(fields=["kind", "created_at"], name="billing_entry_kind_time_idx"),
+            # The admin list's default order, and every "since" range (admin home, statistics).
+            models.Index(fields=["-created_at", "-id"], name="billing_entry_recent_idx"),
         ]
         constraints = [
             models.CheckConstraint(

@@ -312,9 +312,9 @@ class ReconcileFindingInline(admin.TabularInline):
 
 @admin.register(ReconcileRun)
 class ReconcileRunAdmin(admin.ModelAdmin):
-    list_display = ["started_at", "trigger", "started_by", "ok", "checks", "problems", "fixed"]
-    list_filter = ["ok", "trigger"]
-    readonly_fields = ["started_at", "finished_at", "trigger", "started_by", "ok", "checks", "fixed"]
+    list_display = ["started_at", "trigger", "started_by", "full", "since", "ok", "checks", "problems", "fixed"]
+    list_filter = ["ok", "trigger", "full"]
+    readonly_fields = ["started_at", "finished_at", "trigger", "started_by", "full", "since", "ok", "checks", "fixed"]
     inlines = [ReconcileFindingInline]
     change_list_template = "admin/billing/reconcilerun/change_list.html"
 

@@ -26,7 +26,8 @@ pytestmark = pytest.mark.django_db
 ROWS = 30_000
 
 
-def bulk_ledger(rows: int = ROWS) -> CreditAccount:
+def bulk_ledger(rows: int = ROWS, *, age: str = "0 s") -> CreditAccount:
+    """One account with `rows` purchases, a consistent chain (balance_after is the running sum)."""
     user = UserFactory()
     credits_grant(user=user, amount=1, key="purchase:seed")
     account = CreditAccount.objects.get(user=user)
@@ -35,17 +36,49 @@ def bulk_ledger(rows: int = ROWS) -> CreditAccount:
             """
             INSERT INTO billing_ledgerentry (account_id, kind, amount, balance_after, idempotency_key, reference,
                                              actor_type, memo, created_at)
-            SELECT %s, 'purchase', 1, n, 'bulk:' || n, 'bulk:' || n, 'system', '',
-                   now() - make_interval(secs => n)
-            FROM generate_series(1, %s) AS n
+            SELECT %s, 'purchase', 1, n + 1, 'bulk:' || n, 'bulk:' || n, 'system', '',
+                   now() - %s::interval - make_interval(secs => n)
+            FROM generate_series(1, %s) AS n ORDER BY n
             """,
-            [account.pk, rows],
+            [account.pk, age, rows],
         )
+        cursor.execute("UPDATE billing_creditaccount SET balance = %s WHERE id = %s", [rows + 1, account.pk])
         cursor.execute("ANALYZE billing_ledgerentry")
     return account
 
 
-def bulk_jobs(user, rows: int = ROWS) -> None:
+def spread_ledger(*, accounts: int = 300, per_account: int = 100, age: str = "2 days") -> None:
+    """Many people with a consistent history each, as on the real site."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            WITH people AS (
+                INSERT INTO accounts_user (password, is_superuser, email, name, is_staff, is_active, date_joined,
+                                           notify_long_jobs)
+                SELECT '', false, 'spread' || n || '@example.com', '', false, true, now(), false
+                FROM generate_series(1, %(accounts)s) AS n RETURNING id
+            )
+            INSERT INTO billing_creditaccount (user_id, balance, created_at, updated_at)
+            SELECT id, %(per)s, now() - %(age)s::interval, now() - %(age)s::interval FROM people
+            """,
+            {"accounts": accounts, "per": per_account, "age": age},
+        )
+        cursor.execute(
+            """
+            INSERT INTO billing_ledgerentry (account_id, kind, amount, balance_after, idempotency_key, reference,
+                                             actor_type, memo, created_at)
+            SELECT a.id, 'purchase', 1, n, 'spread:' || a.id || ':' || n, '', 'system', '',
+                   now() - %(age)s::interval - make_interval(secs => %(per)s - n)
+            FROM billing_creditaccount a JOIN accounts_user u ON u.id = a.user_id AND u.email LIKE 'spread%%'
+            CROSS JOIN generate_series(1, %(per)s) AS n ORDER BY a.id, n
+            """,
+            {"per": per_account, "age": age},
+        )
+        cursor.execute("ANALYZE")
+
+
+def bulk_jobs(user, rows: int = ROWS, *, age: str = "0 s", charged: bool = False) -> None:
+    """Succeeded jobs of one person, newest first by n; with `charged`, each with its charge."""
     model = local_model()
     with connection.cursor() as cursor:
         cursor.execute(
@@ -54,12 +87,28 @@ def bulk_jobs(user, rows: int = ROWS) -> None:
                                         provider, provider_ref, prediction_id, attempts, created_at, finished_at,
                                         metrics, error_message, provider_error)
             SELECT gen_random_uuid(), %s, %s, 'image', 'bulk ' || n, 'square', '', 'succeeded', 1, 'local', '',
-                   'p' || n, 1, now() - make_interval(secs => n), now() - make_interval(secs => n), '{}', '', ''
+                   'p' || n, 1, now() - %s::interval - make_interval(secs => n),
+                   now() - %s::interval - make_interval(secs => n), '{}', '', ''
             FROM generate_series(1, %s) AS n
             """,
-            [user.pk, model.pk, rows],
+            [user.pk, model.pk, age, age, rows],
         )
+        if charged:
+            credits_grant(user=user, amount=rows, key=f"purchase:bulk-{user.pk}")
+            account = CreditAccount.objects.get(user=user)
+            cursor.execute(
+                """
+                INSERT INTO billing_ledgerentry (account_id, kind, amount, balance_after, idempotency_key,
+                                                 reference, actor_type, memo, created_at)
+                SELECT %s, 'charge', -1, %s - row_number() OVER (ORDER BY created_at, id), 'charge:' || id,
+                       'job:' || id, 'user', '', created_at
+                FROM generation_job WHERE user_id = %s AND prompt LIKE 'bulk %%' ORDER BY created_at, id
+                """,
+                [account.pk, account.balance, user.pk],
+            )
+            cursor.execute("UPDATE billing_creditaccount SET balance = balance - %s WHERE id = %s", [rows, account.pk])
         cursor.execute("ANALYZE generation_job")
+        cursor.execute("ANALYZE billing_ledgerentry")
 
 
 def list_queries(client, url: str, table: str, **params) -> list[str]:
@@ -167,3 +216,26 @@ def test_the_gallery_pages_older_and_newer_without_skipping_a_picture(client, cr
     newer = re.search(r'href="\?after=([0-9a-f_]+)" rel="prev"', pages[-1]).group(1)
     back = client.get(reverse("gallery"), {"after": newer}).content.decode()
     assert re.findall(r'class="tile-caption">picture (\d)<', back) == ["2", "1"]
+
+
+def test_an_incremental_reconcile_reads_big_tables_only_through_indexes(creator):
+    from billing.reconcile import reconcile_run
+    from billing.services import credits_charge
+
+    spread_ledger()
+    bulk_jobs(creator, age="2 days", charged=True)
+    first, _, _ = reconcile_run(full=True)
+    assert first.full and first.ok, list(first.findings.values("name", "examples"))
+    # The hour's change: one new person with one charge.
+    newcomer = UserFactory()
+    credits_grant(user=newcomer, amount=10, key="purchase:newcomer")
+    credits_charge(user=newcomer, amount=3, key="charge:newcomer")
+    with CaptureQueriesContext(connection) as captured:
+        run, _, _ = reconcile_run()
+    assert not run.full and run.ok
+    big = ("generation_job", "billing_ledgerentry")
+    for query in captured.captured_queries:
+        sql = query["sql"]
+        if sql.startswith("SELECT") and any(f'"{table}"' in sql for table in big):
+            plan = plan_of(sql)
+            assert not [t for t in big if f"Seq Scan on {t}" in plan], f"{sql}\n{plan}"

@@ -12,7 +12,7 @@ append-only trigger stays on, with balances and balance-after chains that `recon
 accepts. Each volume is served by its own worker process (Django's test client, DEBUG off, as
 in the issue); every operation runs once untimed (warm-up, query count), then `--repeat` times
 alternating between the volumes, and the median counts. The table gives both medians, their
-ratio and the queries per request; the target is ≤ 2× for a person's page, ≤ 3× for the
+ratio and the queries per request; the target is at most 2 times for a person's page, 3 times for the
 admin. The load average before and after is recorded; a run on a busy machine is marked.
 """
 
@@ -47,7 +47,6 @@ STAFF_EMAIL = "staff@scale.example"
 # The synthetic history ends this long ago, so that what an incremental `reconcile` sees is the
 # change each run makes (the same at both volumes), not the tail of the built data.
 QUIET = "2 hours"
-BUSY_LOAD = 1.0  # 1-minute load average above which the run is marked as taken on a busy machine
 
 PERSON, ADMIN, COMMAND = "person", "admin", "command"
 OPERATIONS = [
@@ -214,7 +213,7 @@ def build(database: str, fraction: float) -> dict:
         conn.execute("VACUUM ANALYZE")
         timings["vacuum analyze"] = round(time.perf_counter() - started, 1)
         counts = {
-            table: conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # noqa: S608 (fixed names)
+            table: conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
             for table in (
                 "accounts_user",
                 "billing_ledgerentry",
@@ -249,7 +248,7 @@ def serve(database: str) -> None:
 
     staff = User.objects.filter(email=STAFF_EMAIL).first()
     if staff is None:
-        staff = User.objects.create_superuser(email=STAFF_EMAIL, password="scale-staff-password-1")
+        staff = User.objects.create_superuser(email=STAFF_EMAIL, password=None)  # signed in by force_login
         EmailAddress.objects.create(user=staff, email=staff.email, verified=True, primary=True)
         TOTP.activate(staff, generate_totp_secret())
     heavy = User.objects.get(email=HEAVY_EMAIL)
@@ -401,12 +400,9 @@ def main() -> None:
         return
 
     info = common.machine()
-    load_before = common.loadavg()
     print(f"Scale benchmark: {args.scale:.3%} against {args.base:.3%} of the full volume")
-    print(f"  {common.machine_line(info)}; load average {load_before[0]:.2f}")
-    busy = load_before[0] > BUSY_LOAD
-    if busy:
-        print(f"  NOTE: load average {load_before[0]:.2f} (> {BUSY_LOAD}): a busy machine; absolute times suffer.")
+    print(f"  {common.machine_line(info)}")
+    load_before = common.warn_if_busy()
     small, big = f"{args.prefix}_small", f"{args.prefix}_big"
     built = {}
     if not args.reuse:
@@ -459,20 +455,21 @@ def main() -> None:
                      verdict])  # fmt: skip
         results[op] = {"group": group, "small_s": timings[op][small], "big_s": timings[op][big], "median_small_s": a,
                        "median_big_s": b, "ratio": ratio, "queries": q, "peak_rss_mb": memory[op]}  # fmt: skip
-    load_after = common.loadavg()
     headers = ["operation", f"{args.base:.1%}", f"{args.scale:.1%}", "×", "queries", "target", "result"]
     print()
     print(common.table(headers, rows))
-    print(f"\n  load average before {load_before}, after {load_after}" + ("  (busy machine)" if busy else ""))
+    load = common.load_record(load_before)
+    print(
+        f"\n  load average before {load['before']}, after {load['after']}"
+        + ("  (busy machine)" if load["busy"] else "")
+    )
     path = common.write_results(
         "scale",
         {
             "command": " ".join(["bench/scale.py", *sys.argv[1:]]),
             "commit": common.git_commit(),
             "machine": info,
-            "load_before": load_before,
-            "load_after": load_after,
-            "busy": busy or load_after[0] > BUSY_LOAD,
+            "load_average": load,
             "scale": args.scale,
             "base": args.base,
             "repeat": args.repeat,

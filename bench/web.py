@@ -323,7 +323,7 @@ def main() -> int:
         {
             "machine": info,
             "commit": common.git_commit(),
-            "load_average": {"before": load_before, "after": common.loadavg()},
+            "load_average": common.load_record(load_before),
             "setup": {
                 "server": f"gunicorn -w {options.workers} (sync), DEBUG=false, production static storage",
                 "load": f"wrk -t2 -c{options.connections} -d{options.seconds:g}s, {options.rounds} interleaved rounds",

@@ -56,23 +56,24 @@ def exact_search(
 ) -> QuerySet:
     """Rows where one field equals the whole search term: each comparison uses that field's index.
 
-    A UUID is looked up in the UUID fields, an address with "@" in the email fields (stored in
-    lower case), anything else in the text fields (keys, references, provider ids).
+    The term's shape picks the fields: a UUID is looked up in the UUID fields, an address with
+    "@" in the email fields (stored in lower case), anything else in the text fields (keys,
+    references, provider ids). Only one kind at a time: an OR of a joined table's column and
+    this table's own cannot use either index, and reads the whole table.
     """
     term = term.strip()
     if not term:
         return queryset
-    query = Q()
     try:
-        value = uuid.UUID(term)
+        value: object = uuid.UUID(term)
+        names = uuid_fields
     except ValueError:
-        value = None
-    if value is not None:
-        for name in uuid_fields:
-            query |= Q(**{name: value})
-    if "@" in term:
-        for name in email_fields:
-            query |= Q(**{name: term.lower()})
-    for name in text_fields:
-        query |= Q(**{name: term})
+        value, names = term, ()
+    if not names and "@" in term:
+        value, names = term.lower(), email_fields
+    if not names:
+        value, names = term, text_fields
+    query = Q()
+    for name in names:
+        query |= Q(**{name: value})
     return queryset.filter(query) if query else queryset.none()

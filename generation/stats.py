@@ -60,12 +60,23 @@ class ModelStats:
         }
 
 
-def _durations(jobs: QuerySet[Job], per_model: dict[str, ModelStats], total: ModelStats) -> None:
+def duration_percentiles(jobs: QuerySet[Job]) -> tuple[float | None, float | None]:
+    """Median and p95 seconds from submission to result of these jobs' succeeded ones."""
+    total = ModelStats(model="")
+    _durations(jobs, {}, total, per_model_too=False)
+    return total.median_seconds, total.p95_seconds
+
+
+def _durations(
+    jobs: QuerySet[Job], per_model: dict[str, ModelStats], total: ModelStats, *, per_model_too: bool = True
+) -> None:
     succeeded = jobs.filter(status=Job.Status.SUCCEEDED, finished_at__isnull=False)
     took = ExpressionWrapper(F("finished_at") - F("created_at"), output_field=DurationField())
     if connection.vendor == "postgresql":
         figures = {"median": PercentileCont(took, fraction=0.5), "p95": PercentileCont(took, fraction=0.95)}
-        rows = [(row["model__name"], row) for row in succeeded.values("model__name").annotate(**figures)]
+        rows = []
+        if per_model_too:
+            rows = [(row["model__name"], row) for row in succeeded.values("model__name").annotate(**figures)]
         rows.append((None, succeeded.aggregate(**figures)))
         for model, row in rows:
             target = total if model is None else per_model[model]
@@ -75,7 +86,8 @@ def _durations(jobs: QuerySet[Job], per_model: dict[str, ModelStats], total: Mod
     # The development database (SQLite) has no percentile aggregate: compute them here.
     seconds: dict[str | None, list[float]] = defaultdict(list)
     for model, created_at, finished_at in succeeded.values_list("model__name", "created_at", "finished_at"):
-        seconds[model].append((finished_at - created_at).total_seconds())
+        if per_model_too:
+            seconds[model].append((finished_at - created_at).total_seconds())
         seconds[None].append((finished_at - created_at).total_seconds())
     for model, values in seconds.items():
         target = total if model is None else per_model[model]

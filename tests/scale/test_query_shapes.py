@@ -158,7 +158,7 @@ def test_the_admin_jobs_list_and_its_search_use_indexes(staff_client, creator):
     page = next(sql for sql in list_queries(staff_client, url, "generation_job") if "ORDER BY" in sql)
     assert "generation_job_recent_idx" in plan_of(page)
     job = Job.objects.filter(prediction_id="p42").get()
-    for term in (str(job.id), "p42"):
+    for term in (str(job.id), "p42", creator.email.upper()):
         response = staff_client.get(url, {"q": term}).content.decode()
         assert reverse("admin:generation_job_change", args=[job.id]) in response
         queries = list_queries(staff_client, url, "generation_job", q=term)

@@ -95,8 +95,13 @@ class BackOfficeUserAdmin(UserAdmin):
 
     @admin.display(description="Recent ledger entries")
     def ledger(self, user: User) -> str:
-        entries = LedgerEntry.objects.filter(account__user=user).select_related("actor").order_by("-created_at", "-id")
-        full = reverse("admin:billing_ledgerentry_changelist") + f"?account__user__id__exact={user.pk}"
+        # By the account id, not through `account__user`: behind the join the planner cannot
+        # tell which account it is and walks the whole ledger's index (issue 14).
+        account_id = CreditAccount.objects.filter(user=user).values_list("pk", flat=True).first()
+        entries = (
+            LedgerEntry.objects.filter(account_id=account_id).select_related("actor").order_by("-created_at", "-id")
+        )
+        full = reverse("admin:billing_ledgerentry_changelist") + f"?account__id__exact={account_id}"
         return render_to_string(
             "admin/generation/user_ledger.html", {"entries": entries[:RECENT], "full_url": full, "user": user}
         )

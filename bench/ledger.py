@@ -34,8 +34,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import common
 
-TEMPLATE = "bench_ledger_template"
-DATABASE = "bench_ledger"
+# BENCH_LEDGER_DATABASE names the databases (bench_*), so two people can run it on one server.
+DATABASE = os.environ.get("BENCH_LEDGER_DATABASE", "bench_ledger")
+TEMPLATE = f"{DATABASE}_template"
 SEED_CREDITS = 1_000_000_000  # never the limit: a refused charge would end a worker's run early
 TARGET_SHARE_AT_8 = 0.5
 

@@ -81,6 +81,8 @@ class CreditAccountAdmin(admin.ModelAdmin):
     list_select_related = ["user"]
     search_fields = ["user__email", "user__name"]
     ordering = ["-updated_at"]
+    show_full_result_count = False
+    paginator = EstimatedCountPaginator
     readonly_fields = ["user", "balance", "created_at", "updated_at", "ledger_link"]
     fields = readonly_fields
     inlines = [RecentEntriesInline]

@@ -55,6 +55,8 @@ class User(AbstractUser):
         constraints = [
             models.UniqueConstraint(Lower("email"), name="accounts_user_email_ci_unique"),
         ]
+        # The admin users list's default order.
+        indexes = [models.Index(fields=["-date_joined", "-id"], name="accounts_user_joined_idx")]
 
     def __str__(self) -> str:
         return self.email

@@ -156,12 +156,32 @@ def loadavg() -> list[float]:
     return [float(value) for value in Path("/proc/loadavg").read_text().split()[:3]]
 
 
+# A run is marked as taken on a busy machine when the 1-minute load average, before or after
+# it, is over half the CPUs: other work then competes with the benchmark for the cores.
+BUSY_LOAD_PER_CPU = 0.5
+
+
+def is_busy(load: Sequence[float]) -> bool:
+    return load[0] > BUSY_LOAD_PER_CPU * (os.cpu_count() or 1)
+
+
 def warn_if_busy() -> list[float]:
     """The load average now; says so when other work would skew the figures."""
     load = loadavg()
-    if load[0] > 0.5:
-        print(f"  NOTE: load average {load[0]:.2f} before starting: other work on this machine lowers the figures.")
+    if is_busy(load):
+        print(f"  NOTE: load average {load[0]:.2f} before starting: a busy machine; other work lowers the figures.")
     return load
+
+
+def load_record(before: list[float]) -> dict:
+    """What each result JSON keeps about the load: before, after, and whether the run was busy."""
+    after = loadavg()
+    busy = is_busy(before) or is_busy(after)
+    if busy:
+        print(
+            f"  BUSY MACHINE: load average {before[0]:.2f} before, {after[0]:.2f} after; read the ratios, not the absolutes."
+        )
+    return {"before": before, "after": after, "busy": busy}
 
 
 def machine_line(info: dict) -> str:

@@ -488,7 +488,7 @@ def main() -> int:
         {
             "machine": info,
             "commit": common.git_commit(),
-            "load_average": {"before": load_before, "after": common.loadavg()},
+            "load_average": common.load_record(load_before),
             "setup": {
                 "jobs_per_run": options.jobs,
                 "provider_seconds": PREDICT_SECONDS,

@@ -31,6 +31,7 @@ from billing.money import format_money
 from billing.reconcile import finding_fix, reconcile_run
 from billing.services import LedgerError, credits_adjust
 from billing.stripe_services import stripe_event_process
+from dreampixel.admin_lists import EstimatedCountPaginator, exact_search
 
 RECENT_ENTRIES = 20
 
@@ -82,6 +83,8 @@ class CreditAccountAdmin(admin.ModelAdmin):
     list_select_related = ["user"]
     search_fields = ["user__email", "user__name"]
     ordering = ["-updated_at"]
+    show_full_result_count = False
+    paginator = EstimatedCountPaginator
     readonly_fields = ["user", "balance", "created_at", "updated_at", "ledger_link"]
     fields = readonly_fields
     inlines = [RecentEntriesInline]
@@ -168,9 +171,18 @@ class LedgerEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     ]
     list_filter = ["kind", "actor_type", "created_at"]
     list_select_related = ["account__user", "actor"]
-    search_fields = ["idempotency_key", "reference", "account__user__email", "memo"]
-    date_hierarchy = "created_at"
+    # Exact and indexed (see get_search_results); no date_hierarchy and no full count: each
+    # read the whole table on every request.
+    search_fields = ["idempotency_key", "reference", "account__user__email"]
+    search_help_text = "Exact: an idempotency key (charge:<job id>), a reference (job:<job id>) or an email."
     show_full_result_count = False
+    paginator = EstimatedCountPaginator
+
+    def get_search_results(self, request, queryset, search_term):
+        found = exact_search(
+            queryset, search_term, email_fields=("account__user__email",), text_fields=("idempotency_key", "reference")
+        )
+        return found, False
 
     @admin.display(description="User", ordering="account__user__email")
     def user_email(self, entry: LedgerEntry) -> str:
@@ -224,13 +236,32 @@ class PlanAdmin(_PriceAdmin):
         return plan.subscriber_count
 
 
+class HandledEventTypeFilter(admin.SimpleListFilter):
+    # The types we handle, from the code: listing the types present would read every event.
+    title = "type"
+    parameter_name = "type"
+
+    def lookups(self, request, model_admin):
+        from billing.stripe_services import EVENT_HANDLERS
+
+        return [(name, name) for name in sorted(EVENT_HANDLERS)]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(type=self.value()) if self.value() else queryset
+
+
 @admin.register(StripeEvent)
 class StripeEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["received_at", "type", "event_id", "object_id", "status", "attempts", "short_error"]
-    list_filter = ["status", "type", "livemode"]
+    list_filter = ["status", HandledEventTypeFilter, "livemode"]
     search_fields = ["event_id", "object_id", "type"]
-    date_hierarchy = "received_at"
+    search_help_text = "Exact: an event id (evt_…), an object id (cs_…, in_…, ch_…) or an event type."
     show_full_result_count = False
+    paginator = EstimatedCountPaginator
+
+    def get_search_results(self, request, queryset, search_term):
+        return exact_search(queryset, search_term, text_fields=("event_id", "object_id", "type")), False
+
     fields = [
         "event_id",
         "type",
@@ -317,9 +348,9 @@ class ReconcileFindingInline(admin.TabularInline):
 
 @admin.register(ReconcileRun)
 class ReconcileRunAdmin(admin.ModelAdmin):
-    list_display = ["started_at", "trigger", "started_by", "ok", "checks", "problems", "fixed"]
-    list_filter = ["ok", "trigger"]
-    readonly_fields = ["started_at", "finished_at", "trigger", "started_by", "ok", "checks", "fixed"]
+    list_display = ["started_at", "trigger", "started_by", "full", "since", "ok", "checks", "problems", "fixed"]
+    list_filter = ["ok", "trigger", "full"]
+    readonly_fields = ["started_at", "finished_at", "trigger", "started_by", "full", "since", "ok", "checks", "fixed"]
     inlines = [ReconcileFindingInline]
     change_list_template = "admin/billing/reconcilerun/change_list.html"
 

@@ -18,6 +18,8 @@ class CreditAccount(models.Model):
 
     class Meta:
         verbose_name = "credit account"
+        # The admin's order, and incremental reconciliation (accounts moved since its last run).
+        indexes = [models.Index(fields=["-updated_at"], name="billing_account_updated_idx")]
 
     def __str__(self) -> str:
         return f"{self.user} ({self.balance:,} credits)"
@@ -79,6 +81,8 @@ class LedgerEntry(models.Model):
         indexes = [
             models.Index(fields=["account", "-created_at", "-id"], name="billing_entry_history_idx"),
             models.Index(fields=["kind", "created_at"], name="billing_entry_kind_time_idx"),
+            # The admin list's default order, and every "since" range (admin home, statistics).
+            models.Index(fields=["-created_at", "-id"], name="billing_entry_recent_idx"),
         ]
         constraints = [
             models.CheckConstraint(
@@ -326,6 +330,10 @@ class ReconcileRun(models.Model):
     checks = models.PositiveSmallIntegerField(default=0)
     # What `--fix` repaired before the final check: {finding name: how many}.
     fixed = models.JSONField(default=dict, blank=True)
+    # A full pass read every row; otherwise the checks read what changed from `since` on (the
+    # earliest start of any check: each starts after the last run that found it clean).
+    full = models.BooleanField(default=False)
+    since = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-started_at"]

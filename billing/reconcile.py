@@ -11,7 +11,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import stripe
 from django.db.models import F, OuterRef, Q, Subquery, Sum, Value, Window
@@ -43,8 +43,15 @@ class Finding:
         return self.count == 0
 
 
-Check = Callable[[], Finding]
+# A check takes `since`: None for a full pass, else a time from which it looks only at what
+# changed (entries written, accounts moved, jobs created or finished). Checks of a state
+# (negative balances, jobs past their deadline) read an index and ignore it.
+Check = Callable[..., Finding]
 CHECKS: dict[str, Check] = {}
+
+# Incremental runs start this long before their watermark: an entry stamped just before the
+# last run may have committed just after it read.
+OVERLAP = timedelta(minutes=15)
 
 
 def reconcile_check(func: Check) -> Check:
@@ -52,9 +59,26 @@ def reconcile_check(func: Check) -> Check:
     return func
 
 
-def run_checks() -> list[Finding]:
+def check_since(name: str) -> datetime | None:
+    """Where an incremental run of this check starts: the start of the newest finished run in
+    which it found nothing (minus OVERLAP), so a problem keeps being reported until it is gone.
+    None (a full pass) when no run has ever found it clean."""
+    from billing.models import ReconcileRun
+
+    clean = (
+        ReconcileRun.objects.filter(finished_at__isnull=False)
+        .exclude(findings__name=name)
+        .order_by("-started_at")
+        .values_list("started_at", flat=True)
+        .first()
+    )
+    return clean - OVERLAP if clean else None
+
+
+def run_checks(*, full: bool = False) -> tuple[list[Finding], dict[str, datetime | None]]:
     _load_app_checks()
-    return [check() for check in CHECKS.values()]
+    scopes = {name: None if full else check_since(name) for name in CHECKS}
+    return [check(since=scopes[name]) for name, check in CHECKS.items()], scopes
 
 
 def _load_app_checks() -> None:
@@ -72,19 +96,29 @@ def _finding(name: str, description: str, queryset, fields: list[str]) -> Findin
     return Finding(name=name, description=description, count=count, examples=examples)
 
 
+def _touched_accounts(since: datetime) -> list[int]:
+    # Accounts with an entry since then, or whose cached balance moved (an UPDATE outside the
+    # services does not stamp updated_at: the full pass is the net for that). Two indexed
+    # reads, as a list: the planner then knows how few accounts it is.
+    moved = CreditAccount.objects.filter(updated_at__gte=since).values_list("pk", flat=True)
+    written = LedgerEntry.objects.filter(created_at__gte=since).values_list("account_id", flat=True).distinct()
+    return sorted({*moved, *written})
+
+
 @reconcile_check
-def balance_mismatch() -> Finding:
-    entries_total = (
-        LedgerEntry.objects.filter(account=OuterRef("pk"))
-        .order_by()
-        .values("account")
-        .annotate(total=Sum("amount"))
-        .values("total")
-    )
+def balance_mismatch(*, since: datetime | None = None) -> Finding:
+    if since is None:
+        # Every account: one GROUP BY over all entries joined to their accounts.
+        total = Coalesce(Sum("entries__amount"), Value(0))
+        accounts = CreditAccount.objects.all()
+    else:
+        # The accounts touched since then: each one's sum through the account's index.
+        entries = LedgerEntry.objects.filter(account=OuterRef("pk")).order_by().values("account")
+        total = Coalesce(Subquery(entries.annotate(total=Sum("amount")).values("total")), Value(0))
+        accounts = CreditAccount.objects.filter(pk__in=_touched_accounts(since))
     accounts = (
-        CreditAccount.objects.annotate(entries_total=Coalesce(Subquery(entries_total), Value(0)))
+        accounts.annotate(entries_total=total, email=F("user__email"))
         .exclude(balance=F("entries_total"))
-        .annotate(email=F("user__email"))
         .order_by("pk")
     )
     return _finding(
@@ -96,14 +130,18 @@ def balance_mismatch() -> Finding:
 
 
 @reconcile_check
-def entry_chain_broken() -> Finding:
+def entry_chain_broken(*, since: datetime | None = None) -> Finding:
     # Each entry's balance_after must be the running sum of the account's entries up to it, in
     # id order: ids are drawn while the account row is locked, so they follow the writes (a
-    # clock need not). One window function: linear in the number of entries.
+    # clock need not). One window function: linear in the number of entries read. An
+    # incremental run reads only the accounts with new entries (the sum needs their whole
+    # history; entries never change, so older accounts' chains stay as the last pass saw them).
+    entries = LedgerEntry.objects.all()
+    if since is not None:
+        written = LedgerEntry.objects.filter(created_at__gte=since).values_list("account_id", flat=True).distinct()
+        entries = entries.filter(account_id__in=sorted(written))
     entries = (
-        LedgerEntry.objects.annotate(
-            running_total=Window(Sum("amount"), partition_by=[F("account_id")], order_by=F("id").asc())
-        )
+        entries.annotate(running_total=Window(Sum("amount"), partition_by=[F("account_id")], order_by=F("id").asc()))
         .filter(~Q(balance_after=F("running_total")))
         .order_by("pk")
     )
@@ -115,9 +153,14 @@ def entry_chain_broken() -> Finding:
     )
 
 
+def _refunds(since: datetime | None):
+    refunds = LedgerEntry.objects.filter(kind=LedgerEntry.Kind.REFUND)
+    return refunds if since is None else refunds.filter(created_at__gte=since)
+
+
 @reconcile_check
-def refund_without_charge() -> Finding:
-    refunds = LedgerEntry.objects.filter(kind=LedgerEntry.Kind.REFUND).exclude(refund_of__kind=LedgerEntry.Kind.CHARGE)
+def refund_without_charge(*, since: datetime | None = None) -> Finding:
+    refunds = _refunds(since).exclude(refund_of__kind=LedgerEntry.Kind.CHARGE)
     return _finding(
         "refund_without_charge",
         "Refunds that do not give back a charge",
@@ -127,10 +170,8 @@ def refund_without_charge() -> Finding:
 
 
 @reconcile_check
-def refund_amount_mismatch() -> Finding:
-    refunds = LedgerEntry.objects.filter(kind=LedgerEntry.Kind.REFUND, refund_of__kind=LedgerEntry.Kind.CHARGE).exclude(
-        amount=-F("refund_of__amount")
-    )
+def refund_amount_mismatch(*, since: datetime | None = None) -> Finding:
+    refunds = _refunds(since).filter(refund_of__kind=LedgerEntry.Kind.CHARGE).exclude(amount=-F("refund_of__amount"))
     return _finding(
         "refund_amount_mismatch",
         "Refunds for another amount than their charge",
@@ -140,12 +181,14 @@ def refund_amount_mismatch() -> Finding:
 
 
 @reconcile_check
-def charge_refunded_twice() -> Finding:
+def charge_refunded_twice(*, since: datetime | None = None) -> Finding:
     # The one-to-one link stops a second refund entry for one charge; this also catches two
     # refunds written for the same thing under different charges' references.
+    refunds = LedgerEntry.objects.filter(kind=LedgerEntry.Kind.REFUND)
+    if since is not None:
+        refunds = refunds.filter(reference__in=_refunds(since).values("reference"))
     duplicated = (
-        LedgerEntry.objects.filter(kind=LedgerEntry.Kind.REFUND)
-        .exclude(reference="")
+        refunds.exclude(reference="")
         .values("account", "reference")
         .annotate(refunds=Sum(Value(1)))
         .filter(refunds__gt=1)
@@ -162,7 +205,7 @@ def charge_refunded_twice() -> Finding:
 
 
 @reconcile_check
-def negative_balance() -> Finding:
+def negative_balance(*, since: datetime | None = None) -> Finding:
     accounts = CreditAccount.objects.filter(balance__lt=0).annotate(email=F("user__email")).order_by("balance")
     return _finding(
         "negative_balance",
@@ -237,7 +280,8 @@ def _granted(keys: list[str]) -> set[str]:
 
 
 @reconcile_check
-def stripe_paid_checkout_without_grant() -> Finding:
+def stripe_paid_checkout_without_grant(*, since: datetime | None = None) -> Finding:
+    # Always its own window of STRIPE_RECONCILE_WINDOW_HOURS: Stripe is asked, not our tables.
     name = "stripe_paid_checkout_without_grant"
     description = "Paid Stripe Checkout sessions (credit packs) without their credits"
 
@@ -261,7 +305,8 @@ def stripe_paid_checkout_without_grant() -> Finding:
 
 
 @reconcile_check
-def stripe_paid_invoice_without_grant() -> Finding:
+def stripe_paid_invoice_without_grant(*, since: datetime | None = None) -> Finding:
+    # Always its own window of STRIPE_RECONCILE_WINDOW_HOURS: Stripe is asked, not our tables.
     name = "stripe_paid_invoice_without_grant"
     description = "Paid Stripe invoices for a monthly plan without their credits"
 
@@ -305,7 +350,8 @@ def _reversal_keys(kind: str, obj: dict) -> list[str]:
 
 
 @reconcile_check
-def stripe_reversal_not_settled() -> Finding:
+def stripe_reversal_not_settled(*, since: datetime | None = None) -> Finding:
+    # Always its own window of STRIPE_RECONCILE_WINDOW_HOURS: Stripe is asked, not our tables.
     name = "stripe_reversal_not_settled"
     description = "Stripe refunds and disputes of the window without their clawback (or, when won, their restore)"
 
@@ -353,7 +399,8 @@ def stripe_reversal_not_settled() -> Finding:
 
 
 @reconcile_check
-def stripe_plan_duplicated() -> Finding:
+def stripe_plan_duplicated(*, since: datetime | None = None) -> Finding:
+    # Always its own window of STRIPE_RECONCILE_WINDOW_HOURS: Stripe is asked, not our tables.
     name = "stripe_plan_duplicated"
     description = "People billed for more than one monthly plan at Stripe (one plan per person)"
 
@@ -412,7 +459,8 @@ def _deleted_customers() -> set[str]:
 
 
 @reconcile_check
-def stripe_deleted_account_billed() -> Finding:
+def stripe_deleted_account_billed(*, since: datetime | None = None) -> Finding:
+    # Always its own window of STRIPE_RECONCILE_WINDOW_HOURS: Stripe is asked, not our tables.
     name = "stripe_deleted_account_billed"
     description = "Deleted accounts with a plan still running, or a renewal paid after the deletion and not refunded"
 
@@ -460,7 +508,8 @@ def stripe_deleted_account_billed() -> Finding:
 
 
 @reconcile_check
-def stripe_grant_without_payment() -> Finding:
+def stripe_grant_without_payment(*, since: datetime | None = None) -> Finding:
+    # Always its own window of STRIPE_RECONCILE_WINDOW_HOURS: Stripe is asked, not our tables.
     name = "stripe_grant_without_payment"
     description = "Purchase and plan grants whose Stripe session or invoice is not paid"
 
@@ -509,7 +558,8 @@ STRIPE_EVENT_STUCK_MINUTES = 15
 
 
 @reconcile_check
-def stripe_event_unprocessed() -> Finding:
+def stripe_event_unprocessed(*, since: datetime | None = None) -> Finding:
+    # A state (failed, or received long ago and never done), read through the status index.
     from datetime import timedelta
 
     from django.utils import timezone
@@ -543,21 +593,24 @@ def stripe_event_unprocessed() -> Finding:
     return finding
 
 
-def reconcile_run(*, fix: bool = False, trigger: str = "command", staff=None):
-    """Run every check (first repairing what --fix may repair) and store the run and findings."""
+def reconcile_run(*, fix: bool = False, full: bool = False, trigger: str = "command", staff=None):
+    """Run every check (first repairing what --fix may repair) and store the run and findings.
+
+    Each check looks at what changed since the last run that found it clean; `full` checks
+    everything (set-based SQL over whole tables)."""
     from django.utils import timezone
 
     from billing.models import ReconcileFinding, ReconcileRun
 
     run = ReconcileRun.objects.create(trigger=trigger, started_by=staff)
-    findings = run_checks()
+    findings, scopes = run_checks(full=full)
     fixed: dict[str, int] = {}
     if fix:
         for finding in findings:
             if finding.fix is not None and not finding.ok:
                 fixed[finding.name] = finding.fix()
         if fixed:
-            findings = run_checks()
+            findings = [CHECKS[f.name](since=scopes[f.name]) for f in findings]
     ReconcileFinding.objects.bulk_create(
         ReconcileFinding(
             run=run,
@@ -574,6 +627,10 @@ def reconcile_run(*, fix: bool = False, trigger: str = "command", staff=None):
     run.ok = all(f.ok for f in findings)
     run.checks = len(findings)
     run.fixed = fixed
+    # What this run covered, for the admin: full, or from the earliest start of any check.
+    starts = [since for since in scopes.values() if since is not None]
+    run.full = not starts
+    run.since = min(starts) if starts else None
     run.save()
     return run, findings, fixed
 
@@ -587,7 +644,7 @@ def finding_fix(*, finding, staff) -> int:
     check = CHECKS.get(finding.name)
     if check is None:
         return 0
-    current = check()
+    current = check(since=check_since(finding.name))
     repaired = current.fix() if current.fix is not None and not current.ok else 0
     finding.fixed_count = repaired
     finding.fixed_at = timezone.now()

@@ -9,7 +9,6 @@ from csp.decorators import csp_update
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
@@ -19,7 +18,7 @@ from django_q.tasks import async_task
 
 from billing.models import CheckoutSession, CreditPack, Plan, StripeCustomer, StripeEvent, Subscription
 from billing.pricing import credit_costs
-from billing.selectors import ledger_history
+from billing.selectors import HISTORY_KEYS, ledger_history
 from billing.stripe_client import payments_configured
 from billing.stripe_services import (
     CheckoutRefused,
@@ -28,6 +27,7 @@ from billing.stripe_services import (
     portal_session_create,
     stripe_event_record,
 )
+from dreampixel.keyset import keyset_page
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +54,10 @@ PORTAL_FORM_ACTION = {"form-action": ["https://billing.stripe.com"]}
 @login_required
 @require_GET
 def billing_home(request: HttpRequest) -> HttpResponse:
-    page = Paginator(ledger_history(user=request.user), HISTORY_PAGE_SIZE).get_page(request.GET.get("page"))
+    page = keyset_page(
+        ledger_history(user=request.user), keys=HISTORY_KEYS, size=HISTORY_PAGE_SIZE,
+        before=request.GET.get("before"), after=request.GET.get("after"),
+    )  # fmt: skip
     subscriptions = Subscription.objects.select_related("plan").filter(user=request.user)
     # The plan that runs now, else the latest one (to say it was canceled).
     subscription = subscriptions.filter(status__in=Subscription.CURRENT).first() or subscriptions.first()

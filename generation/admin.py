@@ -8,6 +8,7 @@ from django.utils.html import format_html
 from accounts.admin_trail import StaffReasonAdminMixin, ask_reason, staff_trail
 from accounts.models import StaffAction
 from billing.services import LedgerError
+from dreampixel.admin_lists import EstimatedCountPaginator, exact_search
 from generation import admin_showcase, admin_users  # noqa: F401 (admin_showcase registers its admin on import)
 from generation.models import AIModel, Batch, Job, JobOutput, JobReport, ProviderWebhook, SiteSettings
 from generation.services import (
@@ -54,8 +55,12 @@ class JobAdmin(admin.ModelAdmin):
     list_display = ["id", "user_email", "kind", "model", "status", "cost", "created_at", "duration", "error_message"]
     list_filter = ["status", "kind", "provider", "model", ("created_at", admin.DateFieldListFilter)]
     list_select_related = ["user", "model"]
-    search_fields = ["id", "user__email", "prediction_id", "prompt"]
-    date_hierarchy = "created_at"
+    # Exact and indexed (see get_search_results); no date_hierarchy and no full count: each
+    # read the whole table on every request. Prompts are not searched: a person's jobs are
+    # one click away from their email.
+    search_fields = ["id", "user__email", "prediction_id"]
+    search_help_text = "Exact: a job id, an email or a provider prediction id."
+    paginator = EstimatedCountPaginator
     inlines = [JobOutputInline]
     readonly_fields = [*(field.name for field in Job._meta.fields), "staff_actions"]
     fieldsets = [
@@ -112,6 +117,12 @@ class JobAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
 
+    def get_search_results(self, request, queryset, search_term):
+        found = exact_search(
+            queryset, search_term, uuid_fields=("id",), email_fields=("user__email",), text_fields=("prediction_id",)
+        )
+        return found, False
+
     @admin.display(description="User", ordering="user__email")
     def user_email(self, job: Job) -> str:
         return job.user.email
@@ -130,6 +141,13 @@ class JobAdmin(admin.ModelAdmin):
 class ProviderWebhookAdmin(admin.ModelAdmin):
     list_display = ["webhook_id", "prediction_id", "status", "received_at"]
     search_fields = ["webhook_id", "prediction_id"]
+    search_help_text = "Exact: a webhook delivery id or a prediction id."
+    show_full_result_count = False
+    paginator = EstimatedCountPaginator
+
+    def get_search_results(self, request, queryset, search_term):
+        return exact_search(queryset, search_term, text_fields=("webhook_id", "prediction_id")), False
+
     readonly_fields = ["webhook_id", "prediction_id", "status", "received_at"]
 
     def has_add_permission(self, request) -> bool:

@@ -7,16 +7,18 @@ neither. generation/admin.py swaps it in for accounts' plain UserAdmin.
 from __future__ import annotations
 
 from django.contrib import admin
-from django.db.models import Count, IntegerField, OuterRef, Subquery
+from django.db.models import IntegerField, OuterRef, Subquery
 from django.shortcuts import redirect
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils.html import format_html
 
 from accounts.admin import UserAdmin
 from accounts.admin_trail import StaffReasonAdminMixin, ask_reason, staff_trail
 from accounts.models import StaffAction, User
 from accounts.services import user_suspend
 from billing.models import CreditAccount, LedgerEntry, Subscription
+from dreampixel.admin_lists import EstimatedCountPaginator
 from generation.models import Job
 
 RECENT = 20
@@ -49,6 +51,8 @@ class BackOfficeUserAdmin(StaffReasonAdminMixin, UserAdmin):
     list_display = ["email", "name", "balance", "plan", "jobs", "is_active", "suspended", "is_staff", "date_joined"]
     list_filter = ["is_active", "is_staff", ("suspended_at", admin.EmptyFieldListFilter)]
     search_fields = ["email", "name"]
+    show_full_result_count = False
+    paginator = EstimatedCountPaginator
     inlines = [RecentJobsInline]
     actions = ["adjust_credits", "suspend", "unsuspend", "open_jobs"]
     readonly_fields = [*UserAdmin.readonly_fields, "suspended_at", "balance", "ledger", "staff_actions"]
@@ -71,7 +75,6 @@ class BackOfficeUserAdmin(StaffReasonAdminMixin, UserAdmin):
             .annotate(
                 balance_value=Subquery(balance, output_field=IntegerField()),
                 plan_name=Subquery(plan),
-                job_count=Count("jobs"),
             )
         )
 
@@ -84,9 +87,11 @@ class BackOfficeUserAdmin(StaffReasonAdminMixin, UserAdmin):
     def plan(self, user: User) -> str:
         return getattr(user, "plan_name", None) or "—"
 
-    @admin.display(description="Jobs", ordering="job_count")
-    def jobs(self, user: User) -> int:
-        return getattr(user, "job_count", 0)
+    @admin.display(description="Jobs")
+    def jobs(self, user: User) -> str:
+        # A link, not a count: counting every listed user's jobs read the whole jobs table.
+        url = reverse("admin:generation_job_changelist") + f"?user__id__exact={user.pk}"
+        return format_html('<a href="{}">Jobs</a>', url)
 
     @admin.display(description="Suspended", boolean=True, ordering="suspended_at")
     def suspended(self, user: User) -> bool:
@@ -94,8 +99,13 @@ class BackOfficeUserAdmin(StaffReasonAdminMixin, UserAdmin):
 
     @admin.display(description="Recent ledger entries")
     def ledger(self, user: User) -> str:
-        entries = LedgerEntry.objects.filter(account__user=user).select_related("actor").order_by("-created_at", "-id")
-        full = reverse("admin:billing_ledgerentry_changelist") + f"?account__user__id__exact={user.pk}"
+        # By the account id, not through `account__user`: behind the join the planner cannot
+        # tell which account it is and walks the whole ledger's index (issue 14).
+        account_id = CreditAccount.objects.filter(user=user).values_list("pk", flat=True).first()
+        entries = (
+            LedgerEntry.objects.filter(account_id=account_id).select_related("actor").order_by("-created_at", "-id")
+        )
+        full = reverse("admin:billing_ledgerentry_changelist") + f"?account__id__exact={account_id}"
         return render_to_string(
             "admin/generation/user_ledger.html", {"entries": entries[:RECENT], "full_url": full, "user": user}
         )

@@ -10,7 +10,9 @@ from decimal import Decimal
 from django.conf import settings
 from django.core.mail import mail_admins
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Q
+from django.db.models import Count, DecimalField, ExpressionWrapper, F, Q, Sum, Value
+from django.db.models.fields.json import KeyTextTransform
+from django.db.models.functions import Cast, Coalesce
 from django.utils import timezone
 
 from generation.models import AlertState, Job
@@ -53,17 +55,20 @@ def slow_jobs_alert(now) -> Alert | None:
 
 
 def provider_spend_usd(now) -> Decimal:
-    """Estimated provider spend over the last 24 hours, from run metrics and model prices."""
-    rows = (
+    """Estimated provider spend over the last 24 hours, from run metrics and model prices.
+
+    One SUM in the database over the indexed created_at range: no job rows come to Python."""
+    money = DecimalField(max_digits=20, decimal_places=6)
+    seconds = Coalesce(Cast(KeyTextTransform("predict_time", "metrics"), money), Value(Decimal(0)), output_field=money)
+    spend = ExpressionWrapper(
+        F("model__provider_usd_per_run") + F("model__provider_usd_per_second") * seconds, output_field=money
+    )
+    total = (
         Job.objects.filter(created_at__gte=now - timedelta(hours=24))
         .exclude(prediction_id="")
-        .values_list("model__provider_usd_per_run", "model__provider_usd_per_second", "metrics")
+        .aggregate(total=Sum(spend))["total"]
     )
-    total = Decimal(0)
-    for per_run, per_second, metrics in rows:
-        seconds = Decimal(str((metrics or {}).get("predict_time") or 0))
-        total += per_run + per_second * seconds
-    return total
+    return Decimal(total or 0)
 
 
 def spend_alert(now) -> Alert | None:

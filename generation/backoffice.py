@@ -5,7 +5,6 @@ days), grouped by day in the database."""
 
 from __future__ import annotations
 
-import statistics
 from collections import defaultdict
 from datetime import datetime, timedelta
 
@@ -19,7 +18,7 @@ from billing.models import LedgerEntry
 from dreampixel.charts import Series, bar_chart, line_chart
 from generation.alerts import alerts_current
 from generation.models import Job, JobReport
-from generation.stats import percentile
+from generation.stats import duration_percentiles, percentile
 
 Kind = LedgerEntry.Kind
 Status = Job.Status
@@ -36,12 +35,8 @@ def _window(since) -> dict:
     counts = Job.objects.filter(created_at__gte=since).aggregate(
         total=Count("pk"), **{status: Count("pk", filter=Q(status=status)) for status in Job.Status.values}
     )
-    durations = [
-        (finished_at - created_at).total_seconds()
-        for created_at, finished_at in Job.objects.filter(
-            created_at__gte=since, status=Job.Status.SUCCEEDED, finished_at__isnull=False
-        ).values_list("created_at", "finished_at")
-    ]
+    # Percentiles computed in the database over the indexed created_at range, not in Python.
+    median_seconds, p95_seconds = duration_percentiles(Job.objects.filter(created_at__gte=since))
     money = LedgerEntry.objects.filter(created_at__gte=since).aggregate(
         charged=Sum("amount", filter=Q(kind=Kind.CHARGE)),
         refunded=Sum("amount", filter=Q(kind=Kind.REFUND)),
@@ -50,8 +45,8 @@ def _window(since) -> dict:
     return {
         "jobs": counts,
         "success_rate": _success_rate(counts),
-        "median_seconds": statistics.median(durations) if durations else None,
-        "p95_seconds": percentile(durations, 0.95),
+        "median_seconds": median_seconds,
+        "p95_seconds": p95_seconds,
         "credits_charged": -(money["charged"] or 0),
         "credits_refunded": money["refunded"] or 0,
         "credits_sold": money["sold"] or 0,

@@ -209,10 +209,15 @@ class Job(models.Model):
     class Meta:
         ordering = ["-created_at"]
         indexes = [
-            models.Index(fields=["user", "-created_at"], name="generation_job_user_recent_idx"),
+            # A person's pages (jobs, gallery) in their order, with the id as the keyset tiebreak.
+            models.Index(fields=["user", "-created_at", "-id"], name="generation_job_user_hist_idx"),
             models.Index(fields=["status", "deadline_at"], name="generation_job_status_idx"),
             # A model's recent run times, for the estimate a waiting job page shows.
             models.Index(fields=["model", "status", "-finished_at"], name="generation_job_model_done_idx"),
+            # The admin list's default order and the admin home's and statistics' ranges.
+            models.Index(fields=["-created_at", "-id"], name="generation_job_recent_idx"),
+            # Alerts: jobs finished in the last hour.
+            models.Index(fields=["finished_at"], name="generation_job_finished_idx"),
         ]
         constraints = [
             models.UniqueConstraint(fields=["user", "form_token"], name="generation_job_one_per_form_token"),

@@ -1,11 +1,18 @@
-"""Reconciliation checks that need both a job and its ledger entries (plugged into `reconcile`)."""
+"""Reconciliation checks that need both a job and its ledger entries (plugged into `reconcile`).
+
+Each check is one set-based query: the job's entry is found by its idempotency key
+(`charge:<job id>`, `refund:<job id>`) through the ledger's unique index, and a charge's job by
+its primary key. An incremental run (`since`) reads only the jobs created or finished since
+then and the entries written since then, through their indexes.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.db.models import CharField, Exists, Func, OuterRef, QuerySet, UUIDField, Value
+from django.db.models.functions import Concat, Substr
 from django.utils import timezone
 
 from billing.models import LedgerEntry
@@ -13,103 +20,125 @@ from billing.reconcile import EXAMPLES, Finding, reconcile_check
 from billing.services import credits_refund
 from generation.models import Job
 
-CHUNK = 2_000
 Status = Job.Status
 
 
-def _chunks(queryset, size: int = CHUNK) -> Iterator[list]:
-    chunk = []
-    for item in queryset.iterator(chunk_size=size):
-        chunk.append(item)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
+class UUIDText(Func):
+    """A UUID as the text services put in keys (`8-4-4-4-12`, lower case)."""
+
+    output_field = CharField()
+
+    def as_postgresql(self, compiler, connection, **extra):
+        return self.as_sql(compiler, connection, template="(%(expressions)s)::text", **extra)
+
+    def as_sqlite(self, compiler, connection, **extra):
+        # SQLite stores a UUIDField as 32 hex digits.
+        hexdigits = "lower(%(expressions)s)"
+        parts = [
+            f"substr({hexdigits}, {start}, {length})" for start, length in ((1, 8), (9, 4), (13, 4), (17, 4), (21, 12))
+        ]
+        return self.as_sql(compiler, connection, template=" || '-' || ".join(parts), **extra)
 
 
-def _existing_keys(keys: list[str], **filters) -> set[str]:
-    entries = LedgerEntry.objects.filter(idempotency_key__in=keys, **filters)
-    return set(entries.values_list("idempotency_key", flat=True))
+class JobIdOf(Func):
+    """The job id in a `job:<uuid>` reference; NULL when the rest is not a UUID."""
+
+    output_field = UUIDField()
+
+    def as_postgresql(self, compiler, connection, **extra):
+        template = "(CASE WHEN %(expressions)s ~ '^job:[0-9a-fA-F-]{36}$' THEN substr(%(expressions)s, 5)::uuid END)"
+        return self.as_sql(compiler, connection, template=template, **extra)
+
+    def as_sqlite(self, compiler, connection, **extra):
+        return self.as_sql(
+            compiler, connection, template="lower(replace(substr(%(expressions)s, 5), '-', ''))", **extra
+        )
 
 
-def _jobs_missing(status_in, key_prefix: str, *, present: bool, **entry_filters) -> list[Job]:
-    """Jobs in these states whose `<prefix>:<job>` entry is absent (present=False) or there."""
-    found = []
-    jobs = Job.objects.filter(status__in=status_in).only("id", "user_id", "status", "cost").order_by("created_at")
-    for chunk in _chunks(jobs):
-        keys = _existing_keys([f"{key_prefix}:{job.id}" for job in chunk], **entry_filters)
-        found += [job for job in chunk if (f"{key_prefix}:{job.id}" in keys) == present]
-    return found
+def _entry(prefix: str, **filters) -> Exists:
+    key = Concat(Value(f"{prefix}:"), UUIDText(OuterRef("pk")), output_field=CharField())
+    return Exists(LedgerEntry.objects.filter(idempotency_key=key, **filters))
 
 
-def _examples(jobs: list[Job]) -> list[dict]:
-    return [{"job": str(job.id), "status": job.status, "cost": job.cost} for job in jobs[:EXAMPLES]]
+def _finding(name: str, description: str, jobs: QuerySet[Job], **extra) -> Finding:
+    count = jobs.count()
+    examples = [
+        {"job": str(job["id"]), "status": job["status"], "cost": job["cost"]}
+        for job in jobs.order_by("created_at").values("id", "status", "cost")[:EXAMPLES]
+    ] if count else []  # fmt: skip
+    return Finding(name=name, description=description, count=count, examples=examples, **extra)
 
 
 @reconcile_check
-def finished_jobs_without_refund() -> Finding:
-    jobs = _jobs_missing([Status.FAILED, Status.CANCELED], "refund", present=False)
+def finished_jobs_without_refund(*, since: datetime | None = None) -> Finding:
+    jobs = Job.objects.filter(status__in=[Status.FAILED, Status.CANCELED]).exclude(_entry("refund"))
+    if since is not None:
+        # job_fail stamps finished_at with the status; a final job without it was edited by hand.
+        jobs = jobs.filter(finished_at__gte=since)
 
     def fix() -> int:
-        for job in jobs:
+        owed = list(jobs.only("id"))
+        for job in owed:
             credits_refund(charge_key=job.charge_key, key=job.refund_key, memo="Refund owed (reconcile)")
-        return len(jobs)
+        return len(owed)
 
-    return Finding(
-        name="finished_jobs_without_refund",
-        description="Failed or canceled jobs that were not refunded",
-        count=len(jobs),
-        examples=_examples(jobs),
-        fix=fix if jobs else None,
-    )
+    finding = _finding("finished_jobs_without_refund", "Failed or canceled jobs that were not refunded", jobs)
+    finding.fix = fix if finding.count else None
+    return finding
 
 
 @reconcile_check
-def succeeded_jobs_with_refund() -> Finding:
+def succeeded_jobs_with_refund(*, since: datetime | None = None) -> Finding:
     # Staff may refund a succeeded job on purpose (a reported bad result); the system never should.
-    jobs = _jobs_missing([Status.SUCCEEDED], "refund", present=True, actor_type=LedgerEntry.Actor.SYSTEM)
-    return Finding(
-        name="succeeded_jobs_with_refund",
-        description="Succeeded jobs that the system refunded as well",
-        count=len(jobs),
-        examples=_examples(jobs),
-    )
+    jobs = Job.objects.filter(status=Status.SUCCEEDED).filter(_entry("refund", actor_type=LedgerEntry.Actor.SYSTEM))
+    if since is not None:
+        # Either side may be the new one: a job that succeeded since, or a refund written since.
+        # Two indexed reads (an OR of the two would read every succeeded job).
+        refunded = LedgerEntry.objects.filter(
+            kind=LedgerEntry.Kind.REFUND, actor_type=LedgerEntry.Actor.SYSTEM, created_at__gte=since
+        ).values(job_id=JobIdOf("reference"))
+        found = {*jobs.filter(finished_at__gte=since).values_list("pk", flat=True)}
+        found |= {*jobs.filter(pk__in=refunded).values_list("pk", flat=True)}
+        jobs = Job.objects.filter(pk__in=found)
+    return _finding("succeeded_jobs_with_refund", "Succeeded jobs that the system refunded as well", jobs)
 
 
 @reconcile_check
-def jobs_without_charge() -> Finding:
-    jobs = _jobs_missing(Job.Status.values, "charge", present=False)
-    return Finding(
-        name="jobs_without_charge",
-        description="Jobs with no charge in the ledger",
-        count=len(jobs),
-        examples=_examples(jobs),
-    )
+def jobs_without_charge(*, since: datetime | None = None) -> Finding:
+    # The charge is written in the job's own transaction: a job created since then is the change.
+    jobs = Job.objects.exclude(_entry("charge"))
+    if since is not None:
+        jobs = jobs.filter(created_at__gte=since)
+    return _finding("jobs_without_charge", "Jobs with no charge in the ledger", jobs)
 
 
 @reconcile_check
-def charges_without_job() -> Finding:
-    orphans = []
-    charges = LedgerEntry.objects.filter(kind=LedgerEntry.Kind.CHARGE, reference__startswith="job:").only(
-        "idempotency_key", "reference", "amount"
-    )
-    for chunk in _chunks(charges):
-        ids = {entry.reference.removeprefix("job:") for entry in chunk}
-        known = {str(pk) for pk in Job.objects.filter(pk__in=ids).values_list("pk", flat=True)}
-        orphans += [entry for entry in chunk if entry.reference.removeprefix("job:") not in known]
+def charges_without_job(*, since: datetime | None = None) -> Finding:
+    charges = LedgerEntry.objects.filter(kind=LedgerEntry.Kind.CHARGE, reference__startswith="job:")
+    if since is None:
+        # Every charge against every job: a hash anti-join on the id as text (parsing each
+        # reference into a UUID costs more than the join itself).
+        job = Job.objects.annotate(id_text=UUIDText("pk")).filter(id_text=Substr(OuterRef("reference"), 5))
+    else:
+        # The few charges since then, each looked up by the job's primary key.
+        charges = charges.filter(created_at__gte=since)
+        job = Job.objects.filter(pk=JobIdOf(OuterRef("reference")))
+    charges = charges.exclude(Exists(job))
+    count = charges.count()
+    examples = list(charges.order_by("pk").values("idempotency_key", "amount")[:EXAMPLES]) if count else []
     return Finding(
         name="charges_without_job",
         description="Charges for a job that does not exist",
-        count=len(orphans),
-        examples=[{"key": e.idempotency_key, "amount": e.amount} for e in orphans[:EXAMPLES]],
+        count=count,
+        examples=[{"key": e["idempotency_key"], "amount": e["amount"]} for e in examples],
     )
 
 
 @reconcile_check
-def jobs_past_deadline() -> Finding:
+def jobs_past_deadline(*, since: datetime | None = None) -> Finding:
+    # A state, not a change: the (status, deadline_at) index answers it at any volume.
     cutoff = timezone.now() - timedelta(seconds=settings.JOB_SWEEP_GRACE_SECONDS)
-    jobs = list(Job.objects.filter(status=Status.RUNNING, deadline_at__lt=cutoff).order_by("deadline_at"))
+    jobs = Job.objects.filter(status=Status.RUNNING, deadline_at__lt=cutoff)
 
     def fix() -> int:
         from generation.services import sweep_stuck_jobs
@@ -117,10 +146,6 @@ def jobs_past_deadline() -> Finding:
         result = sweep_stuck_jobs()
         return result["finished"] + result["failed"]
 
-    return Finding(
-        name="jobs_past_deadline",
-        description="Jobs still running past their deadline",
-        count=len(jobs),
-        examples=_examples(jobs),
-        fix=fix if jobs else None,
-    )
+    finding = _finding("jobs_past_deadline", "Jobs still running past their deadline", jobs)
+    finding.fix = fix if finding.count else None
+    return finding

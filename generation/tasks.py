@@ -32,7 +32,7 @@ def sweep_stuck_jobs() -> dict[str, int]:
 def cleanup() -> dict[str, int]:
     from generation.cleanup import cleanup_run
 
-    return {part.name: len(part.items) for part in cleanup_run(dry_run=False)}
+    return {part.name: part.count for part in cleanup_run(dry_run=False)}
 
 
 def check_alerts() -> list[str]:

@@ -7,7 +7,6 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.files.storage import default_storage
-from django.core.paginator import Paginator
 from django.db.models import Count, Q
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -17,11 +16,12 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from storages.backends.s3 import S3Storage
 
 from billing.services import InsufficientCredits, balance_of
+from dreampixel.keyset import keyset_page
 from dreampixel.ratelimits import limit_job_creation
 from generation.downloads import zip_stream
 from generation.forms import FORMS_BY_KIND, BatchForm
 from generation.models import Job, JobOutput, Kind, SiteSettings, Upload
-from generation.selectors import gallery_outputs, model_typical_seconds, user_batches, user_jobs
+from generation.selectors import GALLERY_KEYS, gallery_outputs, model_typical_seconds, user_batches, user_jobs
 from generation.services import (
     GenerationError,
     batch_create,
@@ -387,7 +387,10 @@ def gallery(request: HttpRequest) -> HttpResponse:
     kind = request.GET.get("kind") or None
     if kind not in (None, *Kind.values):
         kind = None
-    page = Paginator(gallery_outputs(user=request.user, kind=kind), GALLERY_PAGE_SIZE).get_page(request.GET.get("page"))
+    page = keyset_page(
+        gallery_outputs(user=request.user, kind=kind), keys=GALLERY_KEYS, size=GALLERY_PAGE_SIZE,
+        before=request.GET.get("before"), after=request.GET.get("after"),
+    )  # fmt: skip
     return render(request, "generation/gallery.html", {"page": page, "kind": kind, "kinds": Kind.choices})
 
 

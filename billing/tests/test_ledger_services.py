@@ -64,6 +64,20 @@ def test_replaying_any_operation_with_its_key_changes_nothing():
     assert LedgerEntry.objects.filter(account__user=user).count() == 4
 
 
+def test_a_replayed_charge_is_answered_even_when_the_balance_is_now_too_low():
+    user = UserFactory()
+    credits_grant(user=user, amount=500, key="purchase:cs_low")
+    first = credits_charge(user=user, amount=500, key="charge:job-low")
+    assert balance_of(user) == 0
+    assert credits_charge(user=user, amount=500, key="charge:job-low") == first  # not "not enough credits"
+    credits_grant(user=user, amount=700, key="purchase:cs_more")
+    assert credits_charge(user=user, amount=500, key="charge:job-low") == first  # the balance moved back
+    assert balance_of(user) == entries_total(user) == 700
+    with pytest.raises(IdempotencyConflict):
+        credits_charge(user=user, amount=200, key="charge:job-low")
+    assert balance_of(user) == 700
+
+
 def test_the_same_key_with_another_amount_or_kind_is_refused():
     user = UserFactory()
     credits_grant(user=user, amount=1_000, key="purchase:cs_4")

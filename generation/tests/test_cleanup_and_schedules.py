@@ -113,3 +113,28 @@ def test_old_stripe_event_payloads_are_emptied_but_the_event_ids_stay(capsys):
     recent.refresh_from_db()
     assert old.payload == {} and recent.payload == {"b": 2}
     assert StripeEvent.objects.filter(event_id="evt_old").exists()  # a redelivery stays a no-op
+
+
+def test_cleanup_goes_through_a_large_backlog_in_bounded_batches(capsys, monkeypatch):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    monkeypatch.setattr("generation.cleanup.BATCH", 50)
+    with time_machine.travel(timezone.now() - timedelta(days=100)):
+        from generation.models import ProviderWebhook
+
+        ProviderWebhook.objects.bulk_create(
+            ProviderWebhook(webhook_id=f"msg_{n:04}", prediction_id=f"p{n}", status="succeeded") for n in range(260)
+        )
+    keep = ProviderWebhook.objects.create(webhook_id="msg_recent", prediction_id="p-new", status="succeeded")
+    call_command("cleanup", "--dry-run")
+    assert re.search(r"Would delete\s+260\s+Replicate webhook records", capsys.readouterr().out)
+    with CaptureQueriesContext(connection) as captured:
+        call_command("cleanup")
+    assert re.search(r"Deleted\s+260\s+Replicate webhook records", capsys.readouterr().out)
+    assert list(ProviderWebhook.objects.values_list("webhook_id", flat=True)) == [keep.webhook_id]
+    deletes = [
+        q["sql"] for q in captured.captured_queries if q["sql"].startswith('DELETE FROM "generation_providerwebhook"')
+    ]
+    assert len(deletes) == 6  # 260 rows in batches of 50: no statement holds more than one batch
+    assert all(q["sql"].count("'msg_") <= 50 for q in captured.captured_queries)

@@ -90,3 +90,58 @@ def test_generation_stats_per_model(creator, capsys):
     call_command("generation_stats")
     table = capsys.readouterr().out
     assert "Preview renderer" in table and "67%" in table
+
+
+# --- Incremental runs: what changed since the last clean run; --full for everything -------------
+
+
+def test_an_hourly_run_reads_what_changed_and_full_reads_everything(creator, capsys):
+    model = local_model()
+    old = job_create(user=creator, model=model, prompt="long ago", aspect_ratio="square")
+    job_run(job_id=old.id)
+    first = reconcile(capsys)
+    assert first["ok"] and first["full"]  # no run before: everything is read
+    # A row edited by hand, stamped two days back: older than anything an hourly run reads.
+    two_days_ago = timezone.now() - timedelta(days=2)
+    Job.objects.filter(pk=old.pk).update(status=Job.Status.FAILED, created_at=two_days_ago, finished_at=two_days_ago)
+    # New work since the last run is read: a job failed now without its refund is found.
+    new = job_create(user=creator, model=model, prompt="just now", aspect_ratio="square")
+    Job.objects.filter(pk=new.pk).update(status=Job.Status.FAILED, finished_at=timezone.now())
+    hourly = reconcile(capsys)
+    assert not hourly["full"] and hourly["since"]
+    assert hourly["findings"]["finished_jobs_without_refund"]["count"] == 1
+    assert hourly["findings"]["finished_jobs_without_refund"]["examples"][0]["job"] == str(new.id)
+    # The problem is reported again by the next hourly run, until it is repaired.
+    again = reconcile(capsys)
+    assert again["findings"]["finished_jobs_without_refund"]["count"] == 1
+    full = reconcile(capsys, "--full")
+    assert full["full"] and full["findings"]["finished_jobs_without_refund"]["count"] == 2
+    fixed = reconcile(capsys, "--full", "--fix")
+    assert fixed["ok"] and fixed["fixed"] == {"finished_jobs_without_refund": 2}
+    assert balance_of(creator) == 10_000
+    assert reconcile(capsys)["ok"]
+
+
+def test_a_charge_or_refund_written_since_the_last_run_is_checked_against_its_job(creator, capsys):
+    model = local_model()
+    done = job_create(user=creator, model=model, prompt="fine", aspect_ratio="square")
+    job_run(job_id=done.id)
+    Job.objects.filter(pk=done.pk).update(finished_at=timezone.now() - timedelta(days=3))
+    assert reconcile(capsys)["ok"]
+    # New entries against an old succeeded job and against no job at all.
+    credits_refund(charge_key=done.charge_key, key=done.refund_key, memo="wrongly")
+    credits_charge(user=creator, amount=5, key="charge:ghost", reference=f"job:{uuid.uuid4()}")
+    report = reconcile(capsys)
+    assert not report["full"]
+    assert report["findings"]["succeeded_jobs_with_refund"]["count"] == 1
+    assert report["findings"]["charges_without_job"]["count"] == 1
+
+
+def test_a_tampered_balance_of_an_account_with_new_entries_is_found_by_the_hourly_run(creator, capsys):
+    from billing.models import CreditAccount
+
+    assert reconcile(capsys)["ok"]
+    credits_charge(user=creator, amount=7, key="charge:new-entry")
+    CreditAccount.objects.filter(user=creator).update(balance=1)
+    report = reconcile(capsys)
+    assert not report["full"] and report["findings"]["balance_mismatch"]["count"] == 1

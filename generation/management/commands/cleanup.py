@@ -14,7 +14,9 @@ class Command(BaseCommand):
         f"{settings.CLEANUP_TASK_RESULTS_DAYS} days, expired sessions, Replicate webhook records and "
         f"the payloads of handled Stripe events older than {settings.WEBHOOK_RETENTION_DAYS} days "
         "(the Stripe event ids stay, so a redelivery remains a no-op). Never touches the ledger or "
-        "the jobs themselves. Prints what it did; with --dry-run it prints the same list and deletes nothing."
+        "the jobs themselves. Works in batches of 1,000 rows in primary-key order, so memory stays "
+        "flat and each statement locks one batch. Prints what it did; with --dry-run it reads the "
+        "same batches, prints the same counts (and, with --list, the same items) and deletes nothing."
     )
 
     def add_arguments(self, parser):
@@ -22,12 +24,11 @@ class Command(BaseCommand):
         parser.add_argument("--list", action="store_true", help="Print every item, not only the counts.")
 
     def handle(self, *args, dry_run: bool, **options):
-        parts = cleanup_run(dry_run=dry_run)
+        # Items are printed as their batch is read: a long list is never held in memory.
+        on_item = (lambda name, item: self.stdout.write(f"         {name}: {item}")) if options["list"] else None
+        parts = cleanup_run(dry_run=dry_run, on_item=on_item)
         verb = "Would delete" if dry_run else "Deleted"
         for part in parts:
-            self.stdout.write(f"{verb} {len(part.items):>5}  {part.description}")
-            if options["list"]:
-                for item in part.items:
-                    self.stdout.write(f"         {part.name}: {item}")
-        total = sum(len(part.items) for part in parts)
+            self.stdout.write(f"{verb} {part.count:>5}  {part.description}")
+        total = sum(part.count for part in parts)
         self.stdout.write(("Dry run: nothing was deleted. " if dry_run else "") + f"{total} item(s) in all.")

@@ -16,7 +16,9 @@ class Command(BaseCommand):
     help = (
         "Jobs created in the last N hours (default 24), per model and in total: how many in each "
         "status, success rate (succeeded of finished), median and p95 time from submission to "
-        "result for succeeded jobs, credits charged and refunded. Reads only."
+        "result for succeeded jobs, credits charged and refunded. Reads only: counts, sums and "
+        "percentiles are computed in the database over the indexed created_at range, so its cost "
+        "follows the jobs in the window, not the size of the tables."
     )
 
     def add_arguments(self, parser):

@@ -162,11 +162,18 @@ Q_CLUSTER = {
     # Must exceed timeout; a task whose worker died comes back after this many seconds.
     "retry": env_int("Q_TIMEOUT", 900, minimum=10) + 60,
     "max_attempts": 3,
+    # How many tasks a cluster takes from the broker ahead of its workers. The Redis broker
+    # never delivers a taken task again, so a killed cluster loses these until the sweeper
+    # sends their jobs again; few means the other clusters run them instead.
+    "queue_limit": env_int("Q_QUEUE_LIMIT", env_int("Q_WORKERS", 2, minimum=1), minimum=1),
     "save_limit": 500,
     "catch_up": False,
     "poll": 0.1,
     "label": "Task queue",
 }
+# supervise_qcluster (the Procfile's worker) restarts a cluster when no task finished for
+# this long although the queue took its heartbeat tasks.
+QCLUSTER_STALL_SECONDS = env_float("QCLUSTER_STALL_SECONDS", 60.0, minimum=1.0)
 if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
 else:
@@ -225,7 +232,9 @@ LOCAL_RENDER_DELAY = env_int("LOCAL_RENDER_DELAY_MS", 0, minimum=0) / 1000
 # A worker holds a running job for this long and renews it while it waits.
 JOB_LEASE_SECONDS = env_int("JOB_LEASE_SECONDS", 60, minimum=5)
 JOB_SWEEP_GRACE_SECONDS = env_int("JOB_SWEEP_GRACE_SECONDS", 30, minimum=0)
-JOB_REQUEUE_AFTER_SECONDS = env_int("JOB_REQUEUE_AFTER_SECONDS", 300, minimum=30)
+# A queued job whose task was lost (queue restart, killed cluster, failed enqueue) is sent
+# again after this long; each job at most once per this interval.
+JOB_REQUEUE_AFTER_SECONDS = env_int("JOB_REQUEUE_AFTER_SECONDS", 60, minimum=10)
 PROVIDER_MAX_RETRIES = env_int("PROVIDER_MAX_RETRIES", 4, minimum=0)
 PROVIDER_RETRY_BASE_DELAY = 0.5
 PROVIDER_POLL_INITIAL = 0.1

@@ -6,4 +6,4 @@ class GenerationConfig(AppConfig):
     verbose_name = "Generation"
 
     def ready(self) -> None:
-        from generation import signals  # noqa: F401  (deletes a deleted account's content)
+        from generation import signals  # noqa: F401  (account deletion, the cluster heartbeat)

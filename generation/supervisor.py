@@ -154,10 +154,12 @@ class Supervisor:
             idle_for = now - self._last_progress
             if idle_for >= self.heartbeat_seconds and now - self._last_enqueue >= self.heartbeat_seconds:
                 self._enqueue_heartbeat(now)
-            # Only a queue that takes our heartbeats can show that the cluster is stuck.
+            # Only a queue that takes our heartbeats can show that the cluster is stuck; a
+            # cluster that has not finished its first task yet may still be starting up.
             if self._queue_ok_since is not None:
                 waiting = now - max(self._last_progress, self._queue_ok_since)
-                if waiting > self.stall_seconds:
+                allowed = self.stall_seconds if self._last_beat else 2 * self.stall_seconds
+                if waiting > allowed:
                     return f"no task finished for {int(waiting)} s"
             if now - self._last_save >= self.save_every:
                 self._save()

@@ -175,7 +175,7 @@ def test_terminated_database_connections_cost_a_supervised_cluster_no_job(
 ):
     settings.JOB_REQUEUE_AFTER_SECONDS = 2
     name = use_queue(monkeypatch, redis_url)
-    env = cluster_env(redis_url=redis_url, name=name, Q_WORKERS="2", LOCAL_RENDER_DELAY_MS="100")
+    env = cluster_env(redis_url=redis_url, name=name, Q_WORKERS="2", LOCAL_RENDER_DELAY_MS="300")
     args = ["supervise_qcluster", "--name", name, "--stall-seconds", "3", "--heartbeat-seconds", "0.5",
             "--stop-grace", "3", "--restart-grace", "1"]  # fmt: skip
     supervisor = start(args, env, tmp_path / "supervisor.log")
@@ -184,11 +184,15 @@ def test_terminated_database_connections_cost_a_supervised_cluster_no_job(
     dsn = f"host={db['HOST'] or '127.0.0.1'} port={db['PORT'] or 5432} user={db['USER']} dbname={db['NAME']}"
     cuts = 0
     try:
-        jobs = [job_create(user=user, model=model, prompt=f"cut {n}", aspect_ratio="square") for n in range(10)]
+        jobs = [job_create(user=user, model=model, prompt=f"cut {n}", aspect_ratio="square") for n in range(12)]
+        deadline = time.monotonic() + 20
+        while not Job.objects.filter(status=Job.Status.SUCCEEDED).exists():  # the cluster is at work
+            assert time.monotonic() < deadline, (tmp_path / "supervisor.log").read_text()[-3000:]
+            time.sleep(0.1)
         with psycopg.connect(dsn, autocommit=True) as admin:
             mine = admin.info.backend_pid
-            for _ in range(6):  # every connection of the cluster, cut while jobs run
-                time.sleep(0.7)
+            for _ in range(5):  # every connection of the cluster, cut while jobs run
+                time.sleep(0.4)
                 cuts += admin.execute(
                     "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
                     " WHERE datname = current_database() AND pid <> pg_backend_pid() AND pid <> %s",

@@ -181,6 +181,14 @@ Q_CLUSTER = {
 # supervise_qcluster (the Procfile's worker) restarts a cluster when no task finished for
 # this long although the queue took its heartbeat tasks.
 QCLUSTER_STALL_SECONDS = env_float("QCLUSTER_STALL_SECONDS", 60.0, minimum=1.0)
+# An idle supervised cluster gets a no-op heartbeat task this often.
+QCLUSTER_HEARTBEAT_SECONDS = env_float("QCLUSTER_HEARTBEAT_SECONDS", 5.0, minimum=0.1)
+# SIGTERM: the cluster may finish its tasks this long, then it is killed (under the platform's grace).
+QCLUSTER_STOP_GRACE_SECONDS = env_float("QCLUSTER_STOP_GRACE_SECONDS", 20.0, minimum=0.0)
+# A stalled cluster cannot stop cleanly: it is killed after this long.
+QCLUSTER_RESTART_GRACE_SECONDS = env_float("QCLUSTER_RESTART_GRACE_SECONDS", 5.0, minimum=0.0)
+# The name a supervised cluster reports under (admin home); empty: $DYNO, else host:pid.
+WORKER_NAME = env_str("WORKER_NAME")
 if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
 else:

@@ -67,7 +67,7 @@ def heartbeat_record() -> None:
 
 def default_name() -> str:
     # Stable per machine or dyno, so a restarted supervisor updates its own row.
-    return os.environ.get("WORKER_NAME") or os.environ.get("DYNO") or f"{socket.gethostname()}:{os.getpid()}"
+    return settings.WORKER_NAME or os.environ.get("DYNO") or f"{socket.gethostname()}:{os.getpid()}"
 
 
 @dataclass

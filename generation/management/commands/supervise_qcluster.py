@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 from django.utils import timezone
 
-from dreampixel.env import env_float
 from generation.supervisor import Supervisor, default_name
 
 
@@ -23,18 +23,10 @@ class Command(BaseCommand):
         parser.add_argument(
             "--name", default=default_name(), help="This cluster's name (default: $WORKER_NAME, $DYNO or host:pid)."
         )
-        parser.add_argument(
-            "--stall-seconds", type=float, default=env_float("QCLUSTER_STALL_SECONDS", 60.0, minimum=1.0)
-        )
-        parser.add_argument(
-            "--heartbeat-seconds", type=float, default=env_float("QCLUSTER_HEARTBEAT_SECONDS", 5.0, minimum=0.1)
-        )
-        parser.add_argument(
-            "--stop-grace", type=float, default=env_float("QCLUSTER_STOP_GRACE_SECONDS", 20.0, minimum=0.0)
-        )
-        parser.add_argument(
-            "--restart-grace", type=float, default=env_float("QCLUSTER_RESTART_GRACE_SECONDS", 5.0, minimum=0.0)
-        )
+        parser.add_argument("--stall-seconds", type=float, default=settings.QCLUSTER_STALL_SECONDS)
+        parser.add_argument("--heartbeat-seconds", type=float, default=settings.QCLUSTER_HEARTBEAT_SECONDS)
+        parser.add_argument("--stop-grace", type=float, default=settings.QCLUSTER_STOP_GRACE_SECONDS)
+        parser.add_argument("--restart-grace", type=float, default=settings.QCLUSTER_RESTART_GRACE_SECONDS)
         parser.add_argument("--status", action="store_true", help="Print every supervised cluster's status and exit.")
 
     def handle(self, *args, **options) -> None:

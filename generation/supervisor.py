@@ -31,6 +31,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -97,6 +98,7 @@ class Supervisor:
         self._last_enqueue = 0.0
         self._last_save = 0.0
         self._restart_reason = ""
+        self._broker = None  # one connection for the heartbeats, made on first use
         self.heartbeat_file = Path(tempfile.mkdtemp(prefix="dreampixel-qcluster-")) / "heartbeat"
 
     # -- the loop ---------------------------------------------------------------------------
@@ -121,6 +123,7 @@ class Supervisor:
             self._sleep(min(2**quick_failures - 1, 30))
         self._stop_child(grace=self.stop_grace_seconds)
         self._save(stopped=True)
+        shutil.rmtree(self.heartbeat_file.parent, ignore_errors=True)
         return 0
 
     def _on_signal(self, signum, frame) -> None:
@@ -184,11 +187,18 @@ class Supervisor:
         self.last_heartbeat_at = timezone.now()
 
     def _enqueue_heartbeat(self, now: float) -> None:
+        from django_q.brokers import get_broker
         from django_q.tasks import async_task
 
         self._last_enqueue = now
         try:
-            async_task("generation.tasks.cluster_heartbeat", task_name=f"heartbeat-{self.name}", save=False)
+            self._broker = self._broker or get_broker()
+            async_task(
+                "generation.tasks.cluster_heartbeat",
+                task_name=f"heartbeat-{self.name}",
+                save=False,
+                broker=self._broker,
+            )
         except Exception as error:  # the broker is down: not the cluster's fault
             if self._queue_ok_since is not None:
                 logger.warning("supervisor %s: the queue is unreachable: %s", self.name, error)

@@ -121,14 +121,14 @@ class Supervisor:
             # A cluster that dies right away (no database, no broker) is retried with backoff.
             quick_failures = quick_failures + 1 if lived < 10 else 0
             self._sleep(min(2**quick_failures - 1, 30))
+        logger.info("supervisor %s stopping qcluster (grace %s s)", self.name, self.stop_grace_seconds)
         self._stop_child(grace=self.stop_grace_seconds)
         self._save(stopped=True)
         shutil.rmtree(self.heartbeat_file.parent, ignore_errors=True)
         return 0
 
     def _on_signal(self, signum, frame) -> None:
-        logger.info("supervisor %s: %s received, stopping qcluster", self.name, signal.Signals(signum).name)
-        self.stopping = True
+        self.stopping = True  # only a flag: logging from a signal handler can deadlock
 
     def _sleep(self, seconds: float) -> None:
         until = time.monotonic() + seconds

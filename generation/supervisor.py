@@ -181,10 +181,13 @@ class Supervisor:
         except (ValueError, IndexError):
             return
         # A new monitor (a restart, a reincarnation) counts from 1 again.
-        self.tasks_done += count if count < self._last_count or not self._last_beat else count - self._last_count
+        first = not self._last_beat
+        self.tasks_done += count if count < self._last_count or first else count - self._last_count
         self._last_beat, self._last_count = beat, count
         self._last_progress = now
         self.last_heartbeat_at = timezone.now()
+        if first:
+            self._save()  # staff see at once that the new cluster works
 
     def _enqueue_heartbeat(self, now: float) -> None:
         from django_q.brokers import get_broker

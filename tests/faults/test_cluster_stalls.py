@@ -175,7 +175,9 @@ def test_a_killed_monitor_or_pusher_costs_seconds_and_no_job(user, queue, redis_
     jobs = []
     try:
         wait_for_heartbeats(queue)
-        for role in ("monitor", "pusher"):
+        # The pusher first: a reincarnated process is the sentinel's youngest child, which
+        # would make a new pusher look like the monitor by start order.
+        for role in ("pusher", "monitor"):
             processes = cluster_processes(qcluster_pid(supervisor.pid), workers=2)
             jobs += make_jobs(user, 3, f"before {role} kill")
             time.sleep(rng.uniform(0, 0.5))

@@ -67,6 +67,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "dreampixel.logging.RequestIdMiddleware",
+    "dreampixel.outages.ServiceUnavailableMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -126,14 +127,20 @@ ATOMIC_REQUESTS = False
 # --- Cache, rate limits and the task queue ----------------------------------------------
 REDIS_URL = env_str("REDIS_URL")
 if REDIS_URL:
-    _cache = {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+    _cache = {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        # An unreachable Redis fails a request in seconds (a 503 page), never hangs it.
+        "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
+    }
 else:
     _cache = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "dreampixel"}
 CACHES = {"default": _cache}
 
 # Sessions are read from the cache (Redis in production) and written through to the
 # database: one query less on every signed-in request, nothing lost when the cache restarts.
-SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+# dreampixel.sessions: signed-in pages keep working, from the database, while Redis is down.
+SESSION_ENGINE = "dreampixel.sessions"
 
 RATELIMIT_ENABLE = env_bool("RATELIMIT_ENABLE", True)
 RATELIMIT_VIEW = "dreampixel.views.ratelimited"
@@ -166,11 +173,26 @@ Q_CLUSTER = {
     # Must exceed timeout; a task whose worker died comes back after this many seconds.
     "retry": env_int("Q_TIMEOUT", 900, minimum=10) + 60,
     "max_attempts": 3,
+    # How many tasks a cluster takes from the broker ahead of its workers. The Redis broker
+    # never delivers a taken task again, so a killed cluster loses these until the sweeper
+    # sends their jobs again; few means the other clusters run them instead.
+    "queue_limit": env_int("Q_QUEUE_LIMIT", env_int("Q_WORKERS", 2, minimum=1), minimum=1),
     "save_limit": 500,
     "catch_up": False,
     "poll": 0.1,
     "label": "Task queue",
 }
+# supervise_qcluster (the Procfile's worker) restarts a cluster when no task finished for
+# this long although the queue took its heartbeat tasks.
+QCLUSTER_STALL_SECONDS = env_float("QCLUSTER_STALL_SECONDS", 60.0, minimum=1.0)
+# An idle supervised cluster gets a no-op heartbeat task this often.
+QCLUSTER_HEARTBEAT_SECONDS = env_float("QCLUSTER_HEARTBEAT_SECONDS", 5.0, minimum=0.1)
+# SIGTERM: the cluster may finish its tasks this long, then it is killed (under the platform's grace).
+QCLUSTER_STOP_GRACE_SECONDS = env_float("QCLUSTER_STOP_GRACE_SECONDS", 20.0, minimum=0.0)
+# A stalled cluster cannot stop cleanly: it is killed after this long.
+QCLUSTER_RESTART_GRACE_SECONDS = env_float("QCLUSTER_RESTART_GRACE_SECONDS", 5.0, minimum=0.0)
+# The name a supervised cluster reports under (admin home); empty: $DYNO, else host:pid.
+WORKER_NAME = env_str("WORKER_NAME")
 if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
 else:
@@ -230,7 +252,9 @@ LOCAL_RENDER_DELAY = env_int("LOCAL_RENDER_DELAY_MS", 0, minimum=0) / 1000
 # A worker holds a running job for this long and renews it while it waits.
 JOB_LEASE_SECONDS = env_int("JOB_LEASE_SECONDS", 60, minimum=5)
 JOB_SWEEP_GRACE_SECONDS = env_int("JOB_SWEEP_GRACE_SECONDS", 30, minimum=0)
-JOB_REQUEUE_AFTER_SECONDS = env_int("JOB_REQUEUE_AFTER_SECONDS", 300, minimum=30)
+# A queued job whose task was lost (queue restart, killed cluster, failed enqueue) is sent
+# again after this long; each job at most once per this interval.
+JOB_REQUEUE_AFTER_SECONDS = env_int("JOB_REQUEUE_AFTER_SECONDS", 60, minimum=10)
 # Without webhooks (no PUBLIC_BASE_URL) one poller checks every running prediction this often
 # (a few list calls a pass), so a job finishes within about two intervals of its prediction.
 JOB_POLL_INTERVAL = env_float("JOB_POLL_INTERVAL", 1.0, minimum=0.1)

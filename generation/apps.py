@@ -19,7 +19,7 @@ class GenerationConfig(AppConfig):
     def ready(self) -> None:
         from billing.pricing import catalog_register
         from billing.references import reference_register
-        from generation import signals  # noqa: F401  (deletes a deleted account's content)
+        from generation import signals  # noqa: F401  (account deletion, the cluster heartbeat)
         from generation.selectors import catalog_credit_costs
 
         # Pages in billing show job prices from the catalog, which billing does not know.

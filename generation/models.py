@@ -193,6 +193,11 @@ class Job(models.Model):
     # whose lease ran out lost its worker and may be picked up again.
     lease_until = models.DateTimeField(null=True, blank=True)
     deadline_at = models.DateTimeField(null=True, blank=True)
+    # When the job's run task was last handed to the queue: the sweeper sends a queued job
+    # again only when this is older than JOB_REQUEUE_AFTER_SECONDS (a conditional update), so
+    # a task lost with a queue or a cluster comes back within a minute, and a long backlog
+    # gains at most one extra task per job and interval.
+    last_enqueued_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -373,6 +378,9 @@ class ProviderWebhook(models.Model):
     prediction_id = models.CharField(max_length=100, db_index=True)
     status = models.CharField(max_length=32, blank=True)
     received_at = models.DateTimeField(default=timezone.now)
+    # Set once the delivery's work was done (its sync handed over): a redelivery of a webhook
+    # that failed after this row was saved does the work instead of being ignored.
+    processed_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return self.webhook_id
@@ -424,3 +432,29 @@ class PredictionPoller(models.Model):
 
     def __str__(self) -> str:
         return f"poller {self.name}"
+
+
+class WorkerCluster(models.Model):
+    """One supervised `qcluster` (manage.py supervise_qcluster), as its supervisor last saw it.
+
+    Written by the supervisor only (a few times a minute), read by the admin home and the
+    runbook. The heartbeat is the last task the cluster finished: only a working cluster
+    moves it."""
+
+    name = models.CharField(max_length=200, unique=True)
+    host = models.CharField(max_length=200, blank=True)
+    pid = models.PositiveIntegerField(null=True, blank=True)  # the supervisor's
+    started_at = models.DateTimeField(null=True, blank=True)  # the current qcluster's
+    last_heartbeat_at = models.DateTimeField(null=True, blank=True)
+    tasks_done = models.PositiveBigIntegerField(default=0)  # since the supervisor started
+    restarts = models.PositiveIntegerField(default=0)
+    last_restart_at = models.DateTimeField(null=True, blank=True)
+    last_restart_reason = models.CharField(max_length=200, blank=True)
+    seen_at = models.DateTimeField(default=timezone.now)  # the supervisor's last write
+    stopped_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name

@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.db import transaction
 from django.dispatch import receiver
 from django.utils import timezone
+from django_q.signals import post_execute
 
 from accounts.services import account_deleting
 from generation.models import Job, JobOutput
@@ -17,3 +18,12 @@ def delete_account_content(sender, user, **kwargs) -> None:
     outputs.delete()
     Job.objects.filter(user=user).update(prompt="", deleted_at=timezone.now())
     transaction.on_commit(lambda: delete_files(names))  # storage I/O once the rows are gone
+
+
+@receiver(post_execute, dispatch_uid="generation_cluster_heartbeat")
+def cluster_heartbeat(sender, task, **kwargs) -> None:
+    # Sent by the cluster's monitor once a task's result is handled: the end of the pipeline,
+    # so a wedged worker pool, pusher or monitor all stop the heartbeat.
+    from generation.supervisor import heartbeat_record
+
+    heartbeat_record()

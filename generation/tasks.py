@@ -29,6 +29,12 @@ def sweep_stuck_jobs() -> dict[str, int]:
     return services.sweep_stuck_jobs()
 
 
+def cluster_heartbeat() -> None:
+    # Nothing to do: finishing is the point. The supervisor enqueues it while its cluster is
+    # idle, and the cluster's monitor records each finished task (generation.supervisor).
+    return None
+
+
 def cleanup() -> dict[str, int]:
     from generation.cleanup import cleanup_run
 

@@ -10,6 +10,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 from replicate.webhook import Webhooks, WebhookSigningSecret
@@ -64,21 +65,25 @@ def replicate_webhook(request: HttpRequest) -> HttpResponse:
         logger.warning("rejected a Replicate webhook: %s", type(error).__name__)
         return JsonResponse({"error": "invalid webhook"}, status=400)
 
+    # The delivery's row is saved first and marked processed only once its work is done: a
+    # redelivery of a webhook that failed in between (the queue down, a cut connection) does
+    # the work again instead of being taken for a duplicate. Two deliveries racing may both
+    # hand over a sync; syncing is idempotent.
     try:
         with transaction.atomic():
             ProviderWebhook.objects.create(webhook_id=headers["webhook-id"], prediction_id=prediction_id, status=status)
-            job_id = (
-                Job.objects.filter(prediction_id=prediction_id, status=Job.Status.RUNNING)
-                .values_list("pk", flat=True)
-                .first()
-            )
-            if job_id is None and named_job is not None:
-                # The worker was interrupted before it saved the prediction id: adopt it here.
-                prediction = Prediction(id=prediction_id, status=status, job_id=marker)
-                if job_adopt_prediction(job_id=named_job, prediction=prediction):
-                    job_id = named_job
-            if job_id and status in ("succeeded", "failed", "canceled"):
-                transaction.on_commit(lambda: enqueue_sync(job_id))
     except IntegrityError:
-        return JsonResponse({"ok": True, "duplicate": True})
+        if ProviderWebhook.objects.filter(webhook_id=headers["webhook-id"], processed_at__isnull=False).exists():
+            return JsonResponse({"ok": True, "duplicate": True})
+    job_id = (
+        Job.objects.filter(prediction_id=prediction_id, status=Job.Status.RUNNING).values_list("pk", flat=True).first()
+    )
+    if job_id is None and named_job is not None:
+        # The worker was interrupted before it saved the prediction id: adopt it here.
+        prediction = Prediction(id=prediction_id, status=status, job_id=marker)
+        if job_adopt_prediction(job_id=named_job, prediction=prediction):
+            job_id = named_job
+    if job_id and status in ("succeeded", "failed", "canceled"):
+        enqueue_sync(job_id)  # raises if the queue is down: a 500, and Replicate delivers again
+    ProviderWebhook.objects.filter(webhook_id=headers["webhook-id"]).update(processed_at=timezone.now())
     return JsonResponse({"ok": True})

@@ -53,10 +53,22 @@ class _DeadlinePassed(Exception):
     pass
 
 
-def _enqueue_run(job_id: uuid.UUID) -> None:
+def _enqueue_run(job_id: uuid.UUID) -> bool:
+    """Hand the job's run task to the queue; False if the queue could not take it.
+
+    A queue that is down is not the person's problem: their job is committed and charged, so
+    it stays queued and the sweeper sends it again once its `last_enqueued_at` is old enough.
+    Whatever the broker raises (Redis, or the database for the ORM broker) is caught here."""
     from generation.tasks import enqueue_run
 
-    enqueue_run(job_id)
+    try:
+        enqueue_run(job_id)
+    except Exception:
+        logger.exception(
+            "could not enqueue job %s; the sweeper will send it again", job_id, extra={"job_id": str(job_id)}
+        )
+        return False
+    return True
 
 
 def _lease() -> timedelta:

@@ -7,6 +7,7 @@ import secrets
 import uuid
 
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from accounts.models import User
 from billing.services import credits_charge
@@ -55,6 +56,7 @@ def _new_job(*, user: User, model: AIModel, prompt: str, aspect_ratio: str, **fi
         provider=model.provider,
         provider_ref=model.provider_ref,
         duration_seconds=model.duration_seconds,
+        last_enqueued_at=timezone.now(),  # the enqueue follows on commit
         **fields,
     )
     # The memo names the model, never the prompt: the ledger is kept after an account is deleted.

@@ -60,15 +60,19 @@ def sweep_stuck_jobs() -> dict[str, int]:
             if job_fail(job_id=job.pk, message=MESSAGE_TIMEOUT, provider_error="swept: past deadline"):
                 counts["failed"] += 1
 
-    # Lost their worker before the deadline, or never reached one: run them again. The
-    # claim makes a duplicate delivery harmless.
-    orphans = Job.objects.filter(
-        Q(status=Status.RUNNING, lease_until__lt=now, deadline_at__gte=now - grace)
-        | Q(status=Status.QUEUED, created_at__lt=now - timedelta(seconds=settings.JOB_REQUEUE_AFTER_SECONDS))
-    ).values_list("pk", flat=True)
-    for job_id in list(orphans[:200]):
-        _enqueue_run(job_id)
-        counts["restarted"] += 1
+    # Lost their worker before the deadline, or their task was lost (a queue restart, a
+    # cluster killed with tasks it had taken, an enqueue that failed): send them again. Each
+    # job at most once per JOB_REQUEUE_AFTER_SECONDS: the conditional update of
+    # last_enqueued_at decides, so a long backlog does not gain a duplicate task every minute.
+    # The claim makes a duplicate delivery harmless anyway.
+    requeue_before = now - timedelta(seconds=settings.JOB_REQUEUE_AFTER_SECONDS)
+    due = (Q(status=Status.RUNNING, lease_until__lt=now, deadline_at__gte=now - grace) | Q(status=Status.QUEUED)) & (
+        Q(last_enqueued_at__lt=requeue_before) | Q(last_enqueued_at__isnull=True, created_at__lt=requeue_before)
+    )
+    for job_id in list(Job.objects.filter(due).values_list("pk", flat=True)[:200]):
+        if Job.objects.filter(due, pk=job_id).update(last_enqueued_at=now):
+            _enqueue_run(job_id)
+            counts["restarted"] += 1
     if not settings.PUBLIC_BASE_URL and Job.objects.filter(status=Status.RUNNING).exclude(prediction_id="").exists():
         poller_kick()  # a poller lost with its worker is started again within the minute
     return counts

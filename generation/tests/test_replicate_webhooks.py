@@ -80,7 +80,11 @@ def test_five_copies_of_one_delivery_have_one_effect(
             answers.append(post(client, body, headers).json())
     assert answers[0] == {"ok": True}
     assert all(answer == {"ok": True, "duplicate": True} for answer in answers[1:])
-    assert sum("replicate_webhook" in c.__qualname__ for c in callbacks) == 1  # one sync enqueued
+    assert not [c for c in callbacks if "replicate_webhook" in c.__qualname__]  # handed over at once
+    syncs = [
+        p for m, p, _ in fake_replicate.requests if m == "GET" and p == f"/v1/predictions/{waiting_job.prediction_id}"
+    ]
+    assert len(syncs) == 1  # one sync ran
     assert ProviderWebhook.objects.count() == 1
     waiting_job.refresh_from_db()
     assert waiting_job.status == Job.Status.SUCCEEDED
@@ -97,3 +101,29 @@ def test_without_replicate_configured_the_endpoint_is_not_there(client, settings
     settings.REPLICATE_API_TOKENS = []
     assert client.post(URL, b"{}", content_type="application/json").status_code == 404
     assert reverse("replicate_webhook") == URL
+
+
+def test_a_delivery_that_failed_after_it_was_recorded_does_its_work_when_redelivered(
+    client, waiting_job, fake_replicate, monkeypatch
+):
+    from django.test import Client
+    from django_q.conf import Conf
+
+    from tests.clusters import free_port, use_queue
+
+    # The queue is down: the delivery is recorded, the sync cannot be handed over, Replicate gets a 503.
+    use_queue(monkeypatch, f"redis://127.0.0.1:{free_port()}/0")
+    body = completed_body(waiting_job)
+    headers = fake_replicate.sign(body, webhook_id="msg_retry")
+    assert post(Client(raise_request_exception=False), body, headers).status_code == 503
+    assert ProviderWebhook.objects.get(webhook_id="msg_retry").processed_at is None
+    assert Job.objects.get(pk=waiting_job.pk).status == Job.Status.RUNNING
+
+    # Replicate delivers it again once the queue is back: not a duplicate, the job finishes.
+    monkeypatch.setattr(Conf, "SYNC", True)
+    assert post(client, body, headers).json() == {"ok": True}
+    waiting_job.refresh_from_db()
+    assert waiting_job.status == Job.Status.SUCCEEDED
+    assert ProviderWebhook.objects.get(webhook_id="msg_retry").processed_at is not None
+    # And a third copy is a duplicate.
+    assert post(client, body, headers).json() == {"ok": True, "duplicate": True}

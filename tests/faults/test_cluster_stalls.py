@@ -1,0 +1,190 @@
+"""A dead worker never stalls a cluster (issue 12 §2).
+
+django-q2 1.11 wedges when a process waiting on the cluster's internal queue is SIGKILLed
+(upstream issue #23): the first test shows it on a plain `qcluster`; the others run the
+Procfile's `supervise_qcluster` and kill idle workers, a busy worker, the monitor and the
+pusher. Every test ends with each job final, charged once, refunded at most once, and a clean
+`reconcile`. Seeded: FAULT_SEED=<n> replays a run.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import time
+
+import pytest
+
+from accounts.tests.factories import UserFactory
+from billing.services import credits_grant
+from generation.models import Job, WorkerCluster
+from generation.services import job_create, sweep_stuck_jobs
+from generation.tests.factories import local_model
+from tests.clusters import (
+    assert_every_job_final_and_paid_once,
+    children,
+    cluster_env,
+    cluster_processes,
+    group_alive,
+    start,
+    stop,
+    use_queue,
+)
+
+pytestmark = pytest.mark.django_db(transaction=True)
+SEED = int(os.environ.get("FAULT_SEED", "20261201"))
+# Short windows so each test takes seconds; production uses a minute (see docs/runbook.md).
+SUPERVISOR = ["supervise_qcluster", "--name", "", "--stall-seconds", "3", "--heartbeat-seconds", "0.5",
+              "--stop-grace", "3", "--restart-grace", "1"]  # fmt: skip
+
+
+@pytest.fixture
+def user():
+    user = UserFactory()
+    credits_grant(user=user, amount=100_000, key="purchase:stalls")
+    return user
+
+
+@pytest.fixture
+def queue(monkeypatch, redis_url, settings):
+    import redis
+
+    settings.JOB_REQUEUE_AFTER_SECONDS = 2  # the sweeper sends a lost task again after 2 s
+    name = use_queue(monkeypatch, redis_url)
+    yield name
+    client = redis.from_url(redis_url)
+    client.delete(f"django_q:{name}:q", *client.keys(f"django_q:{name}:cluster:*"))
+
+
+def supervisor_args(name: str) -> list[str]:
+    args = list(SUPERVISOR)
+    args[2] = name
+    return args
+
+
+def make_jobs(user, count: int, prefix: str) -> list[Job]:
+    model = local_model()
+    return [
+        job_create(user=user, model=model, prompt=f"{prefix} {n}", aspect_ratio="square", seed=n) for n in range(count)
+    ]
+
+
+def run_until_final(jobs, timeout: float) -> None:
+    """What the schedule does every minute, every half second here."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not Job.objects.filter(pk__in=[j.pk for j in jobs]).exclude(status__in=Job.FINAL_STATUSES).exists():
+            return
+        sweep_stuck_jobs()
+        time.sleep(0.5)
+
+
+def wait_for_heartbeats(name: str, timeout: float = 30) -> WorkerCluster:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        cluster = WorkerCluster.objects.filter(name=name, tasks_done__gt=0).first()
+        if cluster:
+            return cluster
+        time.sleep(0.1)
+    raise AssertionError("the supervised cluster never reported a heartbeat")
+
+
+def qcluster_pid(supervisor_pid: int, timeout: float = 10) -> int:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if found := children(supervisor_pid):
+            return found[0]
+        time.sleep(0.05)
+    raise AssertionError("the supervisor never started qcluster")
+
+
+def test_a_plain_qcluster_wedges_when_its_idle_worker_is_killed(user, queue, redis_url, tmp_path):
+    # The failure the supervisor exists for; if django-q2 ever fixes it, this test says so.
+    cluster = start(["qcluster"], cluster_env(redis_url=redis_url, name=queue, Q_WORKERS="1"), tmp_path / "q.log")
+    try:
+        worker = cluster_processes(cluster.pid, workers=1)["workers"][0]
+        os.kill(worker, signal.SIGKILL)
+        jobs = make_jobs(user, 2, "wedged")
+        time.sleep(3)  # a working cluster runs a job in well under a second
+        assert not Job.objects.filter(pk__in=[j.pk for j in jobs]).exclude(status=Job.Status.QUEUED).exists()
+        took = stop(cluster, timeout=2)
+        assert took >= 2, "SIGTERM stopped the wedged cluster: django-q2 may have fixed issue #23"
+    finally:
+        stop(cluster, timeout=1)
+
+
+def test_killed_idle_workers_cost_the_supervised_cluster_seconds_and_no_job(user, queue, redis_url, tmp_path, capsys):
+    env = cluster_env(redis_url=redis_url, name=queue, Q_WORKERS="2", LOCAL_RENDER_DELAY_MS="50")
+    supervisor = start(supervisor_args(queue), env, tmp_path / "supervisor.log")
+    try:
+        wait_for_heartbeats(queue)
+        cluster = qcluster_pid(supervisor.pid)
+        for worker in cluster_processes(cluster, workers=2)["workers"]:  # one of them holds the queue's lock
+            os.kill(worker, signal.SIGKILL)
+        killed_at = time.monotonic()
+        jobs = make_jobs(user, 6, "idle kill")
+        run_until_final(jobs, timeout=30)
+        took = time.monotonic() - killed_at
+        record = WorkerCluster.objects.get(name=queue)
+        assert record.restarts == 1, (tmp_path / "supervisor.log").read_text()[-3000:]
+        assert record.last_restart_reason.startswith("no task finished")
+        assert took < 15, f"the jobs took {took:.0f} s after the kill"
+
+        # SIGTERM stops even a wedged cluster within the grace period, and all of it.
+        new_cluster = qcluster_pid(supervisor.pid)
+        assert new_cluster != cluster
+        for worker in cluster_processes(new_cluster, workers=2)["workers"]:
+            os.kill(worker, signal.SIGKILL)
+        time.sleep(1)
+        assert stop(supervisor, timeout=10) < 3 + 1.5
+        assert not group_alive(new_cluster)
+        assert WorkerCluster.objects.get(name=queue).stopped_at is not None
+    finally:
+        stop(supervisor, timeout=5)
+    assert_every_job_final_and_paid_once(jobs, capsys, "idle workers killed")
+    assert set(Job.objects.filter(pk__in=[j.pk for j in jobs]).values_list("status", flat=True)) == {"succeeded"}
+
+
+def test_a_killed_busy_worker_s_job_runs_again_and_the_rest_go_on(user, queue, redis_url, tmp_path, capsys):
+    env = cluster_env(redis_url=redis_url, name=queue, Q_WORKERS="1", LOCAL_RENDER_DELAY_MS="1500")
+    supervisor = start(supervisor_args(queue), env, tmp_path / "supervisor.log")
+    try:
+        wait_for_heartbeats(queue)
+        cluster = qcluster_pid(supervisor.pid)
+        [worker] = cluster_processes(cluster, workers=1)["workers"]
+        jobs = make_jobs(user, 3, "busy kill")
+        deadline = time.monotonic() + 15
+        while not Job.objects.filter(pk__in=[j.pk for j in jobs], status=Job.Status.RUNNING).exists():
+            assert time.monotonic() < deadline, "no job started"
+            time.sleep(0.05)
+        os.kill(worker, signal.SIGKILL)  # in the middle of rendering
+        run_until_final(jobs, timeout=30)
+    finally:
+        stop(supervisor, timeout=5)
+    assert_every_job_final_and_paid_once(jobs, capsys, "busy worker killed")
+    finished = Job.objects.filter(pk__in=[j.pk for j in jobs])
+    assert set(finished.values_list("status", flat=True)) == {"succeeded"}
+    assert max(finished.values_list("attempts", flat=True)) == 2  # the killed one, run again
+
+
+def test_a_killed_monitor_or_pusher_costs_seconds_and_no_job(user, queue, redis_url, tmp_path, capsys):
+    rng = random.Random(SEED)
+    env = cluster_env(redis_url=redis_url, name=queue, Q_WORKERS="2", LOCAL_RENDER_DELAY_MS="50")
+    supervisor = start(supervisor_args(queue), env, tmp_path / "supervisor.log")
+    jobs = []
+    try:
+        wait_for_heartbeats(queue)
+        # The pusher first: a reincarnated process is the sentinel's youngest child, which
+        # would make a new pusher look like the monitor by start order.
+        for role in ("pusher", "monitor"):
+            processes = cluster_processes(qcluster_pid(supervisor.pid), workers=2)
+            jobs += make_jobs(user, 3, f"before {role} kill")
+            time.sleep(rng.uniform(0, 0.5))
+            os.kill(processes[role], signal.SIGKILL)
+            jobs += make_jobs(user, 3, f"after {role} kill")
+            run_until_final(jobs, timeout=30)
+    finally:
+        stop(supervisor, timeout=5)
+    assert_every_job_final_and_paid_once(jobs, capsys, f"seed {SEED}: monitor and pusher killed")
+    assert set(Job.objects.filter(pk__in=[j.pk for j in jobs]).values_list("status", flat=True)) == {"succeeded"}

@@ -4,10 +4,16 @@ from allauth.account.adapter import DefaultAccountAdapter
 from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
 from django.conf import settings
 
+from dreampixel.clientip import client_ip
+
 
 class AccountAdapter(DefaultAccountAdapter):
     def is_open_for_signup(self, request) -> bool:
         return settings.EMAIL_LOGIN_ENABLED
+
+    def get_client_ip(self, request) -> str:
+        # allauth's limits count per client exactly as django-ratelimit's do (trusted proxies).
+        return client_ip(request)
 
 
 class SocialAccountAdapter(DefaultSocialAccountAdapter):

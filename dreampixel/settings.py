@@ -7,6 +7,7 @@ listed with a comment in .env.example.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 from pathlib import Path
 
@@ -133,8 +134,20 @@ SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 
 RATELIMIT_ENABLE = env_bool("RATELIMIT_ENABLE", True)
 RATELIMIT_VIEW = "dreampixel.views.ratelimited"
-# Behind a load balancer set this to HTTP_X_FORWARDED_FOR so limits count per client, not per proxy.
-RATELIMIT_IP_META_KEY = env_str("RATELIMIT_IP_META_KEY") or None
+# Every per-IP limit counts on dreampixel.clientip.client_ip: behind a load balancer set the
+# number of proxies in front of gunicorn (and, better, the networks the nearest one connects
+# from), and the client is read from the right end of X-Forwarded-For. docs/security.md has
+# the values for a PaaS router, an AWS ALB and nginx.
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0, minimum=0)
+TRUSTED_PROXY_NETWORKS = env_list("TRUSTED_PROXY_NETWORKS")
+for _network in TRUSTED_PROXY_NETWORKS:
+    try:
+        ipaddress.ip_network(_network, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"TRUSTED_PROXY_NETWORKS: {_network!r} is not an address or network (e.g. 10.0.0.0/8)."
+        ) from None
+RATELIMIT_IP_META_KEY = "dreampixel.clientip.client_ip"
 RATELIMIT_LOGIN = env_str("RATELIMIT_LOGIN", "10/m")
 RATELIMIT_SIGNUP = env_str("RATELIMIT_SIGNUP", "5/m")
 RATELIMIT_JOBS_PER_USER = env_str("RATELIMIT_JOBS_PER_USER", "10/m")
@@ -282,8 +295,21 @@ ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
 ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
 ACCOUNT_SESSION_REMEMBER = True
 ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Dream Pixel] "
-# Sign-up and login POSTs are limited with django-ratelimit (dreampixel/urls.py) instead.
-ACCOUNT_RATE_LIMITS = False
+# allauth's own limits, on the shared cache, keyed by the same client address as
+# django-ratelimit (the adapter's get_client_ip). "key" is the account or the email address:
+# these hold however many addresses an attacker has. django-ratelimit adds the plain per-IP
+# POST limits on login and sign-up (dreampixel/urls.py). A refused request gets the 429 page.
+ACCOUNT_RATE_LIMITS = {
+    # Wrong passwords for one account, and wrong second-factor codes for one account (allauth's
+    # TOTP and recovery-code forms count on this action too): after the fifth failure the
+    # account's sign-in is locked for the window, even for the right password or code.
+    "login_failed": env_str("RATELIMIT_LOGIN_FAILED", "10/m/ip,5/15m/key"),
+    # Password-reset mails: per client address and per address asked for.
+    "reset_password": env_str("RATELIMIT_PASSWORD_RESET", "5/m/ip,3/h/key"),
+    "reset_password_from_key": "20/m/ip",
+    "signup": "20/m/ip",
+    "login": "30/m/ip",
+}
 SOCIALACCOUNT_ONLY = not EMAIL_LOGIN_ENABLED
 SOCIALACCOUNT_AUTO_SIGNUP = True
 SOCIALACCOUNT_LOGIN_ON_GET = False

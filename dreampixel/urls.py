@@ -25,6 +25,9 @@ if settings.EMAIL_LOGIN_ENABLED:
         )
     )
 
+# allauth answers its own limits (password reset, sign-in) with this page.
+handler429 = "dreampixel.views.allauth_ratelimited"
+
 urlpatterns = [
     path("", views.landing, name="landing"),
     path("terms/", TemplateView.as_view(template_name="legal/terms.html"), name="terms"),

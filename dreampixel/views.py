@@ -89,9 +89,19 @@ def favicon(request: HttpRequest) -> HttpResponse:
     return HttpResponsePermanentRedirect(static("img/favicon.svg"))
 
 
-def ratelimited(request: HttpRequest, exception: Exception) -> HttpResponse:
-    # django-ratelimit's middleware sends limited requests here; windows are at most a minute.
+def ratelimited(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    # django-ratelimit's middleware sends limited requests here; its windows are at most a minute.
+    return _too_many(request, retry_after=60)
+
+
+def allauth_ratelimited(request: HttpRequest) -> HttpResponse:
+    # allauth's limits (handler429 in dreampixel/urls.py): some windows last up to an hour.
+    return _too_many(request, retry_after=None)
+
+
+def _too_many(request: HttpRequest, *, retry_after: int | None) -> HttpResponse:
     template = "partials/429.html" if getattr(request, "htmx", False) else "429.html"
-    response = render(request, template, {"retry_after": 60}, status=429)
-    response["Retry-After"] = "60"
+    response = render(request, template, {"retry_after": retry_after}, status=429)
+    if retry_after:
+        response["Retry-After"] = str(retry_after)
     return response

@@ -33,6 +33,12 @@ if not SECRET_KEY:
             "(for example: python -c 'import secrets; print(secrets.token_urlsafe(50))')."
         )
     SECRET_KEY = "dev-only-insecure-key-dreampixel-do-not-use-in-production-0123456789"  # noqa: S105
+elif PRODUCTION and (len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5 or SECRET_KEY.startswith("django-insecure-")):
+    # Django's own deploy check only warns; a guessable key signs sessions and reset links.
+    raise ImproperlyConfigured(
+        "SECRET_KEY is too weak: production needs at least 50 random characters "
+        "(for example: python -c 'import secrets; print(secrets.token_urlsafe(50))')."
+    )
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", [] if PRODUCTION else ["127.0.0.1", "localhost", "[::1]"])
 if PRODUCTION and not ALLOWED_HOSTS:
@@ -103,6 +109,11 @@ TEMPLATES = [
 
 # --- Database ---------------------------------------------------------------------------
 # DATABASE_URL (postgres://user:pass@host:5432/name) in production; a SQLite file otherwise.
+if PRODUCTION and not env_str("DATABASE_URL"):
+    raise ImproperlyConfigured(
+        "DATABASE_URL is not set. Production runs on PostgreSQL (postgres://user:pass@host:5432/name), "
+        "never on the development SQLite file."
+    )
 DATABASES = {
     "default": dj_database_url.parse(
         env_str("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
@@ -328,8 +339,20 @@ SOCIALACCOUNT_PROVIDERS = {
 }
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 
-EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
-EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+# Development prints mail to the console. Production must send it: the console would put every
+# password-reset and sign-in link into the process logs. SMTP when EMAIL_HOST is set.
+EMAIL_HOST = env_str("EMAIL_HOST")
+EMAIL_BACKEND = env_str(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.smtp.EmailBackend" if EMAIL_HOST else "django.core.mail.backends.console.EmailBackend",
+)
+if PRODUCTION and EMAIL_BACKEND.rsplit(".", 2)[-2] in ("console", "filebased", "locmem", "dummy"):
+    raise ImproperlyConfigured(
+        "EMAIL_HOST is not set (or EMAIL_BACKEND keeps mail in the process). Production sends "
+        "password-reset and verification mail: set EMAIL_HOST and EMAIL_HOST_USER/"
+        "EMAIL_HOST_PASSWORD for SMTP, or EMAIL_BACKEND to a sending backend."
+    )
+EMAIL_HOST = EMAIL_HOST or "localhost"
 EMAIL_PORT = env_int("EMAIL_PORT", 587, minimum=1)
 EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
 EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")

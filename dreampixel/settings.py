@@ -72,6 +72,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Bodies over the limit (413) and NUL characters (400) are refused before anything reads them.
+    "dreampixel.middleware.RequestGateMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "dreampixel.logging.RequestIdMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -86,6 +88,11 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     "django_ratelimit.middleware.RatelimitMiddleware",
 ]
+
+# Request bodies larger than this are refused with 413 before being read, except the photo
+# uploads (one photo on the edit form, ten on a batch: dreampixel/middleware.py). nginx's
+# client_max_body_size and the PaaS router should match (docs/security.md). [1 MB]
+REQUEST_MAX_BYTES = env_int("REQUEST_MAX_BYTES", 1024 * 1024, minimum=64 * 1024)
 
 ROOT_URLCONF = "dreampixel.urls"
 WSGI_APPLICATION = "dreampixel.wsgi.application"

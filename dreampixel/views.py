@@ -3,11 +3,13 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from functools import wraps
 
+from django.conf import settings
 from django.core.cache import cache
 from django.core.files.storage import default_storage
 from django.db import connection
-from django.http import HttpRequest, HttpResponse, HttpResponsePermanentRedirect, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponsePermanentRedirect, JsonResponse
 from django.shortcuts import render
 from django.templatetags.static import static
 from django.views.decorators.cache import never_cache
@@ -87,6 +89,16 @@ def favicon(request: HttpRequest) -> HttpResponse:
     # Browsers ask for /favicon.ico on pages that name none (the admin's). Resolved per
     # request: hashed static names exist only after collectstatic.
     return HttpResponsePermanentRedirect(static("img/favicon.svg"))
+
+
+def when_google_is_on(view: Callable) -> Callable:
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        if not settings.GOOGLE_LOGIN_ENABLED:
+            raise Http404("Google sign-in is not configured")
+        return view(request, *args, **kwargs)
+
+    return wrapped
 
 
 def ratelimited(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:

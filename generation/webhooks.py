@@ -53,7 +53,12 @@ def replicate_webhook(request: HttpRequest) -> HttpResponse:
         )
         payload = json.loads(body)
         prediction_id = str(payload["id"])
-        status = str(payload.get("status", ""))
+        status = str(payload.get("status", ""))[:32]
+        # Signed is not the same as well-formed: what we store must fit its column.
+        if not 0 < len(headers["webhook-id"]) <= 100 or not 0 < len(prediction_id) <= 100:
+            raise ValueError("webhook or prediction id of the wrong length")
+        if "\x00" in prediction_id + status + headers["webhook-id"]:
+            raise ValueError("NUL in an id")
     except (ValueError, KeyError, TypeError) as error:  # bad signature, stale, or not a prediction
         logger.warning("rejected a Replicate webhook: %s", type(error).__name__)
         return JsonResponse({"error": "invalid webhook"}, status=400)

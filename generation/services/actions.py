@@ -61,6 +61,8 @@ def job_report(*, user: User, job: Job, reason: str) -> JobReport:
         raise GenerationError("Only a finished result can be reported; failed jobs are refunded already.")
     if not reason:
         raise GenerationError("Tell us what is wrong with the result.")
+    if "\x00" in reason:
+        raise GenerationError("The reason contains a character we cannot store; type it again.")
     report, created = JobReport.objects.get_or_create(job=job, defaults={"reason": reason[:1000]})
     if not created:
         raise GenerationError("You already reported this result.")

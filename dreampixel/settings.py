@@ -261,6 +261,9 @@ PROVIDER_MAX_RETRIES = env_int("PROVIDER_MAX_RETRIES", 4, minimum=0)
 PROVIDER_RETRY_BASE_DELAY = 0.5
 PROVIDER_POLL_INITIAL = 0.1
 PROVIDER_POLL_MAX = 2.0
+# How long shared caches (a CDN, a proxy) may keep a shared image or video: after a link is
+# revoked or the job deleted, it lives on there at most this long. [60]
+SHARED_MEDIA_MAX_AGE = env_int("SHARED_MEDIA_MAX_AGE", 60, minimum=0)
 # Lifetime of the signed URLs our file view redirects to on S3.
 FILE_URL_EXPIRE = env_int("FILE_URL_EXPIRE", 300, minimum=30)
 # How long a provider may fetch a photo to edit through its signed URL (S3 only).

@@ -303,6 +303,10 @@ if not EMAIL_LOGIN_ENABLED and not GOOGLE_LOGIN_ENABLED:
         "No way to sign in: EMAIL_LOGIN_ENABLED is off and GOOGLE_CLIENT_ID/GOOGLE_CLIENT_SECRET are not set."
     )
 
+# Keys the hash a mailbox's signup bonus is remembered under (billing/mailbox.py); SECRET_KEY
+# when empty. Set it before rotating SECRET_KEY, or every mailbox could collect the bonus again.
+MAILBOX_HASH_KEY = env_str("MAILBOX_HASH_KEY")
+
 ACCOUNT_ADAPTER = "accounts.adapters.AccountAdapter"
 SOCIALACCOUNT_ADAPTER = "accounts.adapters.SocialAccountAdapter"
 ACCOUNT_USER_MODEL_USERNAME_FIELD = None

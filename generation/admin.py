@@ -71,12 +71,19 @@ class JobAdmin(admin.ModelAdmin):
     show_full_result_count = False
     actions = ["refund_jobs", "cancel_jobs", "rerun_jobs"]
 
-    @admin.action(description="Refund (once; records you)")
+    # Staff roles (docs/runbook.md): refunds are Finance's, re-runs and cancels Support's.
+    def has_refund_permission(self, request) -> bool:
+        return request.user.has_perm("generation.refund_job")
+
+    def has_rerun_permission(self, request) -> bool:
+        return request.user.has_perm("generation.rerun_job")
+
+    @admin.action(description="Refund (once; records you)", permissions=["refund"])
     def refund_jobs(self, request, queryset):
         done = sum(job_refund_by_staff(job=job, staff=request.user) for job in queryset.select_related("model"))
         self.message_user(request, f"Refunded {done} job(s); {queryset.count() - done} had been refunded already.")
 
-    @admin.action(description="Cancel (refunds once)")
+    @admin.action(description="Cancel (refunds once)", permissions=["change"])
     def cancel_jobs(self, request, queryset):
         canceled = 0
         for job in queryset:
@@ -87,7 +94,7 @@ class JobAdmin(admin.ModelAdmin):
                 pass
         self.message_user(request, f"Canceled {canceled} job(s); the others had finished.")
 
-    @admin.action(description="Run again for the user (not charged twice)")
+    @admin.action(description="Run again for the user (not charged twice)", permissions=["rerun"])
     def rerun_jobs(self, request, queryset):
         for job in queryset.select_related("model", "user", "source"):
             try:
@@ -184,12 +191,15 @@ class JobReportAdmin(admin.ModelAdmin):
             '<a href="{}">{}</a>', reverse("admin:generation_job_change", args=[report.job_id]), report.job_id
         )
 
-    @admin.action(description="Refund the job (once)")
+    def has_refund_permission(self, request) -> bool:
+        return request.user.has_perms(["generation.refund_job", "generation.change_jobreport"])
+
+    @admin.action(description="Refund the job (once)", permissions=["refund"])
     def refund_reports(self, request, queryset):
         done = sum(report_decide(report=r, staff=request.user, refund=True, note=r.staff_note) for r in queryset)
         self.message_user(request, f"Refunded {done} report(s); the others were decided already.")
 
-    @admin.action(description="Dismiss")
+    @admin.action(description="Dismiss", permissions=["change"])
     def dismiss_reports(self, request, queryset):
         done = sum(report_decide(report=r, staff=request.user, refund=False, note=r.staff_note) for r in queryset)
         self.message_user(request, f"Dismissed {done} report(s).")

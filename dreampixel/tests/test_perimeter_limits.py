@@ -4,6 +4,7 @@ on a client address that proxies cannot blur and clients cannot forge (issue 11.
 from __future__ import annotations
 
 import time
+import uuid
 
 import pytest
 from allauth.mfa.totp.internal.auth import format_hotp_value, hotp_value
@@ -21,7 +22,21 @@ def _right_code(secret: str) -> str:
     return format_hotp_value(hotp_value(secret, int(time.time()) // 30))
 
 
-def test_wrong_second_factor_codes_lock_the_step_even_for_the_right_code(client, staff_user):
+@pytest.fixture(params=["locmem", "redis"])
+def shared_cache(request, settings, redis_url):
+    # Production keeps allauth's counters in Redis, shared by every web process.
+    if request.param == "redis":
+        settings.CACHES = {
+            "default": {
+                "BACKEND": "django.core.cache.backends.redis.RedisCache",
+                "LOCATION": redis_url,
+                "KEY_PREFIX": f"test-{uuid.uuid4().hex}",
+            }
+        }
+    return request.param
+
+
+def test_wrong_second_factor_codes_lock_the_step_even_for_the_right_code(client, staff_user, shared_cache):
     response = client.post(reverse("account_login"), {"login": staff_user.email, "password": "x-staff-password-1"})
     assert response["Location"] == reverse("mfa_authenticate")
     for _ in range(5):

@@ -83,6 +83,12 @@ def test_production_with_a_weak_secret_key_fails_at_start(key):
     assert "SECRET_KEY is too weak" in result.stderr
 
 
+def test_a_trusted_proxy_network_that_is_not_one_names_the_variable():
+    result = manage("check", env={"TRUSTED_PROXY_NETWORKS": "10.0.0.0/8, not-a-network"})
+    assert result.returncode != 0
+    assert "TRUSTED_PROXY_NETWORKS: 'not-a-network'" in result.stderr
+
+
 def test_a_bad_value_names_the_variable():
     result = manage("check", env={"DEBUG": "maybe"})
     assert result.returncode != 0

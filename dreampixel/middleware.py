@@ -50,9 +50,9 @@ class RequestGateMiddleware:
             return HttpResponseBadRequest("Bad Content-Length.", content_type="text/plain")
         # Only a large body costs a URL lookup: most requests are far below every limit.
         if length > settings.REQUEST_MAX_BYTES and length > _limit_for(request):
-            response = HttpResponse("Request body too large.", status=413, content_type="text/plain")
-            response["Connection"] = "close"
-            return response
+            # No "Connection: close" (a hop-by-hop header WSGI servers refuse): gunicorn's sync
+            # workers close the connection after every response, the unread body with it.
+            return HttpResponse("Request body too large.", status=413, content_type="text/plain")
         if "\x00" in request.path_info or _has_nul(request.GET.lists):
             return HttpResponseBadRequest("Bad characters in the address.", content_type="text/plain")
         if request.method == "POST" and request.content_type in (

@@ -5,6 +5,7 @@ from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 
+from dreampixel.clientip import client_ip
 from dreampixel.emails import html_from_text, on_public_base, site_brand
 
 
@@ -28,6 +29,10 @@ class AccountAdapter(DefaultAccountAdapter):
 
     def get_reset_password_from_key_url(self, key: str) -> str:
         return on_public_base(super().get_reset_password_from_key_url(key))
+
+    def get_client_ip(self, request) -> str:
+        # allauth's limits count per client exactly as django-ratelimit's do (trusted proxies).
+        return client_ip(request)
 
 
 class SocialAccountAdapter(DefaultSocialAccountAdapter):

@@ -111,7 +111,7 @@ class CreditAccountAdmin(admin.ModelAdmin):
         return format_html('<a href="{}">Full ledger</a> · <a href="{}">Grant or correct credits</a>', url,
                            reverse("admin:billing_adjust_credits") + f"?users={account.user_id}")  # fmt: skip
 
-    @admin.action(description="Grant or correct credits…")
+    @admin.action(description="Grant or correct credits…", permissions=["change"])
     def adjust_credits(self, request: HttpRequest, queryset: QuerySet[CreditAccount]) -> HttpResponse:
         user_ids = ",".join(str(pk) for pk in queryset.values_list("user_id", flat=True))
         return redirect(reverse("admin:billing_adjust_credits") + f"?users={user_ids}")
@@ -372,6 +372,9 @@ class ReconcileRunAdmin(admin.ModelAdmin):
         return [start, *super().get_urls()]
 
     def start_view(self, request: HttpRequest) -> HttpResponse:
+        # has_add_permission is False for everyone (runs are not typed in); the permission still says who may start one.
+        if not request.user.has_perm("billing.add_reconcilerun"):
+            raise PermissionDenied
         if request.method != "POST":
             return HttpResponseRedirect(reverse("admin:billing_reconcilerun_changelist"))
         run, _, _ = reconcile_run(fix=False, trigger=ReconcileRun.Trigger.ADMIN, staff=request.user)
@@ -403,7 +406,7 @@ class ReconcileFindingAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
 
-    @admin.action(description="Fix (same code as reconcile --fix; safe to repeat)")
+    @admin.action(description="Fix (same code as reconcile --fix; safe to repeat)", permissions=["change"])
     def fix_findings(self, request, queryset):
         for finding in queryset:
             if not finding.fixable:

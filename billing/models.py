@@ -363,3 +363,17 @@ class ReconcileFinding(models.Model):
 
     def __str__(self) -> str:
         return f"{self.description}: {self.count}"
+
+
+class SignupBonusClaim(models.Model):
+    """A mailbox that has had its signup bonus, ever: one bonus per mailbox, whatever the account.
+
+    Only a keyed hash (HMAC) of the normalized address is kept, so a deleted account's address
+    is forgotten (it cannot be read back or guessed without the key) and still recognized."""
+
+    mailbox_hash = models.CharField(max_length=64, unique=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    def __str__(self) -> str:
+        return f"Signup bonus claim {self.mailbox_hash[:12]}…"

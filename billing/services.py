@@ -14,7 +14,8 @@ from django.utils import timezone
 
 from accounts.models import StaffAction, User
 from accounts.services import staff_action_record
-from billing.models import CreditAccount, LedgerEntry
+from billing.mailbox import mailbox_hash
+from billing.models import CreditAccount, LedgerEntry, SignupBonusClaim
 from billing.pricing import SIGNUP_CREDITS
 
 Kind = LedgerEntry.Kind
@@ -224,15 +225,31 @@ def signup_bonus_grant(*, user: User) -> LedgerEntry | None:
     """Grant the signup credits once, and only to an account with a verified email address."""
     from allauth.account.models import EmailAddress
 
-    if not user.is_active or not EmailAddress.objects.filter(user=user, verified=True).exists():
+    addresses = list(EmailAddress.objects.filter(user=user, verified=True).values_list("email", flat=True))
+    if not user.is_active or not addresses:
         return None
-    return credits_grant(
-        user=user,
-        amount=SIGNUP_CREDITS,
-        key=f"signup:{user.pk}",
-        kind=Kind.SIGNUP_BONUS,
-        memo="Welcome to Dream Pixel",
-    )
+    hashes = {mailbox_hash(address) for address in addresses}
+    try:
+        with transaction.atomic():
+            # One bonus per mailbox, ever: a mailbox another account (even a deleted one) claimed
+            # earns nothing. The unique hash decides between two accounts racing for one mailbox.
+            for value in hashes:
+                claim, _ = SignupBonusClaim.objects.get_or_create(mailbox_hash=value, defaults={"user": user})
+                if claim.user_id != user.pk:
+                    raise _ClaimedElsewhere
+            return credits_grant(
+                user=user,
+                amount=SIGNUP_CREDITS,
+                key=f"signup:{user.pk}",
+                kind=Kind.SIGNUP_BONUS,
+                memo="Welcome to Dream Pixel",
+            )
+    except (_ClaimedElsewhere, IntegrityError):
+        return None
+
+
+class _ClaimedElsewhere(Exception):
+    pass
 
 
 def balance_of(user: User) -> int:

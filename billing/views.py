@@ -185,7 +185,11 @@ def stripe_webhook(request: HttpRequest) -> HttpResponse:
     try:
         body = request.body.decode("utf-8")
         # The library's own check: HMAC of "<timestamp>.<body>", within its 300 s tolerance.
-        stripe.Webhook.construct_event(body, request.headers.get("Stripe-Signature", ""), secret)
+        # Only the signature: construct_event would also build an Event, and raises
+        # AttributeError on a signed body that is JSON but not an object.
+        stripe.WebhookSignature.verify_header(
+            body, request.headers.get("Stripe-Signature", ""), secret, stripe.Webhook.DEFAULT_TOLERANCE
+        )
         payload = json.loads(body)
         if not isinstance(payload, dict) or not payload.get("id") or not payload.get("type"):
             raise ValueError("not an event")

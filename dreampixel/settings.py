@@ -7,6 +7,7 @@ listed with a comment in .env.example.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 from pathlib import Path
 
@@ -32,6 +33,12 @@ if not SECRET_KEY:
             "(for example: python -c 'import secrets; print(secrets.token_urlsafe(50))')."
         )
     SECRET_KEY = "dev-only-insecure-key-dreampixel-do-not-use-in-production-0123456789"  # noqa: S105
+elif PRODUCTION and (len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5 or SECRET_KEY.startswith("django-insecure-")):
+    # Django's own deploy check only warns; a guessable key signs sessions and reset links.
+    raise ImproperlyConfigured(
+        "SECRET_KEY is too weak: production needs at least 50 random characters "
+        "(for example: python -c 'import secrets; print(secrets.token_urlsafe(50))')."
+    )
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", [] if PRODUCTION else ["127.0.0.1", "localhost", "[::1]"])
 if PRODUCTION and not ALLOWED_HOSTS:
@@ -65,6 +72,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Bodies over the limit (413) and NUL characters (400) are refused before anything reads them.
+    "dreampixel.middleware.RequestGateMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "dreampixel.logging.RequestIdMiddleware",
     "dreampixel.outages.ServiceUnavailableMiddleware",
@@ -80,6 +89,11 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     "django_ratelimit.middleware.RatelimitMiddleware",
 ]
+
+# Request bodies larger than this are refused with 413 before being read, except the photo
+# uploads (one photo on the edit form, ten on a batch: dreampixel/middleware.py). nginx's
+# client_max_body_size and the PaaS router should match (docs/security.md). [1 MB]
+REQUEST_MAX_BYTES = env_int("REQUEST_MAX_BYTES", 1024 * 1024, minimum=64 * 1024)
 
 ROOT_URLCONF = "dreampixel.urls"
 WSGI_APPLICATION = "dreampixel.wsgi.application"
@@ -103,6 +117,11 @@ TEMPLATES = [
 
 # --- Database ---------------------------------------------------------------------------
 # DATABASE_URL (postgres://user:pass@host:5432/name) in production; a SQLite file otherwise.
+if PRODUCTION and not env_str("DATABASE_URL"):
+    raise ImproperlyConfigured(
+        "DATABASE_URL is not set. Production runs on PostgreSQL (postgres://user:pass@host:5432/name), "
+        "never on the development SQLite file."
+    )
 DATABASES = {
     "default": dj_database_url.parse(
         env_str("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
@@ -144,8 +163,20 @@ SESSION_ENGINE = "dreampixel.sessions"
 
 RATELIMIT_ENABLE = env_bool("RATELIMIT_ENABLE", True)
 RATELIMIT_VIEW = "dreampixel.views.ratelimited"
-# Behind a load balancer set this to HTTP_X_FORWARDED_FOR so limits count per client, not per proxy.
-RATELIMIT_IP_META_KEY = env_str("RATELIMIT_IP_META_KEY") or None
+# Every per-IP limit counts on dreampixel.clientip.client_ip: behind a load balancer set the
+# number of proxies in front of gunicorn (and, better, the networks the nearest one connects
+# from), and the client is read from the right end of X-Forwarded-For. docs/security.md has
+# the values for a PaaS router, an AWS ALB and nginx.
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0, minimum=0)
+TRUSTED_PROXY_NETWORKS = env_list("TRUSTED_PROXY_NETWORKS")
+for _network in TRUSTED_PROXY_NETWORKS:
+    try:
+        ipaddress.ip_network(_network, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"TRUSTED_PROXY_NETWORKS: {_network!r} is not an address or network (e.g. 10.0.0.0/8)."
+        ) from None
+RATELIMIT_IP_META_KEY = "dreampixel.clientip.client_ip"
 RATELIMIT_LOGIN = env_str("RATELIMIT_LOGIN", "10/m")
 RATELIMIT_SIGNUP = env_str("RATELIMIT_SIGNUP", "5/m")
 RATELIMIT_JOBS_PER_USER = env_str("RATELIMIT_JOBS_PER_USER", "10/m")
@@ -268,6 +299,9 @@ PROVIDER_MAX_RETRIES = env_int("PROVIDER_MAX_RETRIES", 4, minimum=0)
 PROVIDER_RETRY_BASE_DELAY = 0.5
 PROVIDER_POLL_INITIAL = 0.1
 PROVIDER_POLL_MAX = 2.0
+# How long shared caches (a CDN, a proxy) may keep a shared image or video: after a link is
+# revoked or the job deleted, it lives on there at most this long. [60]
+SHARED_MEDIA_MAX_AGE = env_int("SHARED_MEDIA_MAX_AGE", 60, minimum=0)
 # Lifetime of the signed URLs our file view redirects to on S3.
 FILE_URL_EXPIRE = env_int("FILE_URL_EXPIRE", 300, minimum=30)
 # How long a provider may fetch a photo to edit through its signed URL (S3 only).
@@ -308,6 +342,10 @@ if not EMAIL_LOGIN_ENABLED and not GOOGLE_LOGIN_ENABLED:
         "No way to sign in: EMAIL_LOGIN_ENABLED is off and GOOGLE_CLIENT_ID/GOOGLE_CLIENT_SECRET are not set."
     )
 
+# Keys the hash a mailbox's signup bonus is remembered under (billing/mailbox.py); SECRET_KEY
+# when empty. Set it before rotating SECRET_KEY, or every mailbox could collect the bonus again.
+MAILBOX_HASH_KEY = env_str("MAILBOX_HASH_KEY")
+
 ACCOUNT_ADAPTER = "accounts.adapters.AccountAdapter"
 SOCIALACCOUNT_ADAPTER = "accounts.adapters.SocialAccountAdapter"
 ACCOUNT_USER_MODEL_USERNAME_FIELD = None
@@ -321,8 +359,21 @@ ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
 ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
 ACCOUNT_SESSION_REMEMBER = True
 ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Dream Pixel] "
-# Sign-up and login POSTs are limited with django-ratelimit (dreampixel/urls.py) instead.
-ACCOUNT_RATE_LIMITS = False
+# allauth's own limits, on the shared cache, keyed by the same client address as
+# django-ratelimit (the adapter's get_client_ip). "key" is the account or the email address:
+# these hold however many addresses an attacker has. django-ratelimit adds the plain per-IP
+# POST limits on login and sign-up (dreampixel/urls.py). A refused request gets the 429 page.
+ACCOUNT_RATE_LIMITS = {
+    # Wrong passwords for one account, and wrong second-factor codes for one account (allauth's
+    # TOTP and recovery-code forms count on this action too): after the fifth failure the
+    # account's sign-in is locked for the window, even for the right password or code.
+    "login_failed": env_str("RATELIMIT_LOGIN_FAILED", "10/m/ip,5/15m/key"),
+    # Password-reset mails: per client address and per address asked for.
+    "reset_password": env_str("RATELIMIT_PASSWORD_RESET", "5/m/ip,3/h/key"),
+    "reset_password_from_key": "20/m/ip",
+    "signup": "20/m/ip",
+    "login": "30/m/ip",
+}
 SOCIALACCOUNT_ONLY = not EMAIL_LOGIN_ENABLED
 SOCIALACCOUNT_AUTO_SIGNUP = True
 SOCIALACCOUNT_LOGIN_ON_GET = False
@@ -341,8 +392,20 @@ SOCIALACCOUNT_PROVIDERS = {
 }
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 
-EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
-EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+# Development prints mail to the console. Production must send it: the console would put every
+# password-reset and sign-in link into the process logs. SMTP when EMAIL_HOST is set.
+EMAIL_HOST = env_str("EMAIL_HOST")
+EMAIL_BACKEND = env_str(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.smtp.EmailBackend" if EMAIL_HOST else "django.core.mail.backends.console.EmailBackend",
+)
+if PRODUCTION and EMAIL_BACKEND.rsplit(".", 2)[-2] in ("console", "filebased", "locmem", "dummy"):
+    raise ImproperlyConfigured(
+        "EMAIL_HOST is not set (or EMAIL_BACKEND keeps mail in the process). Production sends "
+        "password-reset and verification mail: set EMAIL_HOST and EMAIL_HOST_USER/"
+        "EMAIL_HOST_PASSWORD for SMTP, or EMAIL_BACKEND to a sending backend."
+    )
+EMAIL_HOST = EMAIL_HOST or "localhost"
 EMAIL_PORT = env_int("EMAIL_PORT", 587, minimum=1)
 EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
 EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")

@@ -1,4 +1,5 @@
 from allauth.account import views as account_views
+from allauth.socialaccount.providers.google import views as google_views
 from django.conf import settings
 from django.conf.urls.static import static
 from django.contrib import admin
@@ -25,6 +26,25 @@ if settings.EMAIL_LOGIN_ENABLED:
         )
     )
 
+# allauth answers its own limits (password reset, sign-in) with this page.
+handler429 = "dreampixel.views.allauth_ratelimited"
+
+# Google's views answer 500 (no SocialApp) when Google is not configured: 404 instead, decided
+# per request so that tests and operators can switch it.
+google_overrides = [
+    path("accounts/google/login/", views.when_google_is_on(google_views.oauth2_login), name="google_login"),
+    path(
+        "accounts/google/login/callback/",
+        views.when_google_is_on(google_views.oauth2_callback),
+        name="google_callback",
+    ),
+    path(
+        "accounts/google/login/token/",
+        views.when_google_is_on(google_views.login_by_token),
+        name="google_login_by_token",
+    ),
+]
+
 urlpatterns = [
     path("", views.landing, name="landing"),
     path("terms/", TemplateView.as_view(template_name="legal/terms.html"), name="terms"),
@@ -34,6 +54,7 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),
     *account_overrides,
+    *google_overrides,
     path("accounts/", include("allauth.urls")),
     path("", include("accounts.urls")),
     path("", include("billing.urls")),

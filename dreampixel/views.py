@@ -3,11 +3,13 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from functools import wraps
 
+from django.conf import settings
 from django.core.cache import cache
 from django.core.files.storage import default_storage
 from django.db import connection
-from django.http import HttpRequest, HttpResponse, HttpResponsePermanentRedirect, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponsePermanentRedirect, JsonResponse
 from django.shortcuts import render
 from django.templatetags.static import static
 from django.views.decorators.cache import never_cache
@@ -114,9 +116,29 @@ def favicon(request: HttpRequest) -> HttpResponse:
     return HttpResponsePermanentRedirect(static("img/favicon.svg"))
 
 
-def ratelimited(request: HttpRequest, exception: Exception) -> HttpResponse:
-    # django-ratelimit's middleware sends limited requests here; windows are at most a minute.
+def when_google_is_on(view: Callable) -> Callable:
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        if not settings.GOOGLE_LOGIN_ENABLED:
+            raise Http404("Google sign-in is not configured")
+        return view(request, *args, **kwargs)
+
+    return wrapped
+
+
+def ratelimited(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    # django-ratelimit's middleware sends limited requests here; its windows are at most a minute.
+    return _too_many(request, retry_after=60)
+
+
+def allauth_ratelimited(request: HttpRequest) -> HttpResponse:
+    # allauth's limits (handler429 in dreampixel/urls.py): some windows last up to an hour.
+    return _too_many(request, retry_after=None)
+
+
+def _too_many(request: HttpRequest, *, retry_after: int | None) -> HttpResponse:
     template = "partials/429.html" if getattr(request, "htmx", False) else "429.html"
-    response = render(request, template, {"retry_after": 60}, status=429)
-    response["Retry-After"] = "60"
+    response = render(request, template, {"retry_after": retry_after}, status=429)
+    if retry_after:
+        response["Retry-After"] = str(retry_after)
     return response

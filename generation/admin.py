@@ -80,7 +80,14 @@ class JobAdmin(admin.ModelAdmin):
     show_full_result_count = False
     actions = ["refund_jobs", "cancel_jobs", "rerun_jobs"]
 
-    @admin.action(description="Refund (once; records you)")
+    # Staff roles (docs/runbook.md): refunds are Finance's, re-runs and cancels Support's.
+    def has_refund_permission(self, request) -> bool:
+        return request.user.has_perm("generation.refund_job")
+
+    def has_rerun_permission(self, request) -> bool:
+        return request.user.has_perm("generation.rerun_job")
+
+    @admin.action(description="Refund (once; records you)", permissions=["refund"])
     def refund_jobs(self, request, queryset):
         reason = ask_reason(self, request, queryset, title="Refund these jobs (a running one is stopped first)")
         if not isinstance(reason, str):
@@ -90,7 +97,7 @@ class JobAdmin(admin.ModelAdmin):
         )
         self.message_user(request, f"Refunded {done} job(s); {queryset.count() - done} had been refunded already.")
 
-    @admin.action(description="Cancel (refunds once)")
+    @admin.action(description="Cancel (refunds once)", permissions=["change"])
     def cancel_jobs(self, request, queryset):
         reason = ask_reason(self, request, queryset, title="Cancel and refund these jobs")
         if not isinstance(reason, str):
@@ -98,7 +105,7 @@ class JobAdmin(admin.ModelAdmin):
         canceled = sum(job_cancel_by_staff(job=job, staff=request.user, reason=reason) for job in queryset)
         self.message_user(request, f"Canceled {canceled} job(s); the others had finished.")
 
-    @admin.action(description="Run again for the user (not charged twice)")
+    @admin.action(description="Run again for the user (not charged twice)", permissions=["rerun"])
     def rerun_jobs(self, request, queryset):
         reason = ask_reason(self, request, queryset, title="Run these jobs again for their owners")
         if not isinstance(reason, str):
@@ -216,7 +223,10 @@ class JobReportAdmin(admin.ModelAdmin):
             '<a href="{}">{}</a>', reverse("admin:generation_job_change", args=[report.job_id]), report.job_id
         )
 
-    @admin.action(description="Refund the job (once)")
+    def has_refund_permission(self, request) -> bool:
+        return request.user.has_perms(["generation.refund_job", "generation.change_jobreport"])
+
+    @admin.action(description="Refund the job (once)", permissions=["refund"])
     def refund_reports(self, request, queryset):
         reason = ask_reason(self, request, queryset, title="Refund the reported jobs")
         if not isinstance(reason, str):
@@ -224,7 +234,7 @@ class JobReportAdmin(admin.ModelAdmin):
         done = sum(report_decide(report=r, staff=request.user, refund=True, note=reason) for r in queryset)
         self.message_user(request, f"Refunded {done} report(s); the others were decided already.")
 
-    @admin.action(description="Dismiss")
+    @admin.action(description="Dismiss", permissions=["change"])
     def dismiss_reports(self, request, queryset):
         reason = ask_reason(self, request, queryset, title="Dismiss the reports")
         if not isinstance(reason, str):

@@ -114,28 +114,35 @@ class BackOfficeUserAdmin(StaffReasonAdminMixin, UserAdmin):
     def staff_actions(self, user: User) -> str:
         return staff_trail(user_id=user.pk)
 
-    @admin.action(description="Grant or correct credits…")
+    def has_adjust_permission(self, request) -> bool:
+        return request.user.has_perm("billing.change_creditaccount")
+
+    @admin.action(description="Grant or correct credits…", permissions=["adjust"])
     def adjust_credits(self, request, queryset):
         ids = ",".join(str(pk) for pk in queryset.values_list("pk", flat=True))
         return redirect(reverse("admin:billing_adjust_credits") + f"?users={ids}")
 
-    @admin.action(description="Suspend (no new jobs)")
+    @admin.action(description="Suspend (no new jobs)", permissions=["change"])
     def suspend(self, request, queryset):
+        if not request.user.is_superuser:
+            queryset = queryset.filter(is_staff=False, is_superuser=False)  # staff accounts: superusers only
         reason = ask_reason(self, request, queryset, title="Suspend these people (no new jobs)")
         if not isinstance(reason, str):
             return reason
         done = sum(user_suspend(user=user, staff=request.user, reason=reason) for user in queryset)
         self.message_user(request, f"Suspended {done} user(s): they can sign in but start no jobs.")
 
-    @admin.action(description="Lift suspension")
+    @admin.action(description="Lift suspension", permissions=["change"])
     def unsuspend(self, request, queryset):
+        if not request.user.is_superuser:
+            queryset = queryset.filter(is_staff=False, is_superuser=False)
         reason = ask_reason(self, request, queryset, title="Lift the suspension of these people")
         if not isinstance(reason, str):
             return reason
         done = sum(user_suspend(user=user, suspended=False, staff=request.user, reason=reason) for user in queryset)
         self.message_user(request, f"Lifted the suspension of {done} user(s).")
 
-    @admin.action(description="Open their jobs")
+    @admin.action(description="Open their jobs", permissions=["view"])
     def open_jobs(self, request, queryset):
         ids = ",".join(str(pk) for pk in queryset.values_list("pk", flat=True))
         return redirect(reverse("admin:generation_job_changelist") + f"?user__id__in={ids}")

@@ -8,8 +8,9 @@ from dataclasses import dataclass
 import av
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
+from generation.imagemeta import image_without_metadata
 from generation.models import output_upload_to, thumbnail_upload_to
 
 THUMBNAIL_SIZE = (512, 512)
@@ -44,7 +45,7 @@ def _video_type(data: bytes) -> tuple[str, str] | None:
 
 
 def _thumbnail(image: Image.Image) -> bytes:
-    thumb = image.convert("RGB")
+    thumb = (ImageOps.exif_transpose(image) or image).convert("RGB")
     thumb.thumbnail(THUMBNAIL_SIZE)
     buffer = io.BytesIO()
     thumb.save(buffer, format="WEBP", quality=80)
@@ -84,8 +85,9 @@ def store_output(data: bytes) -> StoredOutput:
                 if image.format not in IMAGE_TYPES:
                     raise UnreadableOutput(f"The output is a {image.format} file, which we do not keep.")
                 content_type, extension = IMAGE_TYPES[image.format]
-                width, height = image.size
                 thumbnail = _thumbnail(image)
+            # Kept without the metadata a provider wrote (its tools, the source photo's EXIF).
+            data, width, height = image_without_metadata(data)
         except (UnidentifiedImageError, OSError) as error:
             raise UnreadableOutput("The output is not an image or video we can read.") from error
 

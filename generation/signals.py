@@ -6,7 +6,7 @@ from django.utils import timezone
 from django_q.signals import post_execute
 
 from accounts.services import account_deleting
-from generation.models import Job, JobOutput
+from generation.models import Job, JobOutput, Upload
 from generation.outputs import delete_files
 
 
@@ -17,6 +17,10 @@ def delete_account_content(sender, user, **kwargs) -> None:
     names = [name for pair in outputs.values_list("file", "thumbnail") for name in pair if name]
     outputs.delete()
     Job.objects.filter(user=user).update(prompt="", deleted_at=timezone.now())
+    # Every photo they uploaded, used by a job or not.
+    photos = Upload.objects.filter(user=user).exclude(file="")
+    names += list(photos.values_list("file", flat=True))
+    photos.update(file="")
     transaction.on_commit(lambda: delete_files(names))  # storage I/O once the rows are gone
 
 

@@ -12,6 +12,7 @@ from django.core.files.uploadedfile import UploadedFile
 from PIL import Image, UnidentifiedImageError
 
 from accounts.models import User
+from generation.imagemeta import image_without_metadata
 from generation.models import Upload, upload_upload_to
 
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024
@@ -67,6 +68,8 @@ def image_validate(file: UploadedFile) -> ValidatedImage:
         raise UploadRejected(f"{name} is not a photo we can read; use a JPEG, PNG or WebP photo.") from None
     except (OSError, SyntaxError, ValueError):
         raise UploadRejected(f"{name} is damaged or incomplete; try exporting it again.") from None
+    # What is stored, shown and sent to the provider is the picture alone: no GPS, no camera.
+    data, width, height = image_without_metadata(data)
     return ValidatedImage(data=data, content_type=content_type, extension=extension, width=width, height=height)
 
 

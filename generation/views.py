@@ -409,7 +409,8 @@ def output_file(request: HttpRequest, output_id: uuid.UUID, variant: str = "file
 @login_required
 @require_GET
 def upload_file(request: HttpRequest, upload_id: uuid.UUID) -> HttpResponse:
-    upload = get_object_or_404(Upload, pk=upload_id, user=request.user)
+    # A photo whose job (or account) was deleted has no file any more: 404 at once.
+    upload = get_object_or_404(Upload.objects.exclude(file=""), pk=upload_id, user=request.user)
     extension = upload.file.name.rsplit(".", 1)[-1]
     return _serve(upload.file.name, filename=f"photo-{upload.id.hex[:8]}.{extension}", download=False)
 
@@ -462,5 +463,7 @@ def shared_media(request: HttpRequest, token: str, variant: str = "file") -> Htt
     else:
         name = output.thumbnail.name if variant == "poster" else output.file.name
     response = _serve(name, filename=f"dreampixel-{token[:8]}.{name.rsplit('.', 1)[-1]}", download=False)
-    response["Cache-Control"] = response["Cache-Control"].replace("private", "public")
+    # Public, but only briefly: a link its owner revokes (or a job deleted) must not live on in
+    # shared caches. SHARED_MEDIA_MAX_AGE seconds; docs/security.md.
+    response["Cache-Control"] = f"public, max-age={settings.SHARED_MEDIA_MAX_AGE}"
     return response

@@ -57,7 +57,12 @@ def replicate_webhook(request: HttpRequest) -> HttpResponse:
         )
         payload = json.loads(body)
         prediction_id = str(payload["id"])
-        status = str(payload.get("status", ""))
+        status = str(payload.get("status", ""))[:32]
+        # Signed is not the same as well-formed: what we store must fit its column.
+        if not 0 < len(headers["webhook-id"]) <= 100 or not 0 < len(prediction_id) <= 100:
+            raise ValueError("webhook or prediction id of the wrong length")
+        if "\x00" in prediction_id + status + headers["webhook-id"]:
+            raise ValueError("NUL in an id")
         # Our job's id rides in the webhook URL and in the prediction's input.
         named_job = uuid.UUID(request.GET["job"]) if request.GET.get("job") else None
         marker = str((payload.get("input") or {}).get(JOB_INPUT_KEY) or "")

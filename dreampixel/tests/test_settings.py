@@ -19,11 +19,12 @@ PRODUCTION_ENV = {
     "CSRF_TRUSTED_ORIGINS": "https://dreampixel.example.com",
     "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/dreampixel",
     "REDIS_URL": "redis://127.0.0.1:6379/0",
+    "EMAIL_HOST": "smtp.example.com",
 }
 
 
 def manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
-    leave_out = {*PRODUCTION_ENV, "DEBUG", "DJANGO_ALLOW_ASYNC_UNSAFE"}
+    leave_out = {*PRODUCTION_ENV, "DEBUG", "DJANGO_ALLOW_ASYNC_UNSAFE", "EMAIL_BACKEND"}
     clean = {k: v for k, v in os.environ.items() if k not in leave_out}
     return subprocess.run(
         [sys.executable, "manage.py", *args],
@@ -53,6 +54,39 @@ def test_production_without_redis_fails_at_start_because_limits_would_not_hold()
     result = manage("check", env=env)
     assert result.returncode != 0
     assert "REDIS_URL is not set" in result.stderr
+
+
+def test_production_without_a_mail_server_fails_at_start_instead_of_logging_reset_links():
+    env = {k: v for k, v in PRODUCTION_ENV.items() if k != "EMAIL_HOST"}
+    result = manage("check", env=env)
+    assert result.returncode != 0
+    assert "EMAIL_HOST is not set" in result.stderr
+    result = manage("check", env={**env, "EMAIL_BACKEND": "django.core.mail.backends.console.EmailBackend"})
+    assert result.returncode != 0
+    assert "EMAIL_BACKEND" in result.stderr
+    # An explicit sending backend (an API-based one, say) is a real configuration.
+    result = manage("check", env={**env, "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend"})
+    assert result.returncode == 0, result.stderr
+
+
+def test_production_without_a_database_url_fails_at_start_instead_of_using_sqlite():
+    env = {k: v for k, v in PRODUCTION_ENV.items() if k != "DATABASE_URL"}
+    result = manage("check", env=env)
+    assert result.returncode != 0
+    assert "DATABASE_URL is not set" in result.stderr
+
+
+@pytest.mark.parametrize("key", ["x", "k" * 60, "django-insecure-" + "abcdefghij" * 5])
+def test_production_with_a_weak_secret_key_fails_at_start(key):
+    result = manage("check", env={**PRODUCTION_ENV, "SECRET_KEY": key})
+    assert result.returncode != 0
+    assert "SECRET_KEY is too weak" in result.stderr
+
+
+def test_a_trusted_proxy_network_that_is_not_one_names_the_variable():
+    result = manage("check", env={"TRUSTED_PROXY_NETWORKS": "10.0.0.0/8, not-a-network"})
+    assert result.returncode != 0
+    assert "TRUSTED_PROXY_NETWORKS: 'not-a-network'" in result.stderr
 
 
 def test_a_bad_value_names_the_variable():

@@ -8,7 +8,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import User
-from generation.models import Job, JobOutput, JobReport
+from generation.models import Job, JobOutput, JobReport, Upload
 from generation.outputs import delete_files
 from generation.services.common import GenerationError, Status, _cancel_quietly
 from generation.services.finishing import job_fail
@@ -23,6 +23,14 @@ def job_delete(*, job: Job) -> None:
     with transaction.atomic():
         JobOutput.objects.filter(job=job).delete()
         Job.objects.filter(pk=job.pk).update(deleted_at=timezone.now(), prompt="")
+        # The photo it edited goes too, unless a job the person still keeps uses it.
+        photos = (
+            Upload.objects.filter(pk=job.source_id)
+            .exclude(file="")
+            .exclude(jobs__in=Job.objects.filter(source_id=job.source_id, deleted_at__isnull=True))
+        )
+        names += list(photos.values_list("file", flat=True))
+        photos.update(file="")
     delete_files(names)  # storage I/O after the rows are gone, outside the transaction
 
 
@@ -61,6 +69,8 @@ def job_report(*, user: User, job: Job, reason: str) -> JobReport:
         raise GenerationError("Only a finished result can be reported; failed jobs are refunded already.")
     if not reason:
         raise GenerationError("Tell us what is wrong with the result.")
+    if "\x00" in reason:
+        raise GenerationError("The reason contains a character we cannot store; type it again.")
     report, created = JobReport.objects.get_or_create(job=job, defaults={"reason": reason[:1000]})
     if not created:
         raise GenerationError("You already reported this result.")

@@ -7,7 +7,7 @@ import io
 from django.core.files.uploadedfile import SimpleUploadedFile
 from PIL import Image, PngImagePlugin
 
-from tests.fakes.replicate import POISON
+from tests.fakes.replicate import POISON, POISON_PIXEL
 
 
 def photo_bytes(
@@ -16,6 +16,8 @@ def photo_bytes(
     image = Image.new("RGB", size, colour)
     buffer = io.BytesIO()
     if poison:
+        # The app strips the text chunk; the pixel is what reaches the fake provider.
+        image.putpixel((0, 0), POISON_PIXEL)
         info = PngImagePlugin.PngInfo()
         info.add_text("comment", POISON.decode())
         image.save(buffer, format="PNG", pnginfo=info)

@@ -30,7 +30,8 @@ Scenarios are picked by a marker in the `prompt` input, so one test run can mix 
   "[null]"    succeeded with output null
   "[slow]"    takes 10x predict_seconds, at least 30 s (for cancel and sweeper tests)
   "[expired]" succeeded, but the file URLs answer 404 (Replicate deleted the files)
-An uploaded file (POST /v1/files) containing POISON bytes fails the predictions that use it.
+An uploaded file (POST /v1/files) containing POISON bytes, or a PNG whose top-left pixel is
+POISON_PIXEL, fails the predictions that use it.
 Outputs: PNG images (64x64, deterministic from prompt, seed and index; `output_format`
 "jpg"/"webp" is honoured, `num_outputs` up to 4). A video model (name contains "video", or the
 input has "duration") gives one "output.mp4" served as video/mp4: a real one-second H.264 clip,
@@ -98,6 +99,8 @@ MARKERS = ("fail", "nsfw", "empty", "null", "slow", "expired")
 # An uploaded file containing these bytes (e.g. in a PNG text chunk) makes the prediction that
 # uses it fail: one bad photo in a batch that shares one prompt.
 POISON = b"FAKE-REPLICATE-FAIL"
+# The same, for uploads whose metadata the app strips: a PNG whose top-left pixel is this colour.
+POISON_PIXEL = (13, 37, 66)
 STARTING_SHARE = 0.2
 SLOW_FACTOR = 10
 SLOW_MINIMUM_SECONDS = 30.0
@@ -593,7 +596,7 @@ class FakeReplicate:
             if match:
                 with self._lock:
                     upload = self.uploads.get(match[1])
-                if upload and POISON in upload["data"]:
+                if upload and _poisoned(upload["data"]):
                     return True
         return False
 
@@ -839,3 +842,13 @@ def replicate_client(
     )
     client.poll_interval = poll_interval
     return client
+
+
+def _poisoned(data: bytes) -> bool:
+    if POISON in data:
+        return True
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            return image.format == "PNG" and image.convert("RGB").getpixel((0, 0)) == POISON_PIXEL
+    except OSError:
+        return False

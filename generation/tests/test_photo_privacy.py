@@ -1,0 +1,136 @@
+"""Photos keep no location and deleted files are gone at once (issue 11.7)."""
+
+from __future__ import annotations
+
+import io
+import uuid
+
+import pytest
+from django.core.files.storage import default_storage
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+from django.urls import reverse
+from PIL import Image
+
+from accounts.services import user_delete
+from generation.models import Job, Upload
+from generation.outputs import store_output
+from generation.services import job_run
+from generation.tests.factories import AIModelFactory
+
+pytestmark = pytest.mark.django_db
+
+XMP = b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF><rdf:Description where="XMP-HOME"/></rdf:RDF></x:xmpmeta>'
+
+
+def _exif() -> Image.Exif:
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation: the camera was held upright, the pixels lie on their side
+    exif[0x010F] = "CAMERA-SERIAL-42"
+    exif[0x8825] = {1: "N", 2: (52.0, 22.0, 1.5), 3: "E", 4: (4.0, 53.0, 2.0)}  # GPS
+    return exif
+
+
+def located_photo(fmt: str = "JPEG") -> bytes:
+    buffer = io.BytesIO()
+    extra = {"comment": b"IPTC-ish comment", "xmp": XMP} if fmt == "JPEG" else {"xmp": XMP} if fmt == "WEBP" else {}
+    Image.new("RGB", (400, 200), (30, 120, 200)).save(buffer, format=fmt, exif=_exif(), **extra)
+    return buffer.getvalue()
+
+
+def assert_no_metadata(data: bytes) -> None:
+    with Image.open(io.BytesIO(data)) as image:
+        assert not image.getexif(), dict(image.getexif())
+        assert not {"exif", "xmp", "comment", "XML:com.adobe.xmp"} & set(image.info)
+    for secret in (b"CAMERA-SERIAL", b"XMP-HOME", b"IPTC-ish", b"Exif\x00\x00"):
+        assert secret not in data
+
+
+def edit_model():
+    return AIModelFactory(key="pp-edit", name="Editor", kind="image_edit", aspect_ratios={"original": "original"},
+                          credit_cost=1_000)  # fmt: skip
+
+
+def post_edit(client, data: bytes, name: str = "home.jpg"):
+    form = {"model": edit_model().pk, "prompt": "Golden hour", "form_token": str(uuid.uuid4()),
+            "photo": SimpleUploadedFile(name, data, content_type="image/jpeg")}  # fmt: skip
+    return client.post(reverse("create_edit"), form)
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP"])
+def test_an_uploaded_photo_is_stored_served_and_sent_without_its_location(client, creator, fmt):
+    client.force_login(creator)
+    assert post_edit(client, located_photo(fmt), name=f"home.{fmt.lower()}").status_code == 302
+    upload = Upload.objects.get()
+    with default_storage.open(upload.file.name) as stored:
+        data = stored.read()
+    assert_no_metadata(data)
+    # Turned upright first: the 400x200 pixels with "rotate 90°" are a 200x400 portrait.
+    with Image.open(io.BytesIO(data)) as image:
+        assert image.size == (200, 400)
+    assert (upload.width, upload.height) == (200, 400)
+    served = b"".join(client.get(reverse("upload_file", args=[upload.pk])).streaming_content)
+    assert_no_metadata(served)
+
+
+def test_provider_outputs_are_stored_without_metadata():
+    stored = store_output(located_photo("JPEG"))
+    with default_storage.open(stored.file_name) as file:
+        assert_no_metadata(file.read())
+
+
+def test_a_deleted_job_takes_its_photo_with_it_at_once(client, creator):
+    client.force_login(creator)
+    post_edit(client, located_photo())
+    job = Job.objects.get()
+    job_run(job_id=job.pk)
+    upload = Upload.objects.get()
+    photo_url, name = reverse("upload_file", args=[upload.pk]), upload.file.name
+    assert client.get(photo_url).status_code == 200
+
+    assert client.post(reverse("job_delete", args=[job.pk])).status_code == 302
+    assert client.get(photo_url).status_code == 404
+    assert not default_storage.exists(name)  # gone now, not at the next daily cleanup
+
+
+def test_a_photo_another_kept_job_still_uses_stays(client, creator):
+    client.force_login(creator)
+    post_edit(client, located_photo())
+    first = Job.objects.get()
+    job_run(job_id=first.pk)
+    again = Job.objects.create(
+        user=creator, model=first.model, kind=first.kind, status=Job.Status.SUCCEEDED, cost=0, prompt="again",
+        source=first.source, provider=first.provider,
+    )  # fmt: skip
+    client.post(reverse("job_delete", args=[first.pk]))
+    assert client.get(reverse("upload_file", args=[again.source_id])).status_code == 200
+
+
+def test_deleting_the_account_deletes_every_photo_at_once(creator, django_capture_on_commit_callbacks):
+    client = Client()
+    client.force_login(creator)
+    post_edit(client, located_photo())
+    job_run(job_id=Job.objects.get().pk)
+    post_edit(client, b"not a photo")  # refused: stores nothing
+    names = [u.file.name for u in Upload.objects.filter(user=creator)]
+    outputs = [o.file.name for o in Job.objects.get().outputs.all()]
+    assert names and outputs
+    with django_capture_on_commit_callbacks(execute=True):
+        user_delete(user=creator)
+    assert not any(default_storage.exists(name) for name in names + outputs)
+    assert not Upload.objects.filter(user=creator).exclude(file="").exists()
+
+
+def test_shared_media_is_cacheable_only_briefly(client, creator, settings):
+    from generation.services import job_share
+
+    client.force_login(creator)
+    post_edit(client, located_photo())
+    job = Job.objects.get()
+    job_run(job_id=job.pk)
+    job.refresh_from_db()
+    token = job_share(job=job)
+    response = Client().get(f"/s/{token}/media/")
+    assert response.status_code == 200
+    assert response["Cache-Control"] == f"public, max-age={settings.SHARED_MEDIA_MAX_AGE}"
+    assert settings.SHARED_MEDIA_MAX_AGE <= 300

@@ -5,6 +5,8 @@ test looks at what happened, not at which buttons were shown."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from allauth.account.models import EmailAddress
 from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
@@ -62,7 +64,9 @@ def finished_job(customer) -> Job:
 
 
 def run_action(client, changelist: str, action: str, pk) -> int:
-    return client.post(changelist, {"action": action, "_selected_action": [str(pk)]}).status_code
+    # With the reason the confirmation page asks for (actions on money, jobs and users need one).
+    form = {"action": action, "_selected_action": [str(pk)], "staff_reason_given": "1", "reason": "Role test"}
+    return client.post(changelist, form).status_code
 
 
 # Each action: do it as `client`, return True when it took effect.
@@ -103,7 +107,10 @@ def suspend_user(client, customer):
 
 def adjust_credits(client, customer):
     before = balance_of(customer)
-    client.post(f"/admin/billing/creditaccount/adjust/?users={customer.pk}", {"amount": 500, "memo": "Goodwill"})
+    url = f"/admin/billing/creditaccount/adjust/?users={customer.pk}"
+    form = client.get(url).content.decode()
+    token = re.search(r'name="token" value="([0-9a-f-]+)"', form)
+    client.post(url, {"amount": 500, "memo": "Goodwill", "token": token.group(1) if token else ""})
     return balance_of(customer) == before + 500
 
 
@@ -128,14 +135,14 @@ INLINE = {"jobs-TOTAL_FORMS": "0", "jobs-INITIAL_FORMS": "0", "jobs-MIN_NUM_FORM
 def make_self_superuser(client, customer):
     me = User.objects.get(pk=client.session["_auth_user_id"])
     form = {"email": me.email, "name": "", "is_active": "on", "is_staff": "on", "is_superuser": "on",
-            **INLINE}  # fmt: skip
+            "staff_reason": "Role test", **INLINE}  # fmt: skip
     client.post(f"/admin/accounts/user/{me.pk}/change/", form)
     return User.objects.get(pk=me.pk).is_superuser and not me.is_superuser
 
 
 def promote_customer_to_staff(client, customer):
     form = {"email": customer.email, "name": "", "is_active": "on", "is_staff": "on",
-            **INLINE}  # fmt: skip
+            "staff_reason": "Role test", **INLINE}  # fmt: skip
     client.post(f"/admin/accounts/user/{customer.pk}/change/", form)
     return User.objects.get(pk=customer.pk).is_staff
 

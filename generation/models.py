@@ -167,8 +167,9 @@ class Job(models.Model):
     aspect_ratio = models.CharField(max_length=16, choices=AspectRatio.choices)
     seed = models.BigIntegerField(null=True, blank=True)
     # Whether the person chose the seed: "run again" keeps a chosen seed and draws a new one
-    # otherwise, so it makes a new variation.
-    seed_chosen = models.BooleanField(default=False)
+    # otherwise, so it makes a new variation. A database default too, like provider_token's:
+    # rows written by SQL (bench/scale.py) or by the previous release during a deploy get it.
+    seed_chosen = models.BooleanField(default=False, db_default=False)
     # Videos: a style preset that shapes the prompt (generation/presets.py), and the length.
     style = models.CharField(max_length=32, blank=True)
     duration_seconds = models.PositiveSmallIntegerField(null=True, blank=True)
@@ -187,7 +188,7 @@ class Job(models.Model):
     # itself: get, cancel and the lookup after an interruption use that token's account.
     # Saved before the create call, so "set, but no prediction id" means a create may have
     # reached the provider and the job must look for it before creating another.
-    provider_token = models.CharField(max_length=16, blank=True)
+    provider_token = models.CharField(max_length=16, blank=True, default="", db_default="")
     attempts = models.PositiveSmallIntegerField(default=0)
     # The worker running the job holds it until this time and renews it while it waits; a job
     # whose lease ran out lost its worker and may be picked up again.

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+import contextlib
 import statistics
 import uuid
 from datetime import datetime
 
 from django.core.cache import cache
 from django.db.models import QuerySet
+from redis.exceptions import RedisError
 
 from accounts.models import User
 from dreampixel.keyset import Key
@@ -69,7 +71,10 @@ def model_typical_seconds(*, model_id: int) -> int | None:
     a job waits. Cached: every open job page asks, and it changes slowly. None until a first
     job has finished."""
     key = f"generation:typical-seconds:{model_id}"
-    cached = cache.get(key)
+    try:
+        cached = cache.get(key)
+    except RedisError:  # Redis down: the job page still shows, with the estimate read afresh
+        cached = None
     if cached is not None:
         return cached or None
     # The newest few by an index on (model, status, finished_at): the same cost at any table size.
@@ -80,7 +85,8 @@ def model_typical_seconds(*, model_id: int) -> int | None:
     )
     durations = [(finished - started).total_seconds() for started, finished in rows if finished]
     typical = max(1, round(statistics.median(durations))) if durations else 0
-    cache.set(key, typical, TYPICAL_CACHE_SECONDS)
+    with contextlib.suppress(RedisError):
+        cache.set(key, typical, TYPICAL_CACHE_SECONDS)
     return typical or None
 
 

@@ -16,7 +16,8 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def image_at_750(db):
-    # The catalog as seeded (local renderer models: what people can choose in tests)...
+    # Only this test's catalog is offered (the migrations' seeded models are switched off)...
+    AIModel.objects.update(enabled=False)
     for key, kind, cost, seconds in [
         ("p-image", "image", 500, None), ("p-edit", "image_edit", 1_000, None),
         ("p-video-3", "video", 2_000, 3), ("p-video-5", "video", 3_000, 5),

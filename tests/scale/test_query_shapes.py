@@ -90,7 +90,7 @@ def bulk_jobs(user, rows: int = ROWS, *, age: str = "0 s", charged: bool = False
                                         provider, provider_ref, prediction_id, attempts, created_at, finished_at,
                                         metrics, error_message, provider_error)
             SELECT gen_random_uuid(), %s, %s, 'image', 'bulk ' || n, 'square', '', 'succeeded', 1, 'local', '',
-                   'p' || n, 1, now() - %s::interval - make_interval(secs => n),
+                   'p-' || gen_random_uuid(), 1, now() - %s::interval - make_interval(secs => n),
                    now() - %s::interval - make_interval(secs => n), '{}', '', ''
             FROM generate_series(1, %s) AS n
             """,

@@ -80,8 +80,9 @@ def spread_ledger(*, accounts: int = 300, per_account: int = 100, age: str = "2 
         cursor.execute("ANALYZE")
 
 
-def bulk_jobs(user, rows: int = ROWS, *, age: str = "0 s", charged: bool = False) -> None:
-    """Succeeded jobs of one person, newest first by n; with `charged`, each with its charge."""
+def bulk_jobs(user, rows: int = ROWS, *, age: str = "0 s", charged: bool = False, predictions: str = "p") -> None:
+    """Succeeded jobs of one person, newest first by n; with `charged`, each with its charge.
+    Their prediction ids are `predictions` + n: unique per job, so another person needs another prefix."""
     model = local_model()
     with connection.cursor() as cursor:
         cursor.execute(
@@ -90,11 +91,11 @@ def bulk_jobs(user, rows: int = ROWS, *, age: str = "0 s", charged: bool = False
                                         provider, provider_ref, prediction_id, attempts, created_at, finished_at,
                                         metrics, error_message, provider_error)
             SELECT gen_random_uuid(), %s, %s, 'image', 'bulk ' || n, 'square', '', 'succeeded', 1, 'local', '',
-                   'p-' || gen_random_uuid(), 1, now() - %s::interval - make_interval(secs => n),
+                   %s || n, 1, now() - %s::interval - make_interval(secs => n),
                    now() - %s::interval - make_interval(secs => n), '{}', '', ''
             FROM generate_series(1, %s) AS n
             """,
-            [user.pk, model.pk, age, age, rows],
+            [user.pk, model.pk, predictions, age, age, rows],
         )
         if charged:
             credits_grant(user=user, amount=rows, key=f"purchase:bulk-{user.pk}")
@@ -154,6 +155,7 @@ def test_admin_ledger_search_is_exact_and_indexed(staff_client):
 
 def test_the_admin_jobs_list_and_its_search_use_indexes(staff_client, creator):
     bulk_jobs(creator)
+    bulk_jobs(UserFactory(), predictions="o")  # not everything is the searched person's
     url = reverse("admin:generation_job_changelist")
     page = next(sql for sql in list_queries(staff_client, url, "generation_job") if "ORDER BY" in sql)
     assert "generation_job_recent_idx" in plan_of(page)
@@ -183,7 +185,7 @@ def test_a_heavy_users_gallery_pages_through_their_own_jobs_by_index(client, cre
         )
         cursor.execute("ANALYZE generation_joboutput")
     other = UserFactory()
-    bulk_jobs(other)  # half the site is someone else's: the planner must pick the person's index
+    bulk_jobs(other, predictions="o")  # half the site is someone else's: the planner must pick the person's index
     client.force_login(creator)
     queries = list_queries(client, reverse("gallery"), "generation_joboutput")
     (page,) = queries

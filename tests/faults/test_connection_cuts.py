@@ -28,6 +28,9 @@ class Cutter:
         # chance: the cutter holds that row lock and cuts the worker as soon as it waits for it,
         # that is, in the middle of its transaction. Random cuts follow.
         self.first_cut_sql, self.lock_params = first_cut_while_locked, lock_params
+        self.armed = threading.Event()  # the worker starts once the lock is held
+        if not first_cut_while_locked:
+            self.armed.set()
         self.rng = random.Random(seed)
         self.pid: int | None = None
         self.cuts = 0
@@ -39,10 +42,12 @@ class Cutter:
         # Called by the worker after (re)connecting.
         connection.ensure_connection()
         self.pid = connection.connection.info.backend_pid
+        self.armed.wait(timeout=30)
 
     def _cut_while_locked(self, admin: psycopg.Connection) -> None:
         with psycopg.connect(self.dsn) as locker:
             locker.execute(self.first_cut_sql, self.lock_params)  # held until rollback
+            self.armed.set()
             deadline = time.monotonic() + 30
             while not self.stop.is_set() and time.monotonic() < deadline:
                 waiting = admin.execute(

@@ -211,6 +211,9 @@ class Job(models.Model):
     # Set while the person shares the finished job at /s/<token>; cleared to revoke.
     share_token = models.CharField(max_length=64, null=True, blank=True, unique=True, editable=False)
 
+    # Not a column: the batch page gives each job it lists a form token for "Try this photo again".
+    retry_token: uuid.UUID
+
     class Meta:
         ordering = ["-created_at"]
         indexes = [
@@ -452,6 +455,9 @@ class WorkerCluster(models.Model):
     last_restart_reason = models.CharField(max_length=200, blank=True)
     seen_at = models.DateTimeField(default=timezone.now)  # the supervisor's last write
     stopped_at = models.DateTimeField(null=True, blank=True)
+
+    # Not a column: what selectors.worker_clusters() makes of the fields above ("working", …).
+    state: str
 
     class Meta:
         ordering = ["name"]

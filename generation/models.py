@@ -99,7 +99,7 @@ class SiteSettings(models.Model):
         return cls.objects.get_or_create(pk=1)[0]
 
 
-def upload_upload_to(instance: Upload, filename: str) -> str:
+def upload_upload_to(instance: Upload | None, filename: str) -> str:
     extension = filename.rsplit(".", 1)[-1].lower() if "." in filename else "bin"
     return f"uploads/{timezone.now():%Y/%m}/{uuid.uuid4().hex}.{extension}"
 
@@ -285,13 +285,13 @@ def fast_path(name: str, object_id: uuid.UUID) -> str:
     return get_script_prefix() + _path_pattern(name).format(object_id)
 
 
-def output_upload_to(instance: JobOutput, filename: str) -> str:
+def output_upload_to(instance: JobOutput | None, filename: str) -> str:
     # Keys carry no user data: a date and a random name.
     extension = filename.rsplit(".", 1)[-1].lower() if "." in filename else "bin"
     return f"outputs/{timezone.now():%Y/%m}/{uuid.uuid4().hex}.{extension}"
 
 
-def thumbnail_upload_to(instance: JobOutput, filename: str) -> str:
+def thumbnail_upload_to(instance: JobOutput | None, filename: str) -> str:
     return f"thumbnails/{timezone.now():%Y/%m}/{uuid.uuid4().hex}.webp"
 
 

@@ -129,10 +129,13 @@ def ask_reason(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: Que
 
 
 # The mixin goes before ModelAdmin in a class's bases; type checkers are told so.
-_ModelAdminBase = admin.ModelAdmin if TYPE_CHECKING else object
+if TYPE_CHECKING:
+    _ModelAdminBase = admin.ModelAdmin
+else:
+    _ModelAdminBase = object
 
 
-class StaffReasonAdminMixin(_ModelAdminBase):  # type: ignore[misc,valid-type]
+class StaffReasonAdminMixin(_ModelAdminBase):
     """A change form that asks why (settings, prices) and records the change in the trail.
 
     Quick edits from the list are recorded too, without a reason; fields that need one are

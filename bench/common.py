@@ -44,6 +44,15 @@ def conninfo(name: str) -> str:
     return f"host={PG_HOST} port={PG_PORT} user={PG_USER} dbname={name}"
 
 
+def one_row(cursor: psycopg.Cursor) -> tuple:
+    """The row of a statement that always returns one (SHOW, an aggregate, an UPDATE … RETURNING
+    of a row that exists): psycopg's fetchone() may return None, this one raises instead."""
+    row = cursor.fetchone()
+    if row is None:
+        raise RuntimeError("the statement returned no row")
+    return row
+
+
 def _admin(sql: str) -> None:
     # CREATE/DROP DATABASE cannot run inside a transaction: autocommit.
     with psycopg.connect(conninfo("postgres"), autocommit=True) as conn:
@@ -138,8 +147,8 @@ def machine() -> dict:
         int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal")
     )
     with psycopg.connect(conninfo("postgres"), autocommit=True) as conn:
-        pg = conn.execute("SHOW server_version").fetchone()[0]
-        sync_commit = conn.execute("SHOW synchronous_commit").fetchone()[0]
+        pg = one_row(conn.execute("SHOW server_version"))[0]
+        sync_commit = one_row(conn.execute("SHOW synchronous_commit"))[0]
     return {
         "nproc": os.cpu_count(),
         "cpu": cpu,

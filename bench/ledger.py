@@ -109,7 +109,7 @@ def raw_worker(user_id: int, tag: str, start: float, seconds: float) -> tuple[in
         while time.time() < deadline:
             key = f"charge:bench:{tag}:{done}"
             with conn.transaction():
-                account_id, balance = conn.execute(RAW_UPDATE, (user_id,)).fetchone()
+                account_id, balance = common.one_row(conn.execute(RAW_UPDATE, (user_id,)))
                 conn.execute(RAW_INSERT, (account_id, balance, key, user_id))
             done += 1
         ended = time.time()
@@ -130,6 +130,7 @@ def run_workers(side: str, workers: int, user_id: int, seconds: float, mode: str
     connections.close_all()  # a forked child must not share the parent's socket
     lead = 1.0 + workers * 0.05  # time for every worker to connect before the clock starts
     start = time.time() + lead
+    results: list[tuple[int, float]]
     if mode == "processes":
         context = multiprocessing.get_context("fork")
         queue = context.Queue()
@@ -145,7 +146,7 @@ def run_workers(side: str, workers: int, user_id: int, seconds: float, mode: str
             if proc.exitcode:
                 raise RuntimeError(f"a {side} worker failed with exit code {proc.exitcode}")
     else:
-        results: list[tuple[int, float]] = []
+        results = []
         lock = threading.Lock()
 
         def target(n: int) -> None:
@@ -178,7 +179,7 @@ def seed() -> int:
 
 def check_invariants(expected_charges: int) -> tuple[dict, float]:
     with psycopg.connect(common.conninfo(DATABASE)) as conn:
-        row = conn.execute(INVARIANTS).fetchone()
+        row = common.one_row(conn.execute(INVARIANTS))
     names = ("balance_not_sum", "negative_balance", "duplicate_keys", "broken_chain")
     violations = {name: int(value) for name, value in zip(names, row[:4], strict=True) if value}
     if int(row[4]) != expected_charges:

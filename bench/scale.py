@@ -195,8 +195,8 @@ def build(database: str, fraction: float) -> dict:
     params = sizes(fraction) | {"heavy_email": HEAVY_EMAIL}
     timings = {}
     with psycopg.connect(common.conninfo(database), autocommit=True) as conn:
-        params["end"] = conn.execute(f"SELECT now() - interval '{QUIET}'").fetchone()[0]
-        params["model"] = conn.execute("SELECT min(id) FROM generation_aimodel").fetchone()[0]
+        params["end"] = common.one_row(conn.execute(f"SELECT now() - interval '{QUIET}'"))[0]
+        params["model"] = common.one_row(conn.execute("SELECT min(id) FROM generation_aimodel"))[0]
         conn.execute("SELECT setseed(0.14)")
         for label, sql in BUILD:
             started = time.perf_counter()
@@ -213,7 +213,7 @@ def build(database: str, fraction: float) -> dict:
         conn.execute("VACUUM ANALYZE")
         timings["vacuum analyze"] = round(time.perf_counter() - started, 1)
         counts = {
-            table: conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+            table: common.one_row(conn.execute(f"SELECT count(*) FROM {table}"))[0]
             for table in (
                 "accounts_user",
                 "billing_ledgerentry",
@@ -269,6 +269,8 @@ def serve(database: str) -> None:
     oldest_cursor = "_".join(key.encode(oldest[0][key.path]) for key in HISTORY_KEYS)
     someone = User.objects.filter(email__startswith="person5").first()
     a_job = Job.objects.order_by("prediction_id").first()
+    # All made by the build; a database without them is not one this benchmark can measure.
+    assert newest is not None and someone is not None and a_job is not None
     charges = iter(range(1_000_000))
     people = list(User.objects.filter(email__startswith="person").order_by("pk").values_list("pk", flat=True)[:200])
 
@@ -358,23 +360,25 @@ class Worker:
             text=True,
             env=os.environ | {"PYTHONPATH": str(common.ROOT)},
         )
+        assert self.process.stdin is not None and self.process.stdout is not None  # both PIPEs
+        self.requests, self.answers = self.process.stdin, self.process.stdout
         ready = self._read()
         if "error" in ready:
             raise RuntimeError(f"{database}: {ready}")
 
     def _read(self) -> dict:
-        line = self.process.stdout.readline()
+        line = self.answers.readline()
         if not line:
             raise RuntimeError(f"the worker for {self.database} stopped")
         return json.loads(line)
 
     def ask(self, op: str, *, warm: bool = False) -> dict:
-        self.process.stdin.write(json.dumps({"op": op, "warm": warm}) + "\n")
-        self.process.stdin.flush()
+        self.requests.write(json.dumps({"op": op, "warm": warm}) + "\n")
+        self.requests.flush()
         return self._read()
 
     def close(self) -> None:
-        self.process.stdin.close()
+        self.requests.close()
         self.process.wait(timeout=60)
 
 
@@ -423,8 +427,8 @@ def main() -> None:
         queries = {}
         for op, _ in OPERATIONS:
             queries[op] = {name: worker.ask(op, warm=True).get("queries") for name, worker in workers.items()}
-        timings = {op: {small: [], big: []} for op, _ in OPERATIONS}
-        memory = {op: {small: [], big: []} for op, _ in OPERATIONS}
+        timings: dict[str, dict[str, list[float]]] = {op: {small: [], big: []} for op, _ in OPERATIONS}
+        memory: dict[str, dict[str, list[float]]] = {op: {small: [], big: []} for op, _ in OPERATIONS}
         for round_number in range(args.repeat):
             for op, _ in OPERATIONS:
                 order = (small, big) if round_number % 2 == 0 else (big, small)

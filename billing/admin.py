@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING, TypedDict
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
@@ -32,6 +33,10 @@ from billing.reconcile import finding_fix, reconcile_run
 from billing.services import LedgerError, credits_adjust
 from billing.stripe_services import stripe_event_process
 from dreampixel.admin_lists import EstimatedCountPaginator, exact_search
+from dreampixel.requests import AuthenticatedHttpRequest
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
 
 RECENT_ENTRIES = 20
 
@@ -53,7 +58,7 @@ class RecentEntriesInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = LedgerEntry
     fk_name = "account"
     verbose_name_plural = f"Recent ledger entries (newest {RECENT_ENTRIES})"
-    fields = [
+    fields = (
         "created_at",
         "kind",
         "amount",
@@ -62,7 +67,7 @@ class RecentEntriesInline(ReadOnlyAdminMixin, admin.TabularInline):
         "actor_type",
         "actor",
         "memo",
-    ]
+    )
     readonly_fields = fields
     ordering = ["-created_at", "-id"]
     extra = 0
@@ -85,7 +90,7 @@ class CreditAccountAdmin(admin.ModelAdmin):
     ordering = ["-updated_at"]
     show_full_result_count = False
     paginator = EstimatedCountPaginator
-    readonly_fields = ["user", "balance", "created_at", "updated_at", "ledger_link"]
+    readonly_fields = ("user", "balance", "created_at", "updated_at", "ledger_link")
     fields = readonly_fields
     inlines = [RecentEntriesInline]
     actions = ["adjust_credits"]
@@ -122,7 +127,7 @@ class CreditAccountAdmin(admin.ModelAdmin):
         ]
         return extra + super().get_urls()
 
-    def adjust_view(self, request: HttpRequest) -> HttpResponse:
+    def adjust_view(self, request: AuthenticatedHttpRequest) -> HttpResponse:
         if not request.user.has_perm("billing.change_creditaccount"):
             raise PermissionDenied
         raw_ids = request.GET.get("users", "")
@@ -223,6 +228,10 @@ class CreditPackAdmin(_PriceAdmin):
     pass
 
 
+class _SubscriberCount(TypedDict):
+    subscriber_count: int
+
+
 @admin.register(Plan)
 class PlanAdmin(_PriceAdmin):
     list_display = ["name", "credits", "price", "stripe_price_id", "active", "order", "subscribers"]
@@ -232,7 +241,7 @@ class PlanAdmin(_PriceAdmin):
         return super().get_queryset(request).annotate(subscriber_count=Count("subscriptions", filter=current))
 
     @admin.display(description="Current subscribers", ordering="subscriber_count")
-    def subscribers(self, plan: Plan) -> int:
+    def subscribers(self, plan: WithAnnotations[Plan, _SubscriberCount]) -> int:
         return plan.subscriber_count
 
 
@@ -262,7 +271,7 @@ class StripeEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def get_search_results(self, request, queryset, search_term):
         return exact_search(queryset, search_term, text_fields=("event_id", "object_id", "type")), False
 
-    fields = [
+    fields = (
         "event_id",
         "type",
         "object_id",
@@ -274,7 +283,7 @@ class StripeEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "last_attempt_at",
         "processed_at",
         "pretty_payload",
-    ]
+    )
     readonly_fields = fields
     actions = ["process_again"]
 
@@ -290,7 +299,7 @@ class StripeEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         return request.user.has_perm("billing.change_stripeevent")
 
     @admin.action(description="Process again", permissions=["process"])
-    def process_again(self, request: HttpRequest, queryset: QuerySet[StripeEvent]) -> None:
+    def process_again(self, request: AuthenticatedHttpRequest, queryset: QuerySet[StripeEvent]) -> None:
         # The same idempotent service as the webhook: processing a done event again changes nothing.
         for event in queryset.order_by("received_at", "id"):
             try:
@@ -338,12 +347,16 @@ class ReconcileFindingInline(admin.TabularInline):
     model = ReconcileFinding
     extra = 0
     can_delete = False
-    fields = ["description", "count", "examples", "fixable", "fixed_count", "fixed_at", "fixed_by"]
+    fields = ("description", "count", "examples", "fixable", "fixed_count", "fixed_at", "fixed_by")
     readonly_fields = fields
     show_change_link = True
 
     def has_add_permission(self, request, obj=None) -> bool:
         return False
+
+
+class _ProblemCount(TypedDict):
+    problem_count: int
 
 
 @admin.register(ReconcileRun)
@@ -364,7 +377,7 @@ class ReconcileRunAdmin(admin.ModelAdmin):
         return False
 
     @admin.display(description="Findings", ordering="problem_count")
-    def problems(self, run: ReconcileRun) -> int:
+    def problems(self, run: WithAnnotations[ReconcileRun, _ProblemCount]) -> int:
         return run.problem_count
 
     def get_urls(self):

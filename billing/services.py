@@ -8,6 +8,7 @@ entry and changes nothing; the same key with a different amount, kind or account
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
@@ -83,6 +84,8 @@ def _post(
                 if amount < 0 and not allow_negative:
                     raise InsufficientCredits(needed=-amount, balance=account.balance)
                 moved = _move_balance(user_id=user_id, amount=amount, allow_negative=allow_negative)
+                # The account exists now, and a debit that could go below zero was refused above.
+                assert moved is not None
             account_id, balance_after = moved
             # The row is locked from here on: writers of this account are serialized.
             if refund_of is not None and LedgerEntry.objects.filter(refund_of=refund_of).exists():
@@ -115,7 +118,9 @@ def _move_balance(*, user_id: int, amount: int, allow_negative: bool) -> tuple[i
     not exist yet or, for a debit, when the balance would go below zero (nothing changes then)."""
     table = CreditAccount._meta.db_table
     floor = "" if amount >= 0 or allow_negative else " AND balance + %s >= 0"
-    params = [amount, timezone.now(), user_id] + ([] if not floor else [amount])
+    params: list[int | datetime] = [amount, timezone.now(), user_id]
+    if floor:
+        params.append(amount)
     with connection.cursor() as cursor:
         cursor.execute(
             f"UPDATE {table} SET balance = balance + %s, updated_at = %s WHERE user_id = %s{floor} RETURNING id, balance",  # noqa: S608 (table name from the model)

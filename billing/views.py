@@ -28,6 +28,7 @@ from billing.stripe_services import (
     stripe_event_record,
 )
 from dreampixel.keyset import keyset_page
+from dreampixel.requests import AuthenticatedHttpRequest
 
 logger = logging.getLogger(__name__)
 
@@ -50,10 +51,10 @@ PORTAL_FORM_ACTION = {"form-action": ["https://billing.stripe.com"]}
 
 
 @csp_update(PORTAL_FORM_ACTION)
-@csp_update(PORTAL_FORM_ACTION, REPORT_ONLY=True)
+@csp_update(PORTAL_FORM_ACTION, REPORT_ONLY=True)  # type: ignore[arg-type]  # django-csp types views as taking only a plain HttpRequest
 @login_required
 @require_GET
-def billing_home(request: HttpRequest) -> HttpResponse:
+def billing_home(request: AuthenticatedHttpRequest) -> HttpResponse:
     page = keyset_page(
         ledger_history(user=request.user), keys=HISTORY_KEYS, size=HISTORY_PAGE_SIZE,
         before=request.GET.get("before"), after=request.GET.get("after"),
@@ -80,7 +81,7 @@ def billing_home(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _buy(request: HttpRequest, product: CreditPack | Plan) -> HttpResponse:
+def _buy(request: AuthenticatedHttpRequest, product: CreditPack | Plan) -> HttpResponse:
     home = reverse("billing")
     if not payments_configured():
         messages.warning(request, "Payments are not configured on this site.")
@@ -110,19 +111,19 @@ def _buy(request: HttpRequest, product: CreditPack | Plan) -> HttpResponse:
 
 @login_required
 @require_POST
-def buy_pack(request: HttpRequest, pack_id: int) -> HttpResponse:
+def buy_pack(request: AuthenticatedHttpRequest, pack_id: int) -> HttpResponse:
     return _buy(request, get_object_or_404(CreditPack, pk=pack_id, active=True))
 
 
 @login_required
 @require_POST
-def buy_plan(request: HttpRequest, plan_id: int) -> HttpResponse:
+def buy_plan(request: AuthenticatedHttpRequest, plan_id: int) -> HttpResponse:
     return _buy(request, get_object_or_404(Plan, pk=plan_id, active=True))
 
 
 @login_required
 @require_POST
-def billing_portal(request: HttpRequest) -> HttpResponse:
+def billing_portal(request: AuthenticatedHttpRequest) -> HttpResponse:
     home = reverse("billing")
     if not payments_configured():
         messages.warning(request, "Payments are not configured on this site.")
@@ -141,7 +142,7 @@ def billing_portal(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_GET
-def checkout_success(request: HttpRequest) -> HttpResponse:
+def checkout_success(request: AuthenticatedHttpRequest) -> HttpResponse:
     # Only the buyer's own session: another user's id is a 404, as is a made-up one.
     checkout = (
         CheckoutSession.objects.select_related("pack", "plan")
@@ -171,7 +172,7 @@ def checkout_success(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_GET
-def checkout_cancel(request: HttpRequest) -> HttpResponse:
+def checkout_cancel(request: AuthenticatedHttpRequest) -> HttpResponse:
     return render(request, "billing/checkout_cancel.html")
 
 

@@ -35,6 +35,8 @@ def table_estimate(queryset: QuerySet) -> int | None:
 class EstimatedCountPaginator(Paginator):
     """An estimate for the whole table, an exact count up to COUNT_CAP (then the cap) otherwise."""
 
+    object_list: QuerySet  # the admin's changelists page querysets, never lists
+
     @cached_property
     def count(self) -> int:
         queryset = self.object_list

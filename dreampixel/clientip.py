@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import ipaddress
 from functools import lru_cache
-from types import SimpleNamespace
 
 from django.conf import settings
 from django.http import HttpRequest
@@ -27,9 +26,16 @@ def _networks(spec: tuple[str, ...]) -> tuple[ipaddress.IPv4Network | ipaddress.
     return tuple(ipaddress.ip_network(entry, strict=False) for entry in spec)
 
 
+def _forwarded(value: str) -> HttpRequest:
+    # ipware reads only a request's META: one that carries just the header to parse.
+    request = HttpRequest()
+    request.META = {"HTTP_X_FORWARDED_FOR": value}
+    return request
+
+
 def _parse(value: str) -> str | None:
     ip, _ = get_client_ip(
-        SimpleNamespace(META={"HTTP_X_FORWARDED_FOR": value}),
+        _forwarded(value),
         request_header_order=["HTTP_X_FORWARDED_FOR"],
         strict=True,
     )
@@ -59,7 +65,7 @@ def client_ip(request: HttpRequest) -> str:
     # Only the hops our own proxies wrote are read; the client's own entries are further left.
     trusted = ",".join([*hops[-count:], peer])
     ip, _ = get_client_ip(
-        SimpleNamespace(META={"HTTP_X_FORWARDED_FOR": trusted}),
+        _forwarded(trusted),
         request_header_order=["HTTP_X_FORWARDED_FOR"],
         proxy_count=count,
         strict=True,

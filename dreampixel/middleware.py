@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
@@ -28,10 +28,10 @@ def _limit_for(request: HttpRequest) -> int:
         name = resolve(request.path_info).url_name
     except Resolver404:
         return settings.REQUEST_MAX_BYTES
-    return max(upload_request_limits().get(name, 0), settings.REQUEST_MAX_BYTES)
+    return max(upload_request_limits().get(name or "", 0), settings.REQUEST_MAX_BYTES)
 
 
-def _has_nul(values: Callable[[], list[tuple[str, list[str]]]]) -> bool:
+def _has_nul(values: Callable[[], Iterable[tuple[str, list[str]]]]) -> bool:
     return any("\x00" in key or any("\x00" in value for value in items) for key, items in values())
 
 

@@ -43,7 +43,7 @@ class JobOutputInline(admin.TabularInline):
     model = JobOutput
     extra = 0
     can_delete = False
-    fields = ["index", "file", "thumbnail", "content_type", "size", "width", "height"]
+    fields = ("index", "file", "thumbnail", "content_type", "size", "width", "height")
     readonly_fields = fields
 
     def has_add_permission(self, request, obj=None) -> bool:

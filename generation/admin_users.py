@@ -28,7 +28,7 @@ class RecentJobsInline(admin.TabularInline):
     model = Job
     fk_name = "user"
     verbose_name_plural = f"Recent jobs (newest {RECENT})"
-    fields = ["created_at", "kind", "model", "status", "cost", "error_message"]
+    fields = ("created_at", "kind", "model", "status", "cost", "error_message")
     readonly_fields = fields
     ordering = ["-created_at"]
     extra = 0

@@ -58,7 +58,7 @@ def provider_spend_usd(now) -> Decimal:
     """Estimated provider spend over the last 24 hours, from run metrics and model prices.
 
     One SUM in the database over the indexed created_at range: no job rows come to Python."""
-    money = DecimalField(max_digits=20, decimal_places=6)
+    money: DecimalField = DecimalField(max_digits=20, decimal_places=6)
     seconds = Coalesce(Cast(KeyTextTransform("predict_time", "metrics"), money), Value(Decimal(0)), output_field=money)
     spend = ExpressionWrapper(
         F("model__provider_usd_per_run") + F("model__provider_usd_per_second") * seconds, output_field=money

@@ -70,7 +70,7 @@ def _finished_by_day(since, tz) -> dict:
     finished = Job.objects.filter(finished_at__gte=since, status__in=[Status.SUCCEEDED, Status.FAILED]).annotate(
         day=TruncDate("finished_at", tzinfo=tz)
     )
-    figures = {
+    figures: dict[str, Aggregate] = {
         "succeeded": Count("pk", filter=Q(status=Status.SUCCEEDED)),
         "failed": Count("pk", filter=Q(status=Status.FAILED)),
     }
@@ -82,6 +82,7 @@ def _finished_by_day(since, tz) -> dict:
     for day, status, created_at, finished_at in finished.values_list("day", "status", "created_at", "finished_at"):
         rows[day][status] += 1
         if status == Status.SUCCEEDED:
+            assert finished_at is not None  # filtered on finished_at above
             rows[day]["durations"].append((finished_at - created_at).total_seconds())
     return {day: row | {"p95": percentile(row["durations"], 0.95)} for day, row in rows.items()}
 
@@ -112,7 +113,9 @@ def _last_30_days(now: datetime) -> dict:
 
     def failure_rate(day) -> float | None:
         row = finished.get(day)
-        decided = (row["succeeded"] + row["failed"]) if row else 0
+        if not row:
+            return None
+        decided = row["succeeded"] + row["failed"]
         return 100 * row["failed"] / decided if decided else None
 
     job_series = [

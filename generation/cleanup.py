@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
 from django.contrib.sessions.models import Session
@@ -29,7 +30,7 @@ class Source:
     """Rows matching a rule, what each stands for in the report, and how one batch goes."""
 
     rows: Callable[[], QuerySet]
-    labels: Callable[[object], list[str]]
+    labels: Callable[[Any], list[str]]  # takes a row of `rows`, whichever model that is
     remove: Callable[[list], None]
     key: str = "pk"
 

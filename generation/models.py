@@ -99,7 +99,7 @@ class SiteSettings(models.Model):
         return cls.objects.get_or_create(pk=1)[0]
 
 
-def upload_upload_to(instance: Upload, filename: str) -> str:
+def upload_upload_to(instance: Upload | None, filename: str) -> str:
     extension = filename.rsplit(".", 1)[-1].lower() if "." in filename else "bin"
     return f"uploads/{timezone.now():%Y/%m}/{uuid.uuid4().hex}.{extension}"
 
@@ -212,6 +212,9 @@ class Job(models.Model):
     # Set while the person shares the finished job at /s/<token>; cleared to revoke.
     share_token = models.CharField(max_length=64, null=True, blank=True, unique=True, editable=False)
 
+    # Not a column: the batch page gives each job it lists a form token for "Try this photo again".
+    retry_token: uuid.UUID
+
     class Meta:
         ordering = ["-created_at"]
         indexes = [
@@ -283,13 +286,13 @@ def fast_path(name: str, object_id: uuid.UUID) -> str:
     return get_script_prefix() + _path_pattern(name).format(object_id)
 
 
-def output_upload_to(instance: JobOutput, filename: str) -> str:
+def output_upload_to(instance: JobOutput | None, filename: str) -> str:
     # Keys carry no user data: a date and a random name.
     extension = filename.rsplit(".", 1)[-1].lower() if "." in filename else "bin"
     return f"outputs/{timezone.now():%Y/%m}/{uuid.uuid4().hex}.{extension}"
 
 
-def thumbnail_upload_to(instance: JobOutput, filename: str) -> str:
+def thumbnail_upload_to(instance: JobOutput | None, filename: str) -> str:
     return f"thumbnails/{timezone.now():%Y/%m}/{uuid.uuid4().hex}.webp"
 
 
@@ -453,6 +456,9 @@ class WorkerCluster(models.Model):
     last_restart_reason = models.CharField(max_length=200, blank=True)
     seen_at = models.DateTimeField(default=timezone.now)  # the supervisor's last write
     stopped_at = models.DateTimeField(null=True, blank=True)
+
+    # Not a column: what selectors.worker_clusters() makes of the fields above ("working", …).
+    state: str
 
     class Meta:
         ordering = ["name"]

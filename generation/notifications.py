@@ -35,7 +35,7 @@ def notify_finished(job_id: uuid.UUID) -> None:
     job = Job.objects.select_related("user", "batch").get(pk=job_id)
     if not job.user.notify_long_jobs or job.user.deleted_at:
         return
-    if job.batch_id:
+    if job.batch is not None:  # select_related: no query
         _notify_batch(job.batch)
     elif job.kind == Kind.VIDEO:
         subject = "Your video is ready" if job.status == Job.Status.SUCCEEDED else "Your video could not be made"

@@ -55,7 +55,8 @@ def _thumbnail(image: Image.Image) -> bytes:
 def _first_frame(data: bytes) -> Image.Image | None:
     """The poster frame of a video, decoded with PyAV (FFmpeg); None if it cannot be read."""
     try:
-        with av.open(io.BytesIO(data)) as container:
+        # mode="r" (the default) spelled out: PyAV's types infer reading only from a path.
+        with av.open(io.BytesIO(data), mode="r") as container:
             for frame in container.decode(video=0):
                 return frame.to_image()
     except (av.error.FFmpegError, StopIteration, IndexError):

@@ -115,6 +115,7 @@ def jobs_without_charge(*, since: datetime | None = None) -> Finding:
 @reconcile_check
 def charges_without_job(*, since: datetime | None = None) -> Finding:
     charges = LedgerEntry.objects.filter(kind=LedgerEntry.Kind.CHARGE, reference__startswith="job:")
+    job: QuerySet[Job]
     if since is None:
         # Every charge against every job: a hash anti-join on the id as text (parsing each
         # reference into a UUID costs more than the join itself).

@@ -83,7 +83,9 @@ def model_typical_seconds(*, model_id: int) -> int | None:
         .order_by("-finished_at")
         .values_list("started_at", "finished_at")[:TYPICAL_SAMPLE]
     )
-    durations = [(finished - started).total_seconds() for started, finished in rows if finished]
+    # started_at is never null here (filtered above); finished_at of a succeeded job is not either,
+    # but the column allows it.
+    durations = [(finished - started).total_seconds() for started, finished in rows if started and finished]
     typical = max(1, round(statistics.median(durations))) if durations else 0
     with contextlib.suppress(RedisError):
         cache.set(key, typical, TYPICAL_CACHE_SECONDS)

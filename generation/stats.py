@@ -86,6 +86,7 @@ def _durations(
     # The development database (SQLite) has no percentile aggregate: compute them here.
     seconds: dict[str | None, list[float]] = defaultdict(list)
     for model, created_at, finished_at in succeeded.values_list("model__name", "created_at", "finished_at"):
+        assert finished_at is not None  # filtered above
         if per_model_too:
             seconds[model].append((finished_at - created_at).total_seconds())
         seconds[None].append((finished_at - created_at).total_seconds())

@@ -39,6 +39,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 from django.conf import settings
@@ -90,7 +91,7 @@ class Supervisor:
         self.child_started = 0.0
         self.restarts = 0
         self.tasks_done = 0
-        self.last_heartbeat_at = None
+        self.last_heartbeat_at: datetime | None = None
         self._last_beat = ""
         self._last_count = 0
         self._last_progress = 0.0
@@ -148,6 +149,7 @@ class Supervisor:
 
     def _watch(self) -> str:
         """Return why the cluster must be restarted, or "" once we are stopping."""
+        assert self.child is not None  # _start_child made it just before
         while not self.stopping:
             code = self.child.poll()
             if code is not None:

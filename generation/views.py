@@ -8,7 +8,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.files.storage import default_storage
 from django.db.models import Count, Q
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -18,6 +18,7 @@ from storages.backends.s3 import S3Storage
 from billing.services import InsufficientCredits, balance_of
 from dreampixel.keyset import keyset_page
 from dreampixel.ratelimits import limit_job_creation
+from dreampixel.requests import AuthenticatedHttpRequest
 from generation.downloads import zip_stream
 from generation.forms import FORMS_BY_KIND, BatchForm
 from generation.models import Job, JobOutput, Kind, SiteSettings, Upload
@@ -36,19 +37,21 @@ from generation.services import (
 GALLERY_PAGE_SIZE = 24
 
 
-def _job_for_user(request: HttpRequest, job_id: uuid.UUID) -> Job:
+def _job_for_user(request: AuthenticatedHttpRequest, job_id: uuid.UUID) -> Job:
     # Another person's job is a 404, never a 403: its existence is not ours to confirm.
     return get_object_or_404(user_jobs(user=request.user).select_related("model", "source", "report"), pk=job_id)
 
 
-def _serve(name: str, *, filename: str, download: bool) -> HttpResponse:
+def _serve(name: str, *, filename: str, download: bool) -> HttpResponseBase:
     """A stored file, after the caller checked who may see it: a redirect to a short-lived
     signed URL on S3, the file itself from local storage."""
     if not name:
         raise Http404
     if isinstance(default_storage, S3Storage):
         parameters = {"ResponseContentDisposition": f'attachment; filename="{filename}"'} if download else None
-        response = redirect(default_storage.url(name, parameters=parameters, expire=settings.FILE_URL_EXPIRE))
+        response: HttpResponseBase = redirect(
+            default_storage.url(name, parameters=parameters, expire=settings.FILE_URL_EXPIRE)
+        )
         # Shorter than the signed URL's own life, so a cached redirect never points at an expired one.
         response["Cache-Control"] = f"private, max-age={settings.FILE_URL_EXPIRE // 2}"
         return response
@@ -64,7 +67,7 @@ def _serve(name: str, *, filename: str, download: bool) -> HttpResponse:
 AFFORD_NOUNS = {"image": "image", "edit": "photo edit", "video": "video", "batch": "photo edit"}
 
 
-def _create_context(request: HttpRequest, form, kind: str) -> dict:
+def _create_context(request: AuthenticatedHttpRequest, form, kind: str) -> dict:
     # A word on what the balance buys: how many of the cheapest job on this page.
     cheapest = min((model.credit_cost for model in form.models), default=0)
     balance = balance_of(request.user)
@@ -78,7 +81,7 @@ def _create_context(request: HttpRequest, form, kind: str) -> dict:
     }
 
 
-def _remix_initial(request: HttpRequest) -> dict:
+def _remix_initial(request: AuthenticatedHttpRequest) -> dict:
     # "Remix": a person's own earlier job prefills the form (another's id is simply ignored).
     try:
         job_id = uuid.UUID(request.GET.get("from", ""))
@@ -101,7 +104,7 @@ def _form_errors_from(form, error: Exception) -> None:
 @login_required
 @require_http_methods(["GET", "POST"])
 @limit_job_creation
-def create(request: HttpRequest, kind: str = "image") -> HttpResponse:
+def create(request: AuthenticatedHttpRequest, kind: str = "image") -> HttpResponse:
     form_class = FORMS_BY_KIND[kind]
     initial = {"form_token": uuid.uuid4()} | _remix_initial(request)
     form = form_class(request.POST or None, request.FILES or None, initial=initial)
@@ -128,7 +131,7 @@ def create(request: HttpRequest, kind: str = "image") -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 @limit_job_creation
-def batch_new(request: HttpRequest) -> HttpResponse:
+def batch_new(request: AuthenticatedHttpRequest) -> HttpResponse:
     form = BatchForm(request.POST or None, request.FILES or None, initial={"form_token": uuid.uuid4()})
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -168,7 +171,7 @@ def _waiting_context(job: Job) -> dict:
     }
 
 
-def _job_context(request: HttpRequest, job: Job) -> dict:
+def _job_context(request: AuthenticatedHttpRequest, job: Job) -> dict:
     context: dict = {"job": job, "again_token": uuid.uuid4(), "remix_url": _remix_url(job)}
     if job.status == Job.Status.SUCCEEDED:
         context["outputs"] = list(job.outputs.all())
@@ -180,13 +183,13 @@ def _job_context(request: HttpRequest, job: Job) -> dict:
 
 
 def _remix_url(job: Job) -> str:
-    page = {Kind.IMAGE: "create", Kind.IMAGE_EDIT: "create_edit", Kind.VIDEO: "create_video"}[job.kind]
+    page = {Kind.IMAGE: "create", Kind.IMAGE_EDIT: "create_edit", Kind.VIDEO: "create_video"}[Kind(job.kind)]
     return f"{reverse(page)}?from={job.id}"
 
 
 @login_required
 @require_GET
-def job_detail(request: HttpRequest, job_id: uuid.UUID) -> HttpResponse:
+def job_detail(request: AuthenticatedHttpRequest, job_id: uuid.UUID) -> HttpResponse:
     job = _job_for_user(request, job_id)
     return render(request, "generation/job_detail.html", _job_context(request, job))
 
@@ -211,7 +214,7 @@ STATUS_FIELDS = (
 
 @login_required
 @require_GET
-def job_status(request: HttpRequest, job_id: uuid.UUID) -> HttpResponse:
+def job_status(request: AuthenticatedHttpRequest, job_id: uuid.UUID) -> HttpResponse:
     job = get_object_or_404(user_jobs(user=request.user).only(*STATUS_FIELDS), pk=job_id)
     if job.is_final:
         # Done: the whole layout is swapped in once, with the result's actions (share,
@@ -229,7 +232,7 @@ def job_status(request: HttpRequest, job_id: uuid.UUID) -> HttpResponse:
 @login_required
 @require_POST
 @limit_job_creation
-def job_again(request: HttpRequest, job_id: uuid.UUID) -> HttpResponse:
+def job_again(request: AuthenticatedHttpRequest, job_id: uuid.UUID) -> HttpResponse:
     job = _job_for_user(request, job_id)
     try:
         token = uuid.UUID(request.POST.get("form_token", ""))
@@ -250,15 +253,15 @@ def job_again(request: HttpRequest, job_id: uuid.UUID) -> HttpResponse:
         )
     except (InsufficientCredits, GenerationError) as error:
         messages.error(request, str(error))
-        return redirect(job.batch if job.batch_id and request.POST.get("back") == "batch" else job)
-    if job.batch_id and request.POST.get("back") == "batch":
+        return redirect(job.batch if job.batch is not None and request.POST.get("back") == "batch" else job)
+    if job.batch is not None and request.POST.get("back") == "batch":
         return redirect(job.batch)  # one photo of a batch tried again: it joins the same batch
     return redirect(new_job)
 
 
 @login_required
 @require_POST
-def job_stop(request: HttpRequest, job_id: uuid.UUID) -> HttpResponse:
+def job_stop(request: AuthenticatedHttpRequest, job_id: uuid.UUID) -> HttpResponse:
     job = _job_for_user(request, job_id)
     try:
         job_cancel(job=job)
@@ -271,7 +274,7 @@ def job_stop(request: HttpRequest, job_id: uuid.UUID) -> HttpResponse:
 
 @login_required
 @require_POST
-def job_remove(request: HttpRequest, job_id: uuid.UUID) -> HttpResponse:
+def job_remove(request: AuthenticatedHttpRequest, job_id: uuid.UUID) -> HttpResponse:
     job = _job_for_user(request, job_id)
     try:
         job_delete(job=job)
@@ -284,7 +287,7 @@ def job_remove(request: HttpRequest, job_id: uuid.UUID) -> HttpResponse:
 
 @login_required
 @require_POST
-def job_sharing(request: HttpRequest, job_id: uuid.UUID) -> HttpResponse:
+def job_sharing(request: AuthenticatedHttpRequest, job_id: uuid.UUID) -> HttpResponse:
     job = _job_for_user(request, job_id)
     if request.POST.get("share") == "off":
         job_unshare(job=job)
@@ -301,7 +304,7 @@ def job_sharing(request: HttpRequest, job_id: uuid.UUID) -> HttpResponse:
 
 @login_required
 @require_POST
-def job_flag(request: HttpRequest, job_id: uuid.UUID) -> HttpResponse:
+def job_flag(request: AuthenticatedHttpRequest, job_id: uuid.UUID) -> HttpResponse:
     job = _job_for_user(request, job_id)
     try:
         job_report(user=request.user, job=job, reason=request.POST.get("reason", ""))
@@ -317,7 +320,7 @@ def job_flag(request: HttpRequest, job_id: uuid.UUID) -> HttpResponse:
 
 @login_required
 @require_GET
-def batch_list(request: HttpRequest) -> HttpResponse:
+def batch_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     unfinished = Q(jobs__status__in=[Job.Status.QUEUED, Job.Status.RUNNING])
     batches = (
         user_batches(user=request.user)
@@ -330,7 +333,7 @@ def batch_list(request: HttpRequest) -> HttpResponse:
     return render(request, "generation/batch_list.html", {"ongoing": ongoing, "completed": completed})
 
 
-def _batch_context(request: HttpRequest, batch_id: uuid.UUID) -> dict:
+def _batch_context(request: AuthenticatedHttpRequest, batch_id: uuid.UUID) -> dict:
     batch = get_object_or_404(user_batches(user=request.user).select_related("model"), pk=batch_id)
     jobs = list(batch.jobs.select_related("source").prefetch_related("outputs").order_by("created_at"))
     done = all(job.is_final for job in jobs)
@@ -342,13 +345,13 @@ def _batch_context(request: HttpRequest, batch_id: uuid.UUID) -> dict:
 
 @login_required
 @require_GET
-def batch_detail(request: HttpRequest, batch_id: uuid.UUID) -> HttpResponse:
+def batch_detail(request: AuthenticatedHttpRequest, batch_id: uuid.UUID) -> HttpResponse:
     return render(request, "generation/batch_detail.html", _batch_context(request, batch_id))
 
 
 @login_required
 @require_GET
-def batch_download(request: HttpRequest, batch_id: uuid.UUID) -> HttpResponse:
+def batch_download(request: AuthenticatedHttpRequest, batch_id: uuid.UUID) -> StreamingHttpResponse:
     batch = get_object_or_404(user_batches(user=request.user), pk=batch_id)
     outputs = (
         JobOutput.objects.filter(job__batch=batch, job__deleted_at__isnull=True, job__status=Job.Status.SUCCEEDED)
@@ -372,7 +375,7 @@ def batch_download(request: HttpRequest, batch_id: uuid.UUID) -> HttpResponse:
 
 @login_required
 @require_GET
-def batch_status(request: HttpRequest, batch_id: uuid.UUID) -> HttpResponse:
+def batch_status(request: AuthenticatedHttpRequest, batch_id: uuid.UUID) -> HttpResponse:
     response = render(request, "generation/batch_detail.html#items", _batch_context(request, batch_id))
     response["Cache-Control"] = "no-store"
     return response
@@ -383,7 +386,7 @@ def batch_status(request: HttpRequest, batch_id: uuid.UUID) -> HttpResponse:
 
 @login_required
 @require_GET
-def gallery(request: HttpRequest) -> HttpResponse:
+def gallery(request: AuthenticatedHttpRequest) -> HttpResponse:
     kind = request.GET.get("kind") or None
     if kind not in (None, *Kind.values):
         kind = None
@@ -396,7 +399,7 @@ def gallery(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_GET
-def output_file(request: HttpRequest, output_id: uuid.UUID, variant: str = "file") -> HttpResponse:
+def output_file(request: AuthenticatedHttpRequest, output_id: uuid.UUID, variant: str = "file") -> HttpResponseBase:
     output = get_object_or_404(
         JobOutput.objects.select_related("job"), pk=output_id, job__user=request.user, job__deleted_at__isnull=True
     )
@@ -408,7 +411,7 @@ def output_file(request: HttpRequest, output_id: uuid.UUID, variant: str = "file
 
 @login_required
 @require_GET
-def upload_file(request: HttpRequest, upload_id: uuid.UUID) -> HttpResponse:
+def upload_file(request: AuthenticatedHttpRequest, upload_id: uuid.UUID) -> HttpResponseBase:
     # A photo whose job (or account) was deleted has no file any more: 404 at once.
     upload = get_object_or_404(Upload.objects.exclude(file=""), pk=upload_id, user=request.user)
     extension = upload.file.name.rsplit(".", 1)[-1]
@@ -450,7 +453,7 @@ def shared(request: HttpRequest, token: str) -> HttpResponse:
 
 
 @require_GET
-def shared_media(request: HttpRequest, token: str, variant: str = "file") -> HttpResponse:
+def shared_media(request: HttpRequest, token: str, variant: str = "file") -> HttpResponseBase:
     job = _shared_job(token)
     output = job.outputs.order_by("index").first()
     if output is None:

@@ -17,7 +17,7 @@ from replicate.webhook import Webhooks, WebhookSigningSecret
 
 from generation.models import Job, ProviderWebhook
 from generation.providers import Prediction, ProviderError, get_provider
-from generation.providers.replicate import JOB_INPUT_KEY
+from generation.providers.replicate import JOB_INPUT_KEY, ReplicateProvider
 from generation.services.running import job_adopt_prediction
 from generation.tasks import enqueue_sync
 
@@ -31,6 +31,7 @@ def webhook_secret() -> str:
     secret = cache.get(SECRET_CACHE_KEY)
     if secret is None:
         provider = get_provider("replicate")
+        assert isinstance(provider, ReplicateProvider)  # what get_provider("replicate") builds
         secret = provider.webhook_secret()
         cache.set(SECRET_CACHE_KEY, secret, 60 * 60 * 24)
     return secret

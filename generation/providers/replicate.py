@@ -148,7 +148,8 @@ class ReplicateProvider:
                 prediction = client.models.predictions.create(model=request.model_ref, **options)
         except (ReplicateError, httpx.TransportError) as error:
             translated = _translate(error)
-            if isinstance(translated, PredictionNotFound):  # e.g. an unknown model: not a lookup
+            # A 404 here (only Replicate answers one) is e.g. an unknown model: not a lookup.
+            if isinstance(translated, PredictionNotFound) and isinstance(error, ReplicateError):
                 translated = ProviderError(f"Replicate refused the request (404): {error.detail or ''}".strip())
             if isinstance(translated, ProviderUnavailable):
                 answered_4xx = isinstance(error, ReplicateError) and 400 <= (error.status or 0) < 500

@@ -24,13 +24,14 @@ def job_delete(*, job: Job) -> None:
         JobOutput.objects.filter(job=job).delete()
         Job.objects.filter(pk=job.pk).update(deleted_at=timezone.now(), prompt="")
         # The photo it edited goes too, unless a job the person still keeps uses it.
-        photos = (
-            Upload.objects.filter(pk=job.source_id)
-            .exclude(file="")
-            .exclude(jobs__in=Job.objects.filter(source_id=job.source_id, deleted_at__isnull=True))
-        )
-        names += list(photos.values_list("file", flat=True))
-        photos.update(file="")
+        if job.source_id is not None:
+            photos = (
+                Upload.objects.filter(pk=job.source_id)
+                .exclude(file="")
+                .exclude(jobs__in=Job.objects.filter(source_id=job.source_id, deleted_at__isnull=True))
+            )
+            names += list(photos.values_list("file", flat=True))
+            photos.update(file="")
     delete_files(names)  # storage I/O after the rows are gone, outside the transaction
 
 
@@ -44,7 +45,8 @@ def job_cancel(*, job: Job) -> None:
     _cancel_quietly(job)  # provider call after the transaction; a worker that raced us also checks
 
 
-def job_share(*, job: Job) -> str:
+def job_share(*, job: Job) -> str | None:
+    # The link's token; None only if an unshare of the same job won a race with this call.
     if job.status != Status.SUCCEEDED:
         raise GenerationError("Only a finished image or video can be shared.")
     if job.share_token:

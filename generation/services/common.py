@@ -88,6 +88,7 @@ def _with_retries(job: Job, call: Callable[[], T]) -> T:
         try:
             return call()
         except ProviderUnavailable as error:
+            assert job.deadline_at is not None  # only running jobs call the provider: claimed, so set
             remaining = (job.deadline_at - timezone.now()).total_seconds()
             if attempt == settings.PROVIDER_MAX_RETRIES or remaining <= delay:
                 raise

@@ -18,9 +18,9 @@ import io
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.core.cache import cache
@@ -128,7 +128,7 @@ def _request_for(job: Job, *, wait: int = 0) -> PredictionRequest:
         provider_input["seed"] = job.seed
     if job.duration_seconds:
         provider_input["duration"] = job.duration_seconds
-    if job.source_id:
+    if job.source is not None:
         provider_input["input_image"] = _photo_for_provider(job.source)
     webhook_url = None
     if job.provider == AIModel.Provider.REPLICATE and settings.PUBLIC_BASE_URL:
@@ -176,6 +176,7 @@ def _create_wait(job: Job, provider) -> int:
 def _find_own(job: Job, provider) -> Prediction | None:
     """The job's own prediction, made by an earlier, interrupted attempt. None only when the
     provider says there is none; trouble looking (404 list, 5xx, timeouts) raises _LookLater."""
+    assert job.started_at is not None  # set when the job was claimed
     since = job.started_at - LOOKBACK
     try:
         return _with_retries(job, lambda: provider.find(_lookup_request(job), since=since, token=job.provider_token))
@@ -212,6 +213,7 @@ def _create(job: Job, provider) -> Prediction:
     def attempt() -> Prediction:
         nonlocal uncertain
         if uncertain:
+            assert job.started_at is not None  # set when the job was claimed
             found = provider.find(request, since=job.started_at - LOOKBACK, token=job.provider_token)
             if found is not None:
                 return found
@@ -238,6 +240,7 @@ def _ask(job: Job, provider) -> Prediction | None:
             logger.warning("could not ask about %s: %s", job.prediction_id, error, extra={"job_id": str(job.pk)})
             return None
     if job.provider_token:
+        assert job.started_at is not None  # a token is saved only after the job was claimed
         try:
             found = provider.find(_lookup_request(job), since=job.started_at - LOOKBACK, token=job.provider_token)
         except ProviderError:
@@ -274,8 +277,9 @@ def job_adopt_prediction(*, job_id: uuid.UUID, prediction: Prediction) -> bool:
 def _hand_off(job: Job) -> None:
     # The webhook, the poller or (at the deadline) the sweeper finishes it; no worker waits.
     # The lease runs to the deadline, so a second delivery of the task does not claim it.
-    grace = timedelta(seconds=settings.JOB_SWEEP_GRACE_SECONDS)
-    _db(lambda: Job.objects.filter(pk=job.pk, status=Status.RUNNING).update(lease_until=job.deadline_at + grace))
+    assert job.deadline_at is not None  # set when the job was claimed
+    lease_until = job.deadline_at + timedelta(seconds=settings.JOB_SWEEP_GRACE_SECONDS)
+    _db(lambda: Job.objects.filter(pk=job.pk, status=Status.RUNNING).update(lease_until=lease_until))
     if not settings.PUBLIC_BASE_URL:
         poller_kick()
 
@@ -319,6 +323,7 @@ def _run(job_id: uuid.UUID, state: dict[str, bool]) -> None:
     if job is None:
         return  # finished already, or another worker holds it
     state["claimed"] = True
+    assert job.deadline_at is not None  # _claim sets it
     provider = get_provider(job.provider)
     try:
         if job.prediction_id:
@@ -395,7 +400,7 @@ def predictions_poll_pass() -> int:
         return 0
     provider = get_provider(AIModel.Provider.REPLICATE)
     seen: dict[str, Prediction] = {}
-    by_token: dict[str, list[dict]] = {}
+    by_token: dict[str, list[Mapping[str, Any]]] = {}
     for row in rows:
         by_token.setdefault(row["provider_token"], []).append(row)
     for token, group in by_token.items():

@@ -29,7 +29,7 @@ def sign_in(page, user) -> None:
 
 
 def _creator(credits: int = 3_000, **fields):
-    user = UserFactory(name="Pixel Fan", **fields)
+    user = UserFactory.create(name="Pixel Fan", **fields)
     credits_grant(user=user, amount=credits, key=f"signup:{user.pk}", kind="signup_bonus")
     return user
 

@@ -32,7 +32,7 @@ def _showcase() -> None:
     from generation.uploads import image_validate
 
     CreditPack.objects.get_or_create(name="Starter", defaults={"credits": 5_000, "price_cents": 500, "currency": "usd"})
-    owner = UserFactory()
+    owner = UserFactory.create()
     credits_grant(user=owner, amount=10_000, key=f"signup:{owner.pk}", kind="signup_bonus")
     editor = AIModelFactory(
         key="local-edit", name="Preview editor", kind="image_edit", aspect_ratios={"original": "original"}

@@ -79,7 +79,7 @@ from email.message import Message
 from email.parser import BytesParser
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import av
@@ -234,7 +234,7 @@ class FakeReplicate:
 
     # -- lifecycle -------------------------------------------------------------------------
 
-    def start(self) -> FakeReplicate:
+    def start(self) -> Self:
         self._stopping.clear()
         self._server = _Server(("127.0.0.1", 0), _Handler)
         self._server.fake = self
@@ -651,7 +651,7 @@ class FakeReplicate:
                 "predict_time": round(max(end_offset - start_offset, 0.0), 3),
                 "total_time": round(end_offset, 3),
             }
-        rendered = {
+        rendered: dict[str, Any] = {
             "id": record.id,
             "model": record.model,
             "version": record.version,
@@ -794,7 +794,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _read_body(self) -> bytes:
         if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
-            chunks = []
+            chunks: list[bytes] = []
             while True:
                 size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
                 if size == 0:

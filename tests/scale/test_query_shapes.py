@@ -31,7 +31,7 @@ ROWS = 30_000
 
 def bulk_ledger(rows: int = ROWS, *, age: str = "0 s") -> CreditAccount:
     """One account with `rows` purchases, a consistent chain (balance_after is the running sum)."""
-    user = UserFactory()
+    user = UserFactory.create()
     credits_grant(user=user, amount=1, key="purchase:seed")
     account = CreditAccount.objects.get(user=user)
     with connection.cursor() as cursor:

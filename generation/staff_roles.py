@@ -47,7 +47,8 @@ def staff_groups_install(apps) -> None:
     # `apps`: a migration's historical apps, or django.apps.apps (tests flush the database).
     # Model permissions are normally made after all migrations; these groups need them now.
     for app_config in apps.get_app_configs():
-        stub = app_config.models_module is None  # a migration's app: create_permissions skips those
+        # A migration's app (no models module; Django 5.2.19's stub lacks the attribute): create_permissions skips those.
+        stub = getattr(app_config, "models_module", None) is None
         if stub:
             app_config.models_module = True
         create_permissions(app_config, apps=apps, verbosity=0)

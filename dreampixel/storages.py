@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import PurePosixPath
+
+from django.core.files.storage import Storage, default_storage
+
 
 def default_storage_settings(
     *,
@@ -34,3 +38,17 @@ def default_storage_settings(
             "file_overwrite": False,
         },
     }
+
+
+def storage_is_s3(storage: Storage | None = None) -> bool:
+    """Whether files live in a bucket (served by signed URLs) rather than on a local disk."""
+    # Imported here: settings import this module, and boto3 is slow to load.
+    from storages.backends.s3 import S3Storage
+
+    return isinstance(storage if storage is not None else default_storage, S3Storage)
+
+
+def file_extension(name: str, *, default: str = "bin") -> str:
+    """A stored file's extension without the dot, lower case: "outputs/2026/01/ab.PNG" -> "png"."""
+    suffix = PurePosixPath(name).suffix
+    return suffix[1:].lower() if suffix else default

@@ -13,11 +13,11 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
-from storages.backends.s3 import S3Storage
 
 from billing.services import InsufficientCredits, balance_of
 from dreampixel.keyset import keyset_page
 from dreampixel.ratelimits import limit_job_creation
+from dreampixel.storages import file_extension, storage_is_s3
 from generation.downloads import zip_stream
 from generation.forms import FORMS_BY_KIND, BatchForm
 from generation.models import Job, JobOutput, Kind, SiteSettings, Upload
@@ -46,7 +46,7 @@ def _serve(name: str, *, filename: str, download: bool) -> HttpResponse:
     signed URL on S3, the file itself from local storage."""
     if not name:
         raise Http404
-    if isinstance(default_storage, S3Storage):
+    if storage_is_s3():
         parameters = {"ResponseContentDisposition": f'attachment; filename="{filename}"'} if download else None
         response = redirect(default_storage.url(name, parameters=parameters, expire=settings.FILE_URL_EXPIRE))
         # Shorter than the signed URL's own life, so a cached redirect never points at an expired one.
@@ -401,8 +401,7 @@ def output_file(request: HttpRequest, output_id: uuid.UUID, variant: str = "file
         JobOutput.objects.select_related("job"), pk=output_id, job__user=request.user, job__deleted_at__isnull=True
     )
     name = output.thumbnail.name if variant == "thumbnail" else output.file.name
-    extension = name.rsplit(".", 1)[-1]
-    filename = f"dreampixel-{output.job_id.hex[:8]}-{output.index + 1}.{extension}"
+    filename = f"dreampixel-{output.job_id.hex[:8]}-{output.index + 1}.{file_extension(name)}"
     return _serve(name, filename=filename, download=request.GET.get("download") == "1")
 
 
@@ -411,8 +410,8 @@ def output_file(request: HttpRequest, output_id: uuid.UUID, variant: str = "file
 def upload_file(request: HttpRequest, upload_id: uuid.UUID) -> HttpResponse:
     # A photo whose job (or account) was deleted has no file any more: 404 at once.
     upload = get_object_or_404(Upload.objects.exclude(file=""), pk=upload_id, user=request.user)
-    extension = upload.file.name.rsplit(".", 1)[-1]
-    return _serve(upload.file.name, filename=f"photo-{upload.id.hex[:8]}.{extension}", download=False)
+    filename = f"photo-{upload.id.hex[:8]}.{file_extension(upload.file.name)}"
+    return _serve(upload.file.name, filename=filename, download=False)
 
 
 # --- Shared links (public) ---------------------------------------------------------------

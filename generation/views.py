@@ -16,6 +16,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from billing.services import InsufficientCredits, balance_of
 from dreampixel.keyset import keyset_page
+from dreampixel.links import absolute_url
 from dreampixel.ratelimits import limit_job_creation
 from dreampixel.storages import file_extension, storage_is_s3
 from generation.downloads import zip_stream
@@ -175,7 +176,7 @@ def _job_context(request: HttpRequest, job: Job) -> dict:
     if not job.is_final:
         context |= _waiting_context(job)
     if job.share_token:
-        context["share_url"] = request.build_absolute_uri(f"/s/{job.share_token}/")
+        context["share_url"] = absolute_url(f"/s/{job.share_token}/", request=request)
     return context
 
 
@@ -433,8 +434,8 @@ def shared(request: HttpRequest, token: str) -> HttpResponse:
     output = job.outputs.order_by("index").first()
     if output is None:
         raise Http404
-    media_url = request.build_absolute_uri(f"/s/{token}/media/")
-    poster_url = request.build_absolute_uri(f"/s/{token}/poster/") if output.thumbnail else ""
+    media_url = absolute_url(f"/s/{token}/media/", request=request)
+    poster_url = absolute_url(f"/s/{token}/poster/", request=request) if output.thumbnail else ""
     return render(
         request,
         "generation/shared.html",
@@ -443,7 +444,7 @@ def shared(request: HttpRequest, token: str) -> HttpResponse:
             "output": output,
             "media_url": media_url,
             "poster_url": poster_url,
-            "page_url": request.build_absolute_uri(),
+            "page_url": absolute_url(request.get_full_path(), request=request),
         },
     )
 

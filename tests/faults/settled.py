@@ -32,5 +32,5 @@ def assert_every_job_settled(fake: FakeReplicate, *, note: str = "") -> None:
         assert known.get(prediction_id) == str(prediction.input.get(JOB_INPUT_KEY)), (
             f"{note}: prediction {prediction_id} of job {prediction.input.get(JOB_INPUT_KEY)} was not adopted by it"
         )
-    findings = {finding.name: finding.count for finding in run_checks() if not finding.ok}
+    findings = {finding.name: finding.count for finding in run_checks()[0] if not finding.ok}
     assert not findings, f"{note}: reconcile found {findings}"

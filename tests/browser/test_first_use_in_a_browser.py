@@ -8,7 +8,7 @@ from playwright.sync_api import expect
 from accounts.tests.factories import UserFactory
 from billing.services import credits_grant
 from generation.services import job_create, job_run, job_share
-from generation.tests.factories import AIModelFactory, local_model
+from generation.tests.factories import local_edit_model, local_model
 from generation.tests.photos import photo_bytes
 from tests.browser.conftest import accessibility_problems, screenshot, sign_in
 from tests.concurrency import jobs_start_in_threads
@@ -105,15 +105,20 @@ def test_a_job_that_finishes_in_a_background_tab_raises_a_notification_when_allo
     assert page.evaluate("window.raised") == ["Your image is ready."]
 
 
+def _photo_files(folder, count: int) -> list[str]:
+    """Small JPEGs of different colours on disk, for the file inputs."""
+    paths = []
+    for n in range(count):
+        path = folder / f"photo{n}.jpg"
+        path.write_bytes(photo_bytes("JPEG", size=(64, 48), colour=(20 * n, 90, 160)))
+        paths.append(str(path))
+    return paths
+
+
 def test_the_batch_cost_line_reads_cleanly_before_and_after_a_form_error(page, tmp_path):
     user = _creator(10_000)
-    AIModelFactory(key="local-edit", name="Preview editor", kind="image_edit", aspect_ratios={"original": "original"},
-                   credit_cost=1_000)  # fmt: skip
-    photos = []
-    for n in range(4):
-        path = tmp_path / f"photo{n}.jpg"
-        path.write_bytes(photo_bytes("JPEG", size=(64, 48), colour=(40 * n, 90, 160)))
-        photos.append(str(path))
+    local_edit_model()
+    photos = _photo_files(tmp_path, 4)
     sign_in(page, user)
     page.goto("/batches/new/")
     line = page.locator(".cost-line")
@@ -210,13 +215,8 @@ def test_keyboard_focus_is_visible(page):
 
 def test_photos_are_checked_before_upload_shown_as_thumbnails_and_kept_after_a_form_error(page, tmp_path):
     user = _creator(10_000)
-    AIModelFactory(key="local-edit", name="Preview editor", kind="image_edit", aspect_ratios={"original": "original"},
-                   credit_cost=1_000)  # fmt: skip
-    photos = []
-    for n in range(11):
-        path = tmp_path / f"photo{n}.jpg"
-        path.write_bytes(photo_bytes("JPEG", size=(64, 48), colour=(20 * n, 90, 160)))
-        photos.append(str(path))
+    local_edit_model()
+    photos = _photo_files(tmp_path, 11)
     text = tmp_path / "notes.txt"
     text.write_text("not a photo")
     sign_in(page, user)

@@ -30,6 +30,7 @@ from django.db.models import F, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from dreampixel.links import absolute_url
 from dreampixel.storages import storage_is_s3
 from generation.models import AIModel, Job, PredictionPoller, Upload
 from generation.presets import styled_prompt
@@ -134,7 +135,7 @@ def _request_for(job: Job, *, wait: int = 0) -> PredictionRequest:
     if job.provider == AIModel.Provider.REPLICATE and settings.PUBLIC_BASE_URL:
         # The job's id rides along here too: the webhook names its job even if the worker
         # never saved the prediction id (the input's copy is what is trusted).
-        webhook_url = f"{settings.PUBLIC_BASE_URL}/webhooks/replicate/?job={job.pk}"
+        webhook_url = absolute_url(f"/webhooks/replicate/?job={job.pk}")
     return PredictionRequest(
         model_ref=job.provider_ref, input=provider_input, webhook_url=webhook_url, job_id=str(job.pk), wait=wait
     )

@@ -5,6 +5,8 @@ test looks at what happened, not at which buttons were shown."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from allauth.account.models import EmailAddress
 from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
@@ -62,7 +64,9 @@ def finished_job(customer) -> Job:
 
 
 def run_action(client, changelist: str, action: str, pk) -> int:
-    return client.post(changelist, {"action": action, "_selected_action": [str(pk)]}).status_code
+    # Actions on money, jobs and users ask for a reason first; this is the confirmed form.
+    data = {"action": action, "_selected_action": [str(pk)], "staff_reason_given": "1", "reason": "Role check"}
+    return client.post(changelist, data).status_code
 
 
 # Each action: do it as `client`, return True when it took effect.
@@ -103,7 +107,10 @@ def suspend_user(client, customer):
 
 def adjust_credits(client, customer):
     before = balance_of(customer)
-    client.post(f"/admin/billing/creditaccount/adjust/?users={customer.pk}", {"amount": 500, "memo": "Goodwill"})
+    url = f"/admin/billing/creditaccount/adjust/?users={customer.pk}"
+    # The form carries a one-time token (a resubmitted form grants nothing twice); no page, no token.
+    found = re.search(r'name="token" value="([0-9a-f-]+)"', client.get(url).content.decode())
+    client.post(url, {"amount": 500, "memo": "Goodwill", "token": found.group(1) if found else ""})
     return balance_of(customer) == before + 500
 
 
@@ -134,7 +141,7 @@ def make_self_superuser(client, customer):
 
 
 def promote_customer_to_staff(client, customer):
-    form = {"email": customer.email, "name": "", "is_active": "on", "is_staff": "on",
+    form = {"email": customer.email, "name": "", "is_active": "on", "is_staff": "on", "staff_reason": "Role check",
             **INLINE}  # fmt: skip
     client.post(f"/admin/accounts/user/{customer.pk}/change/", form)
     return User.objects.get(pk=customer.pk).is_staff

@@ -88,10 +88,10 @@ def bulk_jobs(user, rows: int = ROWS, *, age: str = "0 s", charged: bool = False
             """
             INSERT INTO generation_job (id, user_id, model_id, kind, prompt, aspect_ratio, style, status, cost,
                                         provider, provider_ref, prediction_id, attempts, created_at, finished_at,
-                                        metrics, error_message, provider_error)
+                                        metrics, error_message, provider_error, seed_chosen, provider_token)
             SELECT gen_random_uuid(), %s, %s, 'image', 'bulk ' || n, 'square', '', 'succeeded', 1, 'local', '',
                    'p' || n, 1, now() - %s::interval - make_interval(secs => n),
-                   now() - %s::interval - make_interval(secs => n), '{}', '', ''
+                   now() - %s::interval - make_interval(secs => n), '{}', '', '', false, ''
             FROM generate_series(1, %s) AS n
             """,
             [user.pk, model.pk, age, age, rows],

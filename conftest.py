@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import uuid
 
 import pytest
 from django.conf import settings
@@ -54,6 +55,21 @@ def redis_url() -> str:
     # The Redis the tests may use (TEST_REDIS_URL, default database 0 on loopback). Tests give
     # their keys a prefix of their own and never flush: another run may share this Redis.
     return os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+@pytest.fixture(params=["locmem", "redis"])
+def shared_cache(request, settings, redis_url):
+    """The test runs twice: on local memory (development's one process) and on Redis (production's
+    counters, shared by every web process), under a key prefix of its own."""
+    if request.param == "redis":
+        settings.CACHES = {
+            "default": {
+                "BACKEND": "django.core.cache.backends.redis.RedisCache",
+                "LOCATION": redis_url,
+                "KEY_PREFIX": f"test-{uuid.uuid4().hex}",
+            }
+        }
+    return request.param
 
 
 @pytest.fixture

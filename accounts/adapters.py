@@ -6,7 +6,8 @@ from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 
 from dreampixel.clientip import client_ip
-from dreampixel.emails import html_from_text, on_public_base, site_brand
+from dreampixel.emails import html_from_text, site_brand
+from dreampixel.links import absolute_url
 
 
 class AccountAdapter(DefaultAccountAdapter):
@@ -25,10 +26,10 @@ class AccountAdapter(DefaultAccountAdapter):
         return message
 
     def get_email_confirmation_url(self, request, emailconfirmation) -> str:
-        return on_public_base(super().get_email_confirmation_url(request, emailconfirmation))
+        return absolute_url(super().get_email_confirmation_url(request, emailconfirmation), request=request)
 
     def get_reset_password_from_key_url(self, key: str) -> str:
-        return on_public_base(super().get_reset_password_from_key_url(key))
+        return absolute_url(super().get_reset_password_from_key_url(key), request=self.request)
 
     def get_client_ip(self, request) -> str:
         # allauth's limits count per client exactly as django-ratelimit's do (trusted proxies).

@@ -14,35 +14,14 @@ from django.db.models import Model, QuerySet
 from django.http import HttpRequest
 from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.utils.html import format_html
 
 from accounts.models import StaffAction, User
 from accounts.services import staff_action_record
+from dreampixel.references import reference_admin_url
 
 RECENT = 20
-
-# Where a reference's admin page is; the trail knows the names, not the apps.
-_REFERENCE_PAGES = {
-    "job": "admin:generation_job_change",
-    "user": "admin:accounts_user_change",
-    "finding": "admin:billing_reconcilefinding_change",
-    "aimodel": "admin:generation_aimodel_change",
-    "sitesettings": "admin:generation_sitesettings_change",
-    "creditpack": "admin:billing_creditpack_change",
-    "plan": "admin:billing_plan_change",
-    "stripeevent": "admin:billing_stripeevent_change",
-}
-
-
-def reference_url(reference: str) -> str | None:
-    prefix, _, value = reference.partition(":")
-    if prefix not in _REFERENCE_PAGES or not value:
-        return None
-    try:
-        return reverse(_REFERENCE_PAGES[prefix], args=[value])
-    except NoReverseMatch:
-        return None
 
 
 def staff_trail(*, user_id: int | None = None, reference: str | None = None) -> str:
@@ -53,7 +32,7 @@ def staff_trail(*, user_id: int | None = None, reference: str | None = None) -> 
         actions, full = actions.filter(user_id=user_id), f"{full}?user__id__exact={user_id}"
     else:
         actions, full = actions.filter(reference=reference), f"{full}?reference={reference}"
-    rows = [(action, reference_url(action.reference)) for action in actions[:RECENT]]
+    rows = [(action, reference_admin_url(action.reference)) for action in actions[:RECENT]]
     return render_to_string("admin/accounts/staff_trail.html", {"rows": rows, "full_url": full})
 
 
@@ -88,7 +67,7 @@ class StaffActionAdmin(admin.ModelAdmin):
 
     @admin.display(description="On")
     def reference_link(self, action: StaffAction) -> str:
-        url = reference_url(action.reference)
+        url = reference_admin_url(action.reference)
         return format_html('<a href="{}">{}</a>', url, action.reference) if url else action.reference or "—"
 
     @admin.display(description="Details")

@@ -103,11 +103,11 @@ BUILD = [
         CREATE UNIQUE INDEX ON people (n);
         INSERT INTO generation_job (id, user_id, model_id, kind, prompt, aspect_ratio, style, status, cost, provider,
                                     provider_ref, prediction_id, attempts, created_at, started_at, finished_at,
-                                    metrics, error_message, provider_error, deleted_at)
+                                    metrics, error_message, provider_error, deleted_at, seed_chosen, provider_token)
         SELECT gen_random_uuid(), p.id, %(model)s, 'image', 'a scale prompt number ' || j.n, 'square', '',
                j.status, 500, 'local', '', 'p' || j.n, 1, j.created_at, j.created_at,
                j.created_at + make_interval(secs => 5 + (j.n %% 55)), '{"predict_time": 4.2}', '', '',
-               CASE WHEN j.n %% 33 = 0 THEN j.created_at + interval '1 day' END
+               CASE WHEN j.n %% 33 = 0 THEN j.created_at + interval '1 day' END, false, ''
         FROM (
             SELECT n,
                    CASE WHEN n <= %(heavy_jobs)s THEN 1 ELSE 2 + (abs(hashint8(n)::bigint) %% (%(users)s - 1)) END AS person,

@@ -12,6 +12,7 @@ from django.urls import reverse
 
 from billing.models import CheckoutSession, CreditAccount, LedgerEntry, ReconcileRun, StripeEvent
 from billing.money import format_money
+from dreampixel.references import reference_admin_url
 
 Kind = LedgerEntry.Kind
 
@@ -123,12 +124,14 @@ def finding_links(example: dict) -> list[tuple[str, str]]:
         if value in (None, ""):
             continue
         value = str(value)
-        if field == "job":
-            links.append((f"job {value[:8]}", reverse("admin:generation_job_change", args=[value])))
-        elif field == "reference" and value.startswith("job:"):
-            links.append((value, reverse("admin:generation_job_change", args=[value.removeprefix("job:")])))
-        elif field in ("user_id", "user") and value.isdigit():
+        if field in ("user_id", "user") and value.isdigit():
             links.append((f"user {value}", reverse("admin:accounts_user_change", args=[value])))
+        # A field named like a kind of reference (`job`) or holding one (`reference`: `job:<uuid>`)
+        # links to the admin page its app registered; billing does not know those apps.
+        elif url := reference_admin_url(f"{field}:{value}"):
+            links.append((f"{field} {value[:8]}", url))
+        elif field == "reference" and (url := reference_admin_url(value)):
+            links.append((value, url))
         elif field == "email" and "pk" in example:  # a credit account's checks
             links.append((value, reverse("admin:billing_creditaccount_change", args=[example["pk"]])))
         elif field in ("key", "idempotency_key"):

@@ -5,7 +5,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from billing.references import reference_url
+from dreampixel.references import reference_label, reference_url
 
 
 class CreditAccount(models.Model):
@@ -118,6 +118,10 @@ class LedgerEntry(models.Model):
     @property
     def reference_url(self) -> str | None:
         return reference_url(self.reference)
+
+    @property
+    def reference_label(self) -> str:
+        return reference_label(self.reference)
 
 
 # --- Stripe: what is sold, who the customers are, and what Stripe told us -------------------

@@ -28,6 +28,7 @@ from billing.stripe_services import (
     stripe_event_record,
 )
 from dreampixel.keyset import keyset_page
+from dreampixel.links import absolute_url
 from dreampixel.requests import AuthenticatedHttpRequest
 
 logger = logging.getLogger(__name__)
@@ -39,10 +40,6 @@ PAYMENTS_UNAVAILABLE = "Payments are unavailable right now. Nothing was charged;
 class SeeOther(HttpResponseRedirect):
     # After a POST, 303 tells the browser to GET the next page (Stripe's or ours).
     status_code = 303
-
-
-def _absolute(request: HttpRequest, path: str) -> str:
-    return f"{settings.PUBLIC_BASE_URL}{path}" if settings.PUBLIC_BASE_URL else request.build_absolute_uri(path)
 
 
 # The portal button's POST is answered with a redirect to billing.stripe.com, which the
@@ -95,8 +92,9 @@ def _buy(request: AuthenticatedHttpRequest, product: CreditPack | Plan) -> HttpR
         url = checkout_start(
             user=request.user,
             product=product,
-            success_url=_absolute(request, reverse("checkout_success")) + "?session_id={CHECKOUT_SESSION_ID}",
-            cancel_url=_absolute(request, reverse("checkout_cancel")),
+            success_url=absolute_url(reverse("checkout_success"), request=request)
+            + "?session_id={CHECKOUT_SESSION_ID}",
+            cancel_url=absolute_url(reverse("checkout_cancel"), request=request),
             attempt=attempt,
         )
     except CheckoutRefused as refused:
@@ -129,7 +127,7 @@ def billing_portal(request: AuthenticatedHttpRequest) -> HttpResponse:
         messages.warning(request, "Payments are not configured on this site.")
         return SeeOther(home)
     try:
-        url = portal_session_create(user=request.user, return_url=_absolute(request, home))
+        url = portal_session_create(user=request.user, return_url=absolute_url(home, request=request))
     except stripe.StripeError:
         logger.exception("Stripe portal could not open for user %s", request.user.pk)
         messages.error(request, "The billing portal is unavailable right now. Please try again in a few minutes.")

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
-from django.conf import settings
 from django.http import HttpRequest
 from django.template.loader import render_to_string
 from django.utils.html import linebreaks, urlize
 from django.utils.safestring import mark_safe
+
+from dreampixel.links import site_base_url
 
 SITE_NAME = "Dream Pixel"
 
@@ -25,23 +26,8 @@ class SiteBrand:
 
 
 def site_brand(request: HttpRequest | None = None) -> SiteBrand:
-    if settings.PUBLIC_BASE_URL:
-        url = settings.PUBLIC_BASE_URL
-    elif request is not None:
-        url = request.build_absolute_uri("/").rstrip("/")
-    else:
-        url = ""
+    url = site_base_url(request)
     return SiteBrand(name=SITE_NAME, domain=urlsplit(url).netloc or SITE_NAME, url=url)
-
-
-def on_public_base(url: str) -> str:
-    """The same link on PUBLIC_BASE_URL, when it is set: emails must not carry the host a
-    request happened to arrive on."""
-    if not settings.PUBLIC_BASE_URL:
-        return url
-    base = urlsplit(settings.PUBLIC_BASE_URL)
-    parts = urlsplit(url)
-    return urlunsplit((base.scheme, base.netloc, base.path.rstrip("/") + parts.path, parts.query, parts.fragment))
 
 
 def html_from_text(text: str, *, subject: str = "") -> str:

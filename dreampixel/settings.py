@@ -44,7 +44,8 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", [] if PRODUCTION else ["127.0.0.1", "l
 if PRODUCTION and not ALLOWED_HOSTS:
     raise ImproperlyConfigured("ALLOWED_HOSTS is not set: list the site's host names, comma-separated.")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
-# The public address of the site, for links in emails and provider webhooks; empty in development.
+# The public address of the site, for links in emails and provider webhooks; empty in development
+# (links then use the request's host, or the first name in ALLOWED_HOSTS: dreampixel/links.py).
 PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL").rstrip("/")
 
 INSTALLED_APPS = [

@@ -2,6 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import PurePosixPath
+from typing import TYPE_CHECKING, TypeGuard
+
+from django.core.files.storage import Storage
+
+if TYPE_CHECKING:
+    from storages.backends.s3 import S3Storage
+
 
 def default_storage_settings(
     *,
@@ -34,3 +42,19 @@ def default_storage_settings(
             "file_overwrite": False,
         },
     }
+
+
+def storage_is_s3(storage: Storage) -> TypeGuard[S3Storage]:
+    """Whether files live in a bucket (served by signed URLs) rather than on a local disk.
+
+    Called as `storage_is_s3(default_storage)`, so the S3-only calls after it type-check."""
+    # Imported here: settings import this module, and boto3 is slow to load.
+    from storages.backends.s3 import S3Storage
+
+    return isinstance(storage, S3Storage)
+
+
+def file_extension(name: str, *, default: str = "bin") -> str:
+    """A stored file's extension without the dot, lower case: "outputs/2026/01/ab.PNG" -> "png"."""
+    suffix = PurePosixPath(name).suffix
+    return suffix[1:].lower() if suffix else default

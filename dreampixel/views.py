@@ -15,11 +15,11 @@ from django.templatetags.static import static
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 from django_q.brokers import get_broker
-from storages.backends.s3 import S3Storage
 
 from billing.models import CreditPack, Plan
 from billing.money import format_money
 from billing.pricing import SIGNUP_CREDITS
+from dreampixel.storages import storage_is_s3
 from generation.selectors import catalog_credit_costs, showcase_items
 
 logger = logging.getLogger(__name__)
@@ -75,7 +75,7 @@ def _check_broker() -> None:
 
 
 def _check_storage() -> None:
-    if isinstance(default_storage, S3Storage):
+    if storage_is_s3(default_storage):
         # A missing object is not an error for S3, a missing bucket or bad credentials are.
         default_storage.connection.meta.client.head_bucket(Bucket=default_storage.bucket_name)
     else:

@@ -2,14 +2,6 @@ from __future__ import annotations
 
 from django.apps import AppConfig
 from django.db.models.signals import post_migrate
-from django.urls import NoReverseMatch, reverse
-
-
-def _job_page(job_id: str) -> str | None:
-    try:
-        return reverse("job_detail", args=[job_id])
-    except NoReverseMatch:  # not a job id after all
-        return None
 
 
 class GenerationConfig(AppConfig):
@@ -18,15 +10,17 @@ class GenerationConfig(AppConfig):
 
     def ready(self) -> None:
         from billing.pricing import catalog_register
-        from billing.references import reference_register
+        from dreampixel.references import reference_register
         from generation import signals  # noqa: F401  (account deletion, the cluster heartbeat)
         from generation.selectors import catalog_credit_costs
 
         # Pages in billing show job prices from the catalog, which billing does not know.
         catalog_register(catalog_credit_costs)
 
-        # Ledger entries of a job (`job:<uuid>`) link to the job's page.
-        reference_register("job", link=_job_page)
+        # Ledger entries of a job (`job:<uuid>`) link to the job's page, staff pages to its admin page.
+        reference_register("job", page="job_detail", admin="admin:generation_job_change", label="View job")
+        reference_register("aimodel", admin="admin:generation_aimodel_change")
+        reference_register("sitesettings", admin="admin:generation_sitesettings_change")
 
         # Every `migrate` brings the schedules up to date, so a schedule added in a release reaches
         # a site whose release step only runs `migrate`. Sent once per migrate for this app.

@@ -1,17 +1,14 @@
 """What `cleanup` removes: files and rows nobody needs any more.
 
-Each part is a rule (a query for what matches it) read and applied in batches of BATCH rows
-in primary-key order, so memory stays flat however much has piled up and no statement holds
-more than a batch's locks. `--dry-run` reads the same batches and counts; a real run applies
-the rule to each batch it reads. Money rows (the ledger, jobs) are never deleted.
+The parts here are generation's (and the sessions' and task results'); billing offers its own
+(billing/cleanup.py), and dreampixel/cleanup.py goes through them all in bounded batches.
+Money rows (the ledger, jobs) are never deleted.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
 
 from django.conf import settings
 from django.contrib.sessions.models import Session
@@ -19,43 +16,10 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 from django_q.models import Task
 
+from billing import cleanup as billing_cleanup
+from dreampixel.cleanup import Part, Source, parts_run, rows_part
 from generation.models import Job, JobOutput, ProviderWebhook, Upload
 from generation.outputs import delete_files
-
-BATCH = 1_000
-
-
-@dataclass
-class Source:
-    """Rows matching a rule, what each stands for in the report, and how one batch goes."""
-
-    rows: Callable[[], QuerySet]
-    labels: Callable[[Any], list[str]]  # takes a row of `rows`, whichever model that is
-    remove: Callable[[list], None]
-    key: str = "pk"
-
-
-@dataclass
-class Part:
-    name: str
-    description: str
-    sources: list[Source] = field(default_factory=list, repr=False)
-    count: int = 0
-
-
-def _batches(source: Source) -> Iterator[list]:
-    # Keyset by primary key: each batch starts after the last row of the one before, whether
-    # or not that one was deleted, so a row that cannot go is never read twice.
-    last = None
-    while True:
-        rows = source.rows().order_by(source.key)
-        if last is not None:
-            rows = rows.filter(**{f"{source.key}__gt": last})
-        batch = list(rows[:BATCH])
-        if not batch:
-            return
-        yield batch
-        last = getattr(batch[-1], source.key)
 
 
 def _uploads_unused() -> Part:
@@ -118,19 +82,9 @@ def _failed_jobs_files() -> Part:
     return _files_of(old_failed, "failed_jobs_files", f"Files of jobs that failed more than {days} days ago")
 
 
-def _rows_part(name: str, description: str, rows: Callable[[], QuerySet], key: str, label=None, remove=None) -> Part:
-    def delete(batch: list) -> None:
-        rows().filter(**{f"{key}__in": [getattr(row, key) for row in batch]}).delete()
-
-    source = Source(
-        lambda: rows().only(key), label or (lambda row: [str(getattr(row, key))]), remove or delete, key=key
-    )
-    return Part(name, description, [source])
-
-
 def _task_results() -> Part:
     cutoff = timezone.now() - timedelta(days=settings.CLEANUP_TASK_RESULTS_DAYS)
-    return _rows_part(
+    return rows_part(
         "task_results",
         f"Task-queue results older than {settings.CLEANUP_TASK_RESULTS_DAYS} days",
         lambda: Task.objects.filter(stopped__lt=cutoff),
@@ -140,7 +94,7 @@ def _task_results() -> Part:
 
 def _expired_sessions() -> Part:
     now = timezone.now()
-    return _rows_part(
+    return rows_part(
         "expired_sessions",
         "Expired sessions",
         lambda: Session.objects.filter(expire_date__lt=now),
@@ -151,32 +105,11 @@ def _expired_sessions() -> Part:
 
 def _provider_webhooks() -> Part:
     cutoff = timezone.now() - timedelta(days=settings.WEBHOOK_RETENTION_DAYS)
-    return _rows_part(
+    return rows_part(
         "provider_webhooks",
         f"Replicate webhook records older than {settings.WEBHOOK_RETENTION_DAYS} days",
         lambda: ProviderWebhook.objects.filter(received_at__lt=cutoff),
         "webhook_id",
-    )
-
-
-def _stripe_event_payloads() -> Part:
-    # The event row stays (its id is what makes a redelivery a no-op); its payload goes.
-    from billing.models import StripeEvent
-
-    cutoff = timezone.now() - timedelta(days=settings.WEBHOOK_RETENTION_DAYS)
-
-    def rows() -> QuerySet:
-        return StripeEvent.objects.filter(received_at__lt=cutoff, status__in=StripeEvent.DONE).exclude(payload={})
-
-    def empty(batch: list) -> None:
-        StripeEvent.objects.filter(pk__in=[event.pk for event in batch]).update(payload={})
-
-    return _rows_part(
-        "stripe_event_payloads",
-        f"Payloads of handled Stripe events older than {settings.WEBHOOK_RETENTION_DAYS} days",
-        rows,
-        "event_id",
-        remove=empty,
     )
 
 
@@ -187,24 +120,9 @@ PARTS: list[Callable[[], Part]] = [
     _task_results,
     _expired_sessions,
     _provider_webhooks,
-    _stripe_event_payloads,
+    *billing_cleanup.CLEANUP_PARTS,
 ]
 
 
 def cleanup_run(*, dry_run: bool, on_item: Callable[[str, str], None] | None = None) -> list[Part]:
-    """Apply every part batch by batch (or only count, with dry_run); `on_item(part, item)` is
-    called for each item as its batch is read, so a listing never builds up in memory."""
-    parts = []
-    for make in PARTS:
-        part = make()
-        for source in part.sources:
-            for batch in _batches(source):
-                for row in batch:
-                    for label in source.labels(row):
-                        part.count += 1
-                        if on_item is not None:
-                            on_item(part.name, label)
-                if not dry_run:
-                    source.remove(batch)
-        parts.append(part)
-    return parts
+    return parts_run(PARTS, dry_run=dry_run, on_item=on_item)

@@ -9,6 +9,8 @@ from django.db.models import Q
 from django.urls import get_script_prefix, reverse
 from django.utils import timezone
 
+from dreampixel.storages import file_extension
+
 
 class Kind(models.TextChoices):
     IMAGE = "image", "Image"
@@ -100,8 +102,7 @@ class SiteSettings(models.Model):
 
 
 def upload_upload_to(instance: Upload | None, filename: str) -> str:
-    extension = filename.rsplit(".", 1)[-1].lower() if "." in filename else "bin"
-    return f"uploads/{timezone.now():%Y/%m}/{uuid.uuid4().hex}.{extension}"
+    return f"uploads/{timezone.now():%Y/%m}/{uuid.uuid4().hex}.{file_extension(filename)}"
 
 
 class Upload(models.Model):
@@ -288,8 +289,7 @@ def fast_path(name: str, object_id: uuid.UUID) -> str:
 
 def output_upload_to(instance: JobOutput | None, filename: str) -> str:
     # Keys carry no user data: a date and a random name.
-    extension = filename.rsplit(".", 1)[-1].lower() if "." in filename else "bin"
-    return f"outputs/{timezone.now():%Y/%m}/{uuid.uuid4().hex}.{extension}"
+    return f"outputs/{timezone.now():%Y/%m}/{uuid.uuid4().hex}.{file_extension(filename)}"
 
 
 def thumbnail_upload_to(instance: JobOutput | None, filename: str) -> str:
@@ -335,7 +335,7 @@ class JobOutput(models.Model):
 
     @property
     def extension(self) -> str:
-        return self.file.name.rsplit(".", 1)[-1]
+        return file_extension(self.file.name)
 
 
 class JobReport(models.Model):

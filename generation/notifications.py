@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import uuid
 
-from django.conf import settings
 from django.core.mail import send_mail
 from django.db.models import Count, Q
 from django.template.loader import render_to_string
@@ -13,13 +12,10 @@ from django.urls import reverse
 from django.utils import timezone
 
 from dreampixel.emails import html_from_text
+from dreampixel.links import absolute_url
 from generation.models import Batch, Job, Kind
 
 logger = logging.getLogger(__name__)
-
-
-def _absolute(path: str) -> str:
-    return f"{settings.PUBLIC_BASE_URL}{path}" if settings.PUBLIC_BASE_URL else path
 
 
 def _send(user, subject: str, template: str, context: dict) -> None:
@@ -39,7 +35,7 @@ def notify_finished(job_id: uuid.UUID) -> None:
         _notify_batch(job.batch)
     elif job.kind == Kind.VIDEO:
         subject = "Your video is ready" if job.status == Job.Status.SUCCEEDED else "Your video could not be made"
-        _send(job.user, subject, "emails/job_finished.txt", {"job": job, "url": _absolute(job.get_absolute_url())})
+        _send(job.user, subject, "emails/job_finished.txt", {"job": job, "url": absolute_url(job.get_absolute_url())})
 
 
 def _notify_batch(batch: Batch) -> None:
@@ -52,5 +48,5 @@ def _notify_batch(batch: Batch) -> None:
         succeeded=Count("pk", filter=Q(status=Job.Status.SUCCEEDED)),
         failed=Count("pk", filter=Q(status__in=[Job.Status.FAILED, Job.Status.CANCELED])),
     )
-    url = _absolute(reverse("batch_detail", args=[batch.pk]))
+    url = absolute_url(reverse("batch_detail", args=[batch.pk]))
     _send(batch.user, "Your batch edit is done", "emails/batch_finished.txt", {"batch": batch, "url": url, **counts})

@@ -13,12 +13,13 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
-from storages.backends.s3 import S3Storage
 
 from billing.services import InsufficientCredits, balance_of
 from dreampixel.keyset import keyset_page
+from dreampixel.links import absolute_url
 from dreampixel.ratelimits import limit_job_creation
 from dreampixel.requests import AuthenticatedHttpRequest
+from dreampixel.storages import file_extension, storage_is_s3
 from generation.downloads import zip_stream
 from generation.forms import FORMS_BY_KIND, BatchForm
 from generation.models import Job, JobOutput, Kind, SiteSettings, Upload
@@ -47,7 +48,7 @@ def _serve(name: str, *, filename: str, download: bool) -> HttpResponseBase:
     signed URL on S3, the file itself from local storage."""
     if not name:
         raise Http404
-    if isinstance(default_storage, S3Storage):
+    if storage_is_s3(default_storage):
         parameters = {"ResponseContentDisposition": f'attachment; filename="{filename}"'} if download else None
         response: HttpResponseBase = redirect(
             default_storage.url(name, parameters=parameters, expire=settings.FILE_URL_EXPIRE)
@@ -178,7 +179,7 @@ def _job_context(request: AuthenticatedHttpRequest, job: Job) -> dict:
     if not job.is_final:
         context |= _waiting_context(job)
     if job.share_token:
-        context["share_url"] = request.build_absolute_uri(f"/s/{job.share_token}/")
+        context["share_url"] = absolute_url(f"/s/{job.share_token}/", request=request)
     return context
 
 
@@ -404,8 +405,7 @@ def output_file(request: AuthenticatedHttpRequest, output_id: uuid.UUID, variant
         JobOutput.objects.select_related("job"), pk=output_id, job__user=request.user, job__deleted_at__isnull=True
     )
     name = output.thumbnail.name if variant == "thumbnail" else output.file.name
-    extension = name.rsplit(".", 1)[-1]
-    filename = f"dreampixel-{output.job_id.hex[:8]}-{output.index + 1}.{extension}"
+    filename = f"dreampixel-{output.job_id.hex[:8]}-{output.index + 1}.{file_extension(name)}"
     return _serve(name, filename=filename, download=request.GET.get("download") == "1")
 
 
@@ -414,8 +414,8 @@ def output_file(request: AuthenticatedHttpRequest, output_id: uuid.UUID, variant
 def upload_file(request: AuthenticatedHttpRequest, upload_id: uuid.UUID) -> HttpResponseBase:
     # A photo whose job (or account) was deleted has no file any more: 404 at once.
     upload = get_object_or_404(Upload.objects.exclude(file=""), pk=upload_id, user=request.user)
-    extension = upload.file.name.rsplit(".", 1)[-1]
-    return _serve(upload.file.name, filename=f"photo-{upload.id.hex[:8]}.{extension}", download=False)
+    filename = f"photo-{upload.id.hex[:8]}.{file_extension(upload.file.name)}"
+    return _serve(upload.file.name, filename=filename, download=False)
 
 
 # --- Shared links (public) ---------------------------------------------------------------
@@ -437,8 +437,8 @@ def shared(request: HttpRequest, token: str) -> HttpResponse:
     output = job.outputs.order_by("index").first()
     if output is None:
         raise Http404
-    media_url = request.build_absolute_uri(f"/s/{token}/media/")
-    poster_url = request.build_absolute_uri(f"/s/{token}/poster/") if output.thumbnail else ""
+    media_url = absolute_url(f"/s/{token}/media/", request=request)
+    poster_url = absolute_url(f"/s/{token}/poster/", request=request) if output.thumbnail else ""
     return render(
         request,
         "generation/shared.html",
@@ -447,7 +447,7 @@ def shared(request: HttpRequest, token: str) -> HttpResponse:
             "output": output,
             "media_url": media_url,
             "poster_url": poster_url,
-            "page_url": request.build_absolute_uri(),
+            "page_url": absolute_url(request.get_full_path(), request=request),
         },
     )
 

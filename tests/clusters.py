@@ -13,6 +13,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import redis
@@ -116,9 +117,9 @@ def stop(process: subprocess.Popen, timeout: float = 20) -> float:
     return took
 
 
-def children(pid: int) -> list[int]:
-    """Live children of a process, oldest first."""
-    found = []
+def _live_processes() -> Iterator[tuple[int, list[str]]]:
+    """Each live process (zombies waiting to be reaped are not) with its /proc stat fields after
+    the name: state, parent, process group, ..., start time at index 19."""
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -126,8 +127,13 @@ def children(pid: int) -> list[int]:
             fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        if fields[0] != "Z" and int(fields[1]) == pid:
-            found.append((int(fields[19]), int(entry.name)))  # start time, pid
+        if fields[0] != "Z":
+            yield int(entry.name), fields
+
+
+def children(pid: int) -> list[int]:
+    """Live children of a process, oldest first."""
+    found = [(int(fields[19]), child) for child, fields in _live_processes() if int(fields[1]) == pid]
     return [child for _, child in sorted(found)]
 
 
@@ -146,16 +152,7 @@ def cluster_processes(qcluster_pid: int, workers: int, timeout: float = 30) -> d
 
 def group_alive(pgid: int) -> bool:
     """Whether any process of the group still runs (zombies waiting to be reaped do not)."""
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if fields[0] != "Z" and int(fields[2]) == pgid:
-            return True
-    return False
+    return any(int(fields[2]) == pgid for _, fields in _live_processes())
 
 
 def assert_every_job_final_and_paid_once(jobs, capsys, context: str = "") -> None:

@@ -4,7 +4,6 @@ on a client address that proxies cannot blur and clients cannot forge (issue 11.
 from __future__ import annotations
 
 import time
-import uuid
 
 import pytest
 from allauth.mfa.totp.internal.auth import format_hotp_value, hotp_value
@@ -20,20 +19,6 @@ pytestmark = pytest.mark.django_db
 
 def _right_code(secret: str) -> str:
     return format_hotp_value(hotp_value(secret, int(time.time()) // 30))
-
-
-@pytest.fixture(params=["locmem", "redis"])
-def shared_cache(request, settings, redis_url):
-    # Production keeps allauth's counters in Redis, shared by every web process.
-    if request.param == "redis":
-        settings.CACHES = {
-            "default": {
-                "BACKEND": "django.core.cache.backends.redis.RedisCache",
-                "LOCATION": redis_url,
-                "KEY_PREFIX": f"test-{uuid.uuid4().hex}",
-            }
-        }
-    return request.param
 
 
 def test_wrong_second_factor_codes_lock_the_step_even_for_the_right_code(client, staff_user, shared_cache):

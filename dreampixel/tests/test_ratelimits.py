@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import uuid
-
 import pytest
 from django.urls import reverse
 
@@ -10,21 +8,7 @@ from accounts.tests.factories import PASSWORD
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(params=["locmem", "redis"])
-def rate_cache(request, settings, redis_url):
-    # Development runs one process on local memory; production shares Redis between processes.
-    if request.param == "redis":
-        settings.CACHES = {
-            "default": {
-                "BACKEND": "django.core.cache.backends.redis.RedisCache",
-                "LOCATION": redis_url,
-                "KEY_PREFIX": f"test-{uuid.uuid4().hex}",
-            }
-        }
-    return request.param
-
-
-def test_login_posts_beyond_the_limit_get_the_friendly_429_page(client, settings, rate_cache):
+def test_login_posts_beyond_the_limit_get_the_friendly_429_page(client, settings, shared_cache):
     settings.RATELIMIT_LOGIN = "3/m"
     for _ in range(3):
         response = client.post(reverse("account_login"), {"login": "x@example.com", "password": "wrong"})
@@ -37,7 +21,7 @@ def test_login_posts_beyond_the_limit_get_the_friendly_429_page(client, settings
     assert client.get(reverse("account_login")).status_code == 200
 
 
-def test_sign_up_posts_beyond_the_limit_get_429_and_create_nobody(client, settings, rate_cache):
+def test_sign_up_posts_beyond_the_limit_get_429_and_create_nobody(client, settings, shared_cache):
     from accounts.models import User
 
     settings.RATELIMIT_SIGNUP = "2/m"

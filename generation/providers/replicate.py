@@ -5,7 +5,9 @@ from __future__ import annotations
 import hashlib
 import itertools
 import threading
+from collections.abc import Callable
 from datetime import datetime
+from typing import TypeVar
 
 import httpx
 import replicate
@@ -30,6 +32,8 @@ JOB_INPUT_KEY = "dreampixel_job"
 LIST_SLACK_SECONDS = 30
 # Statuses worth another try; others (401, 404, 422) will not get better by waiting.
 TRANSIENT_STATUSES = {408, 409, 425, 429, 500, 502, 503, 504}
+
+T = TypeVar("T")
 
 
 def token_fingerprint(token: str) -> str:
@@ -157,11 +161,13 @@ class ReplicateProvider:
             raise translated from error
         return self._prediction(prediction)
 
-    def get(self, prediction_id: str, *, token: str = "") -> Prediction:
+    def _on_its_account(self, token: str, call: Callable[[replicate.Client], T]) -> T:
+        # A prediction is known only to the account that made it: another account's 404 means
+        # "ask the next one"; any other error is the answer.
         not_found: ProviderError | None = None
         for client in self._clients_for(token):
             try:
-                return self._prediction(client.predictions.get(prediction_id))
+                return call(client)
             except (ReplicateError, httpx.TransportError) as error:
                 translated = _translate(error)
                 if not isinstance(translated, PredictionNotFound):
@@ -169,18 +175,11 @@ class ReplicateProvider:
                 not_found = translated
         raise not_found or PredictionNotFound("Replicate does not know this prediction.")
 
+    def get(self, prediction_id: str, *, token: str = "") -> Prediction:
+        return self._on_its_account(token, lambda client: self._prediction(client.predictions.get(prediction_id)))
+
     def cancel(self, prediction_id: str, *, token: str = "") -> None:
-        not_found: ProviderError | None = None
-        for client in self._clients_for(token):
-            try:
-                client.predictions.cancel(prediction_id)
-                return
-            except (ReplicateError, httpx.TransportError) as error:
-                translated = _translate(error)
-                if not isinstance(translated, PredictionNotFound):
-                    raise translated from error
-                not_found = translated
-        raise not_found or PredictionNotFound("Replicate does not know this prediction.")
+        self._on_its_account(token, lambda client: client.predictions.cancel(prediction_id))
 
     def _list_since(self, client: replicate.Client, since: datetime, max_pages: int) -> tuple[list, bool]:
         """List pages newest first until one reaches back past `since`; also whether it did.

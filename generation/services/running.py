@@ -29,8 +29,9 @@ from django.db import IntegrityError, InterfaceError, OperationalError, connecti
 from django.db.models import F, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
-from storages.backends.s3 import S3Storage
 
+from dreampixel.links import absolute_url
+from dreampixel.storages import storage_is_s3
 from generation.models import AIModel, Job, PredictionPoller, Upload
 from generation.presets import styled_prompt
 from generation.providers import (
@@ -109,7 +110,7 @@ def _claim(job_id: uuid.UUID) -> Job | None:
 def _photo_for_provider(upload: Upload):
     # On S3 the provider fetches the photo through a short-lived signed URL; otherwise the
     # client sends the bytes itself (Replicate's client uploads a file object for us).
-    if isinstance(default_storage, S3Storage):
+    if storage_is_s3(default_storage):
         return default_storage.url(upload.file.name, expire=settings.PROVIDER_PHOTO_URL_EXPIRE)
     with default_storage.open(upload.file.name) as file:
         photo = io.BytesIO(file.read())
@@ -134,7 +135,7 @@ def _request_for(job: Job, *, wait: int = 0) -> PredictionRequest:
     if job.provider == AIModel.Provider.REPLICATE and settings.PUBLIC_BASE_URL:
         # The job's id rides along here too: the webhook names its job even if the worker
         # never saved the prediction id (the input's copy is what is trusted).
-        webhook_url = f"{settings.PUBLIC_BASE_URL}/webhooks/replicate/?job={job.pk}"
+        webhook_url = absolute_url(f"/webhooks/replicate/?job={job.pk}")
     return PredictionRequest(
         model_ref=job.provider_ref, input=provider_input, webhook_url=webhook_url, job_id=str(job.pk), wait=wait
     )

@@ -27,6 +27,11 @@ def local_model(**kwargs) -> AIModel:
     return AIModelFactory.create(key="test-local", name="Preview renderer", provider="local", **kwargs)
 
 
+def local_edit_model(**kwargs) -> AIModel:
+    defaults = {"aspect_ratios": {"original": "original"}, "credit_cost": 1000}
+    return AIModelFactory.create(key="test-local-edit", name="Preview editor", kind="image_edit", **(defaults | kwargs))
+
+
 def replicate_model(**kwargs) -> AIModel:
     defaults = {"provider_ref": "black-forest-labs/flux-schnell", "timeout_seconds": 30}
     return AIModelFactory.create(key="test-replicate", name="FLUX test", provider="replicate", **(defaults | kwargs))

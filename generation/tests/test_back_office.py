@@ -157,3 +157,22 @@ def test_opted_in_people_get_one_email_when_a_video_or_batch_is_done(creator, dj
     with django_capture_on_commit_callbacks(execute=True):
         finished_job(creator, "Another", model=video)
     assert len(mail.outbox) == 2
+
+
+def test_the_finished_video_email_links_to_the_site_even_without_public_base_url(
+    creator, settings, django_capture_on_commit_callbacks
+):
+    # A worker sends it, with no request to take a host from: the address comes from ALLOWED_HOSTS.
+    settings.PUBLIC_BASE_URL = ""
+    settings.PRODUCTION = True
+    settings.ALLOWED_HOSTS = [".dreampixel.example.com", "*"]
+    creator.notify_long_jobs = True
+    creator.save()
+    video = AIModelFactory(key="nv", name="Preview video", kind="video", duration_seconds=3, credit_cost=2_000,
+                           aspect_ratios={"square": "1:1"})  # fmt: skip
+    with django_capture_on_commit_callbacks(execute=True):
+        job = finished_job(creator, "A comet", model=video)
+    message = mail.outbox[-1]
+    link = f"https://dreampixel.example.com/jobs/{job.id}/"
+    assert link in message.body.split()
+    assert f'href="{link}"' in message.alternatives[0][0]

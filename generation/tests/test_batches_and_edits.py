@@ -11,7 +11,7 @@ from billing.models import LedgerEntry
 from billing.services import balance_of, credits_grant
 from generation.models import Batch, Job, Upload
 from generation.services import job_run
-from generation.tests.factories import AIModelFactory
+from generation.tests.factories import AIModelFactory, local_edit_model
 from generation.tests.photos import photo
 from generation.tests.polling import run_to_the_end
 
@@ -28,16 +28,6 @@ def replicate_edit_model():
         aspect_ratios={"original": "match_input_image"},
         credit_cost=1000,
         timeout_seconds=30,
-    )
-
-
-def local_edit_model():
-    return AIModelFactory(
-        key="test-local-edit",
-        name="Preview editor",
-        kind="image_edit",
-        aspect_ratios={"original": "original"},
-        credit_cost=1000,
     )
 
 

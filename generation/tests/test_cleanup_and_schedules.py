@@ -119,7 +119,7 @@ def test_cleanup_goes_through_a_large_backlog_in_bounded_batches(capsys, monkeyp
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    monkeypatch.setattr("generation.cleanup.BATCH", 50)
+    monkeypatch.setattr("dreampixel.cleanup.BATCH", 50)
     with time_machine.travel(timezone.now() - timedelta(days=100)):
         from generation.models import ProviderWebhook
 

@@ -213,3 +213,11 @@ def test_the_credit_history_links_a_job_charge_to_the_job_page(client, creator):
     client.force_login(creator)
     page = client.get(reverse("billing")).content.decode()
     assert f'href="/jobs/{job.id}/"' in page
+
+
+def test_the_credit_history_links_a_charge_to_its_job_page(client, creator):
+    # The ledger knows nothing of jobs: generation registered how `job:<uuid>` is shown.
+    (job,) = make_jobs(creator, 1)
+    client.force_login(creator)
+    page = client.get(reverse("billing")).content.decode()
+    assert f'<a href="{reverse("job_detail", args=[job.id])}">View job</a>' in page

@@ -16,7 +16,7 @@ from accounts.services import user_delete
 from generation.models import Job, Upload
 from generation.outputs import store_output
 from generation.services import job_run
-from generation.tests.factories import AIModelFactory
+from generation.tests.factories import local_edit_model
 
 pytestmark = pytest.mark.django_db
 
@@ -46,13 +46,8 @@ def assert_no_metadata(data: bytes) -> None:
         assert secret not in data
 
 
-def edit_model():
-    return AIModelFactory(key="pp-edit", name="Editor", kind="image_edit", aspect_ratios={"original": "original"},
-                          credit_cost=1_000)  # fmt: skip
-
-
 def post_edit(client, data: bytes, name: str = "home.jpg"):
-    form = {"model": edit_model().pk, "prompt": "Golden hour", "form_token": str(uuid.uuid4()),
+    form = {"model": local_edit_model().pk, "prompt": "Golden hour", "form_token": str(uuid.uuid4()),
             "photo": SimpleUploadedFile(name, data, content_type="image/jpeg")}  # fmt: skip
     return client.post(reverse("create_edit"), form)
 

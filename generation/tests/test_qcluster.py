@@ -61,15 +61,21 @@ def test_a_local_job_goes_queued_running_succeeded_through_a_real_qcluster():
         wait_for(lambda: Job.objects.get(pk=job.pk).status == Job.Status.RUNNING, 30, "the job never started running")
         finished = wait_for(lambda: (j := Job.objects.get(pk=job.pk)).is_final and j, 30, "the job never finished")
     finally:
-        cluster.send_signal(signal.SIGTERM)
-        try:
-            output, _ = cluster.communicate(timeout=20)
-        except subprocess.TimeoutExpired:
-            cluster.kill()
-            output, _ = cluster.communicate()
-    assert finished.status == Job.Status.SUCCEEDED, output.decode()[-2000:]
+        output = cluster_stop(cluster, timeout=20)
+    assert finished.status == Job.Status.SUCCEEDED, output[-2000:]
     output_file = finished.outputs.get()
     with default_storage.open(output_file.file.name) as stored:
         assert stored.read(8) == b"\x89PNG\r\n\x1a\n"
     assert (output_file.width, output_file.height) == (864, 576)
     assert balance_of(user) == 500
+
+
+def cluster_stop(cluster: subprocess.Popen, *, timeout: float = 30) -> str:
+    """Stop a qcluster as a deploy does (SIGTERM), killing it if it hangs; its output."""
+    cluster.send_signal(signal.SIGTERM)
+    try:
+        output, _ = cluster.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        cluster.kill()
+        output, _ = cluster.communicate()
+    return output.decode()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -22,7 +21,7 @@ from billing.services import balance_of, credits_grant
 from generation.models import Job
 from generation.services import job_create
 from generation.tests.factories import local_model
-from generation.tests.test_qcluster import ROOT, database_url
+from generation.tests.test_qcluster import ROOT, cluster_stop, database_url
 
 pytestmark = pytest.mark.django_db(transaction=True)
 JOBS = 100
@@ -32,16 +31,6 @@ def start_cluster(env: dict) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "manage.py", "qcluster"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
     )
-
-
-def stop(cluster: subprocess.Popen) -> str:
-    cluster.send_signal(signal.SIGTERM)
-    try:
-        output, _ = cluster.communicate(timeout=30)
-    except subprocess.TimeoutExpired:
-        cluster.kill()
-        output, _ = cluster.communicate()
-    return output.decode()
 
 
 def test_two_clusters_drain_one_redis_queue_running_each_job_once(monkeypatch, redis_url):
@@ -76,7 +65,7 @@ def test_two_clusters_drain_one_redis_queue_running_each_job_once(monkeypatch, r
         while time.monotonic() < deadline and Job.objects.filter(status=Job.Status.SUCCEEDED).count() < JOBS:
             time.sleep(0.2)
     finally:
-        outputs = [stop(cluster) for cluster in clusters]
+        outputs = [cluster_stop(cluster) for cluster in clusters]
         redis.from_url(redis_url).delete(f"django_q:{cluster_name}:q")
 
     assert Job.objects.filter(status=Job.Status.SUCCEEDED).count() == JOBS, outputs[0][-2000:]

@@ -204,3 +204,15 @@ def test_a_finding_links_its_examples_to_the_admin_and_the_stripe_dashboard(sett
     assert links["cus_9"] == "https://dashboard.stripe.com/test/customers/cus_9"
     assert links["user 7"] == reverse("admin:accounts_user_change", args=[7])
     assert dict(finding_links({"session": "cs_1"}))["cs_1"].endswith("?q=cs_1")
+    # Jobs are generation's: billing links them through the page generation registered.
+    job_id = "0b6f3c2e-8f1d-4c36-9f5e-2d7a7f0c1a11"
+    job_page = reverse("admin:generation_job_change", args=[job_id])
+    assert dict(finding_links({"job": job_id})) == {"job 0b6f3c2e": job_page}
+    assert dict(finding_links({"reference": f"job:{job_id}"})) == {f"job:{job_id}": job_page}
+
+
+def test_the_staff_trail_links_each_action_to_the_admin_page_of_what_it_was_on(staff_client, creator):
+    job = job_create(user=creator, model=local_model(), prompt="queued", aspect_ratio="square")
+    act(staff_client, "cancel_jobs", [job], reason="Customer asked by email, ticket 42")
+    page = staff_client.get(reverse("admin:accounts_staffaction_changelist")).content.decode()
+    assert f'<a href="{reverse("admin:generation_job_change", args=[job.id])}">job:{job.id}</a>' in page

@@ -13,7 +13,7 @@ from PIL import Image
 
 from billing.services import balance_of
 from generation.models import Job, Upload
-from generation.tests.factories import AIModelFactory
+from generation.tests.factories import local_edit_model
 from generation.tests.photos import photo, photo_bytes
 
 pytestmark = pytest.mark.django_db
@@ -21,13 +21,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def edit_model():
-    return AIModelFactory(
-        key="test-edit",
-        name="Preview editor",
-        kind="image_edit",
-        aspect_ratios={"original": "original"},
-        credit_cost=1000,
-    )
+    return local_edit_model()
 
 
 def post_edit(client, edit_model, file):

@@ -1,13 +1,11 @@
 from __future__ import annotations
 
 import io
-import threading
 import uuid
 
 import av
 import pytest
 from django.core.files.storage import default_storage
-from django.db import connection
 from django.urls import reverse
 
 from billing.models import LedgerEntry
@@ -16,6 +14,7 @@ from generation.models import Job, SiteSettings
 from generation.services import GenerationError, job_cancel, job_create, job_run, job_share
 from generation.tests.factories import AIModelFactory, local_model, replicate_model
 from generation.tests.polling import run_to_the_end
+from tests.concurrency import jobs_start_in_threads
 
 pytestmark = pytest.mark.django_db
 
@@ -150,14 +149,7 @@ def test_a_running_job_is_canceled_at_the_provider_and_refunded_once(creator, fa
     fake_replicate.predict_seconds = 30
     job = job_create(user=creator, model=replicate_model(), prompt="too slow", aspect_ratio="square")
 
-    def worker():
-        try:
-            job_run(job_id=job.id)
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=worker)
-    thread.start()
+    (thread,) = jobs_start_in_threads([job])
     from generation.tests.test_qcluster import wait_for
 
     wait_for(lambda: Job.objects.get(pk=job.pk).prediction_id, 10, "no prediction was created")

@@ -86,3 +86,14 @@ def accessibility_problems(page) -> list[str]:
         for violation in results.response["violations"]
         if violation["impact"] in ("serious", "critical")
     ]
+
+
+def sign_in(page, user) -> None:
+    """Sign in on the login form with the factories' password; lands on the create page."""
+    from accounts.tests.factories import PASSWORD
+
+    page.goto("/accounts/login/")
+    page.fill("input[name=login]", user.email)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("form.stack button[type=submit]")
+    page.wait_for_url("**/create/")

@@ -2,48 +2,26 @@
 
 from __future__ import annotations
 
-import threading
-
 import pytest
-from django.db import connection
 from playwright.sync_api import expect
 
-from accounts.tests.factories import PASSWORD, UserFactory
+from accounts.tests.factories import UserFactory
 from billing.services import credits_grant
 from generation.services import job_create, job_run, job_share
-from generation.tests.factories import AIModelFactory, local_model
+from generation.tests.factories import local_edit_model, local_model
 from generation.tests.photos import photo_bytes
-from tests.browser.conftest import accessibility_problems, screenshot
+from tests.browser.conftest import accessibility_problems, screenshot, sign_in
+from tests.concurrency import jobs_start_in_threads
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 PHONE = {"width": 390, "height": 844}
 
 
-def sign_in(page, user) -> None:
-    page.goto("/accounts/login/")
-    page.fill("input[name=login]", user.email)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("form.stack button[type=submit]")
-    page.wait_for_url("**/create/")
-
-
 def _creator(credits: int = 3_000, **fields):
     user = UserFactory.create(name="Pixel Fan", **fields)
     credits_grant(user=user, amount=credits, key=f"signup:{user.pk}", kind="signup_bonus")
     return user
-
-
-def _run_in_a_worker(job_id) -> threading.Thread:
-    def worker():
-        try:
-            job_run(job_id=job_id)
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=worker)
-    thread.start()
-    return thread
 
 
 def test_a_job_that_finishes_while_watched_brings_its_actions_and_says_so_in_the_tab(page):
@@ -62,7 +40,7 @@ def test_a_job_that_finishes_while_watched_brings_its_actions_and_says_so_in_the
     expect(page.locator("[data-elapsed]")).to_contain_text(" s")
     screenshot(page, "job-waiting")
 
-    thread = _run_in_a_worker(job.id)
+    (thread,) = jobs_start_in_threads([job])
     page.wait_for_selector(".status-succeeded .output img", timeout=15_000)
     thread.join(timeout=15)
     assert page.url.endswith(f"/jobs/{job.id}/")  # no reload
@@ -121,21 +99,26 @@ def test_a_job_that_finishes_in_a_background_tab_raises_a_notification_when_allo
     sign_in(page, user)
     page.goto(f"/jobs/{job.id}/")
     page.evaluate("window.tabHidden = true")
-    thread = _run_in_a_worker(job.id)
+    (thread,) = jobs_start_in_threads([job])
     page.wait_for_function("window.raised.length === 1", timeout=15_000)
     thread.join(timeout=15)
     assert page.evaluate("window.raised") == ["Your image is ready."]
 
 
+def _photo_files(folder, count: int) -> list[str]:
+    """Small JPEGs of different colours on disk, for the file inputs."""
+    paths = []
+    for n in range(count):
+        path = folder / f"photo{n}.jpg"
+        path.write_bytes(photo_bytes("JPEG", size=(64, 48), colour=(20 * n, 90, 160)))
+        paths.append(str(path))
+    return paths
+
+
 def test_the_batch_cost_line_reads_cleanly_before_and_after_a_form_error(page, tmp_path):
     user = _creator(10_000)
-    AIModelFactory(key="local-edit", name="Preview editor", kind="image_edit", aspect_ratios={"original": "original"},
-                   credit_cost=1_000)  # fmt: skip
-    photos = []
-    for n in range(4):
-        path = tmp_path / f"photo{n}.jpg"
-        path.write_bytes(photo_bytes("JPEG", size=(64, 48), colour=(40 * n, 90, 160)))
-        photos.append(str(path))
+    local_edit_model()
+    photos = _photo_files(tmp_path, 4)
     sign_in(page, user)
     page.goto("/batches/new/")
     line = page.locator(".cost-line")
@@ -232,13 +215,8 @@ def test_keyboard_focus_is_visible(page):
 
 def test_photos_are_checked_before_upload_shown_as_thumbnails_and_kept_after_a_form_error(page, tmp_path):
     user = _creator(10_000)
-    AIModelFactory(key="local-edit", name="Preview editor", kind="image_edit", aspect_ratios={"original": "original"},
-                   credit_cost=1_000)  # fmt: skip
-    photos = []
-    for n in range(11):
-        path = tmp_path / f"photo{n}.jpg"
-        path.write_bytes(photo_bytes("JPEG", size=(64, 48), colour=(20 * n, 90, 160)))
-        photos.append(str(path))
+    local_edit_model()
+    photos = _photo_files(tmp_path, 11)
     text = tmp_path / "notes.txt"
     text.write_text("not a photo")
     sign_in(page, user)

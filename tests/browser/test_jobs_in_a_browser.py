@@ -1,26 +1,15 @@
 from __future__ import annotations
 
-import threading
-
 import pytest
-from django.db import connection
 
-from accounts.tests.factories import PASSWORD, UserFactory
+from accounts.tests.factories import UserFactory
 from billing.services import balance_of, credits_grant
 from generation.models import Job
-from generation.services import job_run
 from generation.tests.factories import local_model
-from tests.browser.conftest import screenshot
+from tests.browser.conftest import screenshot, sign_in
+from tests.concurrency import jobs_start_in_threads
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-def sign_in(page, user) -> None:
-    page.goto("/accounts/login/")
-    page.fill("input[name=login]", user.email)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("form.stack button[type=submit]")
-    page.wait_for_url("**/create/")
 
 
 def test_create_watch_the_job_finish_live_and_find_it_in_the_gallery(page):
@@ -42,14 +31,7 @@ def test_create_watch_the_job_finish_live_and_find_it_in_the_gallery(page):
     # A worker picks the job up while the page is open: the page updates without a reload.
     job = Job.objects.get(user=user)
 
-    def worker():
-        try:
-            job_run(job_id=job.id)
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=worker)
-    thread.start()
+    (thread,) = jobs_start_in_threads([job])
     page.wait_for_selector(".status-succeeded .output img", timeout=15_000)
     thread.join(timeout=15)
     assert page.locator(".status-pill").inner_text() == "Succeeded"

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import random
-import threading
 import time
 
 import psycopg
@@ -24,6 +23,7 @@ from generation.models import Job
 from generation.providers.replicate import token_fingerprint
 from generation.services import job_create, job_run, predictions_poll, sweep_stuck_jobs
 from generation.tests.factories import replicate_model
+from tests.concurrency import jobs_run_in_threads
 from tests.fakes.replicate import FakeReplicate
 from tests.faults.settled import assert_every_job_settled
 
@@ -56,22 +56,6 @@ def drive_until_settled(seconds: float = 60) -> None:
         time.sleep(0.2)
 
 
-def run_in_threads(jobs, threads: int = 3) -> None:
-    def worker(chunk):
-        try:
-            for job in chunk:
-                job_run(job_id=job.id)
-        finally:
-            connection.close()
-
-    pool = [threading.Thread(target=worker, args=(jobs[i::threads],)) for i in range(threads)]
-    for thread in pool:
-        thread.start()
-    for thread in pool:
-        thread.join(timeout=120)
-    assert not any(thread.is_alive() for thread in pool)
-
-
 def test_creates_cut_after_the_prediction_was_made_are_found_by_the_job_never_paid_twice(
     creator, two_accounts, monkeypatch
 ):
@@ -92,7 +76,7 @@ def test_creates_cut_after_the_prediction_was_made_are_found_by_the_job_never_pa
             fake.fail_next(1, status=int(trouble))
     monkeypatch.setattr(Conf, "SYNC", True)  # what the sweeper and the poller enqueue runs inline
 
-    run_in_threads(jobs)
+    jobs_run_in_threads(jobs)
     drive_until_settled()
 
     assert_every_job_settled(fake, note=f"seed {SEED}")
@@ -118,7 +102,7 @@ def test_without_the_prediction_list_a_lost_create_is_adopted_from_its_webhook(
     fake.drop_next_creates(2)
     monkeypatch.setattr(Conf, "SYNC", True)
 
-    run_in_threads(jobs, threads=2)
+    jobs_run_in_threads(jobs, threads=2)
     fake.wait_for_webhooks(count=4, timeout=15)
     drive_until_settled(20)
 

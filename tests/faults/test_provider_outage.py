@@ -3,19 +3,18 @@ refunded, and nothing stays running."""
 
 from __future__ import annotations
 
-import threading
 import time
 from unittest import mock
 
 import pytest
-from django.db import connection
 from django_q.conf import Conf
 
 from billing.models import LedgerEntry
 from billing.services import balance_of
 from generation.models import Job
-from generation.services import job_create, job_run, predictions_poll, sweep_stuck_jobs
+from generation.services import job_create, predictions_poll, sweep_stuck_jobs
 from generation.tests.factories import replicate_model
+from tests.concurrency import jobs_run_in_threads
 from tests.faults.settled import assert_every_job_settled
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -32,19 +31,7 @@ def test_an_outage_then_recovery_leaves_every_job_finished_or_refunded(creator, 
     fake_replicate.fail_next(6, status=503)
     fake_replicate.delay_next(4, 1.5)
 
-    def worker(chunk):
-        try:
-            for job in chunk:
-                job_run(job_id=job.id)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker, args=(jobs[i::3],)) for i in range(3)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not any(thread.is_alive() for thread in threads)
+    jobs_run_in_threads(jobs, threads=3)
     # Then the cluster's part: the poller finishes what was handed off, the sweeper runs again
     # the jobs that could not tell whether their create went through.
     with mock.patch.object(Conf, "SYNC", True):

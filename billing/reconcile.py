@@ -644,8 +644,11 @@ def finding_fix(*, finding, staff) -> int:
     check = CHECKS.get(finding.name)
     if check is None:
         return 0
+    from billing.services import ledger_acting_for
+
     current = check(since=check_since(finding.name))
-    repaired = current.fix() if current.fix is not None and not current.ok else 0
+    with ledger_acting_for(staff):  # what the repair writes names the staff member
+        repaired = current.fix() if current.fix is not None and not current.ok else 0
     finding.fixed_count = repaired
     finding.fixed_at = timezone.now()
     finding.fixed_by = staff

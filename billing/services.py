@@ -8,6 +8,9 @@ entry and changes nothing; the same key with a different amount, kind or account
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime
 
 from django.db import IntegrityError, connection, transaction
@@ -51,6 +54,20 @@ def _replay(entry: LedgerEntry, *, user_id: int, kind: str, amount: int) -> Ledg
     return entry
 
 
+# Who a repair runs for. Staff fixing a reconcile finding from the admin run the same repair
+# code as `reconcile --fix`; the entries it writes then name that staff member, not the system.
+_acting_staff: ContextVar[User | None] = ContextVar("acting_staff", default=None)
+
+
+@contextmanager
+def ledger_acting_for(staff: User) -> Iterator[None]:
+    token = _acting_staff.set(staff)
+    try:
+        yield
+    finally:
+        _acting_staff.reset(token)
+
+
 def _post(
     *,
     user_id: int,
@@ -66,6 +83,8 @@ def _post(
 ) -> LedgerEntry:
     if not key:
         raise ValueError("Every ledger entry needs an idempotency key.")
+    if actor_type == Actor.SYSTEM and _acting_staff.get() is not None:
+        actor_type, actor = Actor.STAFF, _acting_staff.get()
     # A replay is answered without taking the account's lock, except for a charge: the hot path
     # is then one conditional UPDATE and one INSERT (issue 14), and a replayed charge is answered
     # when its INSERT meets the unique key (rolled back with the balance), or before a refusal.

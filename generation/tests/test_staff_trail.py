@@ -216,3 +216,21 @@ def test_the_staff_trail_links_each_action_to_the_admin_page_of_what_it_was_on(s
     act(staff_client, "cancel_jobs", [job], reason="Customer asked by email, ticket 42")
     page = staff_client.get(reverse("admin:accounts_staffaction_changelist")).content.decode()
     assert f'<a href="{reverse("admin:generation_job_change", args=[job.id])}">job:{job.id}</a>' in page
+
+
+def test_a_finding_fixed_from_the_admin_writes_its_repairs_in_the_staff_members_name(staff_client, creator):
+    failed = job_create(user=creator, model=local_model(), prompt="owed", aspect_ratio="square")
+    Job.objects.filter(pk=failed.pk).update(status="failed")  # failed without its refund
+    staff_client.post(reverse("admin:billing_reconcile_start"))
+    finding = ReconcileFinding.objects.get(name="finished_jobs_without_refund")
+    staff_client.post(reverse("admin:billing_reconcilefinding_changelist"),
+                      {"action": "fix_findings", "_selected_action": [finding.pk]})  # fmt: skip
+    refund = LedgerEntry.objects.get(idempotency_key=f"refund:{failed.pk}")
+    assert refund.actor_type == "staff" and refund.actor == staff_client.staff
+    # The same repair from the command line is the system's.
+    other = job_create(user=creator, model=local_model(), prompt="owed too", aspect_ratio="square")
+    Job.objects.filter(pk=other.pk).update(status="failed")
+    from django.core.management import call_command
+
+    call_command("reconcile", "--fix")
+    assert LedgerEntry.objects.get(idempotency_key=f"refund:{other.pk}").actor_type == "system"

@@ -61,6 +61,9 @@ class Provider(Protocol):
     token itself): the one that created a prediction is the one that can see it."""
 
     name: str
+    # True when create() does the whole work in this process (the preview renderer): there is
+    # no prediction elsewhere to ask about, so a job taken over from a dead worker draws again.
+    draws_in_create: bool
 
     def token_for_new(self) -> str:
         """The fingerprint of the token the next create should use (the rotation)."""

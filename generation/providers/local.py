@@ -138,6 +138,7 @@ def _data_url(content_type: str, data: bytes) -> str:
 
 class LocalProvider:
     name = "local"
+    draws_in_create = True
 
     def __init__(self, *, delay: float = 0.0):
         self.delay = delay

@@ -89,6 +89,7 @@ def _created_at(candidate) -> datetime:
 
 class ReplicateProvider:
     name = "replicate"
+    draws_in_create = False  # predictions run at Replicate: a new worker asks about them
 
     def __init__(self, *, tokens: list[str], base_url: str | None = None, timeout: float = 30.0, create_wait: int = 5):
         if not tokens:

@@ -326,8 +326,15 @@ def _run(job_id: uuid.UUID, state: dict[str, bool]) -> None:
     state["claimed"] = True
     assert job.deadline_at is not None  # _claim sets it
     provider = get_provider(job.provider)
+    prediction: Prediction | None
     try:
-        if job.prediction_id:
+        if job.prediction_id and provider.draws_in_create:
+            # A preview render whose worker died: nothing runs elsewhere and nothing was paid,
+            # so it is simply drawn again (asking would only say "interrupted").
+            redrawn = _create(job, provider)
+            _db(lambda: Job.objects.filter(pk=job.pk).update(prediction_id=redrawn.id))
+            job.prediction_id, prediction = redrawn.id, redrawn
+        elif job.prediction_id:
             prediction = _ask(job, provider)  # a takeover: ask before anything else
         else:
             prediction = _find_own(job, provider) if job.provider_token else None

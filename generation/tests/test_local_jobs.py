@@ -108,3 +108,19 @@ def test_creating_enqueues_the_job_on_commit(creator, sync_queue, django_capture
         job = job_create(user=creator, model=local_model(), prompt="queued and run", aspect_ratio="landscape")
     job.refresh_from_db()
     assert job.status == Job.Status.SUCCEEDED
+
+
+def test_a_preview_render_whose_worker_died_is_drawn_again_not_failed(creator):
+    # The worker recorded its render and died before storing it (an OOM kill, a cluster the
+    # supervisor restarted). The next worker takes the job over once its lease ran out.
+    from django.utils import timezone
+
+    job = job_create(user=creator, model=local_model(), prompt="A lighthouse", aspect_ratio="square")
+    Job.objects.filter(pk=job.pk).update(
+        status=Job.Status.RUNNING, prediction_id="local-died", started_at=timezone.now(), attempts=1,
+        deadline_at=timezone.now() + timezone.timedelta(minutes=1), lease_until=timezone.now(),
+    )  # fmt: skip
+    job_run(job_id=job.id)
+    job.refresh_from_db()
+    assert job.status == Job.Status.SUCCEEDED and job.outputs.count() == 1
+    assert not LedgerEntry.objects.filter(idempotency_key=f"refund:{job.id}").exists()

@@ -56,7 +56,7 @@ test: install-dev
 	DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/pytest $(PYTEST_ARGS)
 
 ## Run the browser tests and write their pictures to docs/screenshots/ (only this target does).
-screenshots: install
+screenshots: install-dev
 	./scripts/ensure-services.sh --with-redis
 	./scripts/ensure-chromium.sh
 	SCREENSHOTS=1 DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/pytest tests/browser -p no:cacheprovider $(PYTEST_ARGS)

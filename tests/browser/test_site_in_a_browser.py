@@ -35,7 +35,11 @@ def _showcase() -> None:
     owner = UserFactory.create()
     credits_grant(user=owner, amount=10_000, key=f"signup:{owner.pk}", kind="signup_bonus")
     editor = AIModelFactory(
-        key="local-edit", name="Preview editor", kind="image_edit", aspect_ratios={"original": "original"}
+        key="local-edit",
+        name="Preview editor",
+        kind="image_edit",
+        aspect_ratios={"original": "original"},
+        credit_cost=1_000,
     )
     photo = image_validate(SimpleUploadedFile("p.jpg", photo_bytes("JPEG", size=(640, 640), colour=(40, 90, 160))))
     jobs = [
@@ -66,9 +70,9 @@ def test_landing_page_looks_finished_in_light_and_dark(page, browser, live_serve
     from generation.tests.factories import AIModelFactory
 
     # The pricing cards show the catalog's prices: one model of each offering.
-    for key, kind, seconds in [("b-image", "image", None), ("b-edit", "image_edit", None),
-                               ("b-video-3", "video", 3), ("b-video-5", "video", 5)]:  # fmt: skip
-        AIModelFactory(key=key, kind=kind, duration_seconds=seconds)
+    for key, kind, seconds, cost in [("b-image", "image", None, 500), ("b-edit", "image_edit", None, 1_000),
+                                     ("b-video-3", "video", 3, 2_000), ("b-video-5", "video", 5, 3_000)]:  # fmt: skip
+        AIModelFactory(key=key, kind=kind, duration_seconds=seconds, credit_cost=cost)
     _showcase()
     page.goto("/")
     expect(page.locator(".showcase-item")).to_have_count(3)

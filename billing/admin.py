@@ -351,6 +351,9 @@ class ReconcileFindingInline(admin.TabularInline):
     readonly_fields = fields
     show_change_link = True
 
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("fixed_by")  # one query, not one per row
+
     def has_add_permission(self, request, obj=None) -> bool:
         return False
 

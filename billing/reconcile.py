@@ -20,6 +20,7 @@ from django.db.models.functions import Coalesce
 from billing import stripe_services
 from billing.models import CreditAccount, LedgerEntry, StripeCustomer
 from billing.stripe_client import payments_configured, stripe_client
+from billing.stripe_services.common import _id
 
 logger = logging.getLogger(__name__)
 
@@ -77,6 +78,7 @@ def check_since(name: str) -> datetime | None:
 
 def run_checks(*, full: bool = False) -> tuple[list[Finding], dict[str, datetime | None]]:
     _load_app_checks()
+    _listings.clear()
     scopes = {name: None if full else check_since(name) for name in CHECKS}
     return [check(since=scopes[name]) for name, check in CHECKS.items()], scopes
 
@@ -226,7 +228,26 @@ def _stripe_window_start() -> int:
     return int(time.time()) - settings.STRIPE_RECONCILE_WINDOW_HOURS * 3600
 
 
+# Stripe's listings of the window, read once per run: several checks compare against the same
+# paid sessions and invoices. run_checks empties it, so the check after a --fix reads afresh.
+_listings: dict[str, list[dict]] = {}
+
+
+def _listed(name: str, read: Callable[[], list[dict]]) -> list[dict]:
+    if name not in _listings:
+        _listings[name] = read()
+    return _listings[name]
+
+
 def _paid_checkout_sessions(client, since: int) -> list[dict]:
+    return _listed("checkout_sessions", lambda: _read_paid_checkout_sessions(client, since))
+
+
+def _paid_plan_invoices(client, since: int) -> list[dict]:
+    return _listed("plan_invoices", lambda: _read_paid_plan_invoices(client, since))
+
+
+def _read_paid_checkout_sessions(client, since: int) -> list[dict]:
     # Credit packs only: a plan's credits come with its invoices, checked below.
     sessions = client.v1.checkout.sessions.list(params={"created": {"gte": since}, "status": "complete", "limit": 100})
     found = []
@@ -241,7 +262,7 @@ def _paid_checkout_sessions(client, since: int) -> list[dict]:
     return found
 
 
-def _paid_plan_invoices(client, since: int) -> list[dict]:
+def _read_paid_plan_invoices(client, since: int) -> list[dict]:
     invoices = client.v1.invoices.list(params={"created": {"gte": since}, "status": "paid", "limit": 100})
     ours = set(StripeCustomer.objects.values_list("customer_id", flat=True))
     found = []
@@ -414,7 +435,7 @@ def stripe_plan_duplicated(*, since: datetime | None = None) -> Finding:
         # plan there while our copies show another, and one our copies already show with two.
         started: dict[str, set[str]] = {}
         for sub in client.v1.subscriptions.list(params={"created": {"gte": since}, "limit": 100}).auto_paging_iter():
-            started.setdefault(_id_of(sub.to_dict().get("customer")), set()).add(sub.id)
+            started.setdefault(_id(sub.to_dict().get("customer")), set()).add(sub.id)
         current = Subscription.objects.filter(status__in=stripe_services.BILLING_STATUSES)
         others = set(
             current.filter(user__stripe_customer__customer_id__in=list(started)).values_list(
@@ -448,10 +469,6 @@ def stripe_plan_duplicated(*, since: datetime | None = None) -> Finding:
         return Finding(name=name, description=description, count=len(found), examples=found[:EXAMPLES], fix=fix)
 
     return _stripe_finding(name, description, find)
-
-
-def _id_of(value) -> str:
-    return str(value.get("id") if isinstance(value, dict) else value or "")
 
 
 def _deleted_customers() -> set[str]:

@@ -85,7 +85,6 @@ def test_the_address_is_stored_only_as_a_keyed_hash(django_capture_on_commit_cal
     user = email_sign_up("private.person+promo@gmail.com", django_capture_on_commit_callbacks)
     user_delete(user=user)
     claim = SignupBonusClaim.objects.get()
-    assert "private" not in claim.mailbox_hash and "@" not in claim.mailbox_hash
     assert claim.mailbox_hash == mailbox_hash("privateperson@gmail.com")
     settings.MAILBOX_HASH_KEY = "another-key"
     assert claim.mailbox_hash != mailbox_hash("privateperson@gmail.com")  # useless without the key

@@ -35,6 +35,20 @@ def job_delete(*, job: Job) -> None:
     delete_files(names)  # storage I/O after the rows are gone, outside the transaction
 
 
+def account_content_delete(*, user: User) -> None:
+    """A deleted account's jobs keep their rows (the ledger refers to them) but lose their
+    content: prompts, outputs and every photo uploaded. Called inside the deletion's
+    transaction; the files go once it commits."""
+    outputs = JobOutput.objects.filter(job__user=user)
+    names = [name for pair in outputs.values_list("file", "thumbnail") for name in pair if name]
+    outputs.delete()
+    Job.objects.filter(user=user).update(prompt="", deleted_at=timezone.now())
+    photos = Upload.objects.filter(user=user).exclude(file="")
+    names += list(photos.values_list("file", flat=True))
+    photos.update(file="")
+    transaction.on_commit(lambda: delete_files(names))  # storage I/O once the rows are gone
+
+
 def job_cancel(*, job: Job) -> None:
     """The person stops a queued or running job: refunded once, the prediction canceled."""
     if not job_fail(

@@ -49,10 +49,6 @@ class _JobTakenOver(Exception):
     """Another process finished the job (a webhook, the sweeper): stop quietly."""
 
 
-class _DeadlinePassed(Exception):
-    pass
-
-
 def _enqueue_run(job_id: uuid.UUID) -> bool:
     """Hand the job's run task to the queue; False if the queue could not take it.
 

@@ -112,8 +112,9 @@ def job_fail(
             fields["metrics"] = metrics
         updated = Job.objects.filter(pk=job_id, status__in=[Status.QUEUED, Status.RUNNING]).update(**fields)
         if updated:
+            keys = Job(pk=job_id)  # the ledger keys are the model's, wherever they are written
             credits_refund(
-                charge_key=f"charge:{job_id}", key=f"refund:{job_id}", memo=memo or status.capitalize(), actor=actor
+                charge_key=keys.charge_key, key=keys.refund_key, memo=memo or status.capitalize(), actor=actor
             )
     if updated:
         logger.info("job %s", status, extra={"job_id": str(job_id), "error": provider_error[:200]})

@@ -64,7 +64,7 @@ def shared_cache(request, settings, redis_url):
     if request.param == "redis":
         settings.CACHES = {
             "default": {
-                "BACKEND": "django.core.cache.backends.redis.RedisCache",
+                "BACKEND": "dreampixel.cache.RedisCache",
                 "LOCATION": redis_url,
                 "KEY_PREFIX": f"test-{uuid.uuid4().hex}",
             }

@@ -13,12 +13,18 @@ from __future__ import annotations
 
 import contextlib
 
+from django.contrib.auth import BACKEND_SESSION_KEY
 from django.contrib.sessions.backends.cached_db import SessionStore as CachedDBStore
 from django.contrib.sessions.backends.db import SessionStore as DBStore
+
+from accounts.backends import RENAMED
 
 
 class SessionStore(CachedDBStore):
     def load(self):
+        return _backend_renamed(self._load())
+
+    def _load(self):
         try:
             data = self._cache.get(self.cache_key)
         except Exception:  # the cache is down (or rejects the key): read the database
@@ -32,6 +38,15 @@ class SessionStore(CachedDBStore):
         with contextlib.suppress(Exception):  # the copy is made again on a later read
             self._cache.set(self.cache_key, data, self.get_expiry_age(expiry=session.expire_date))
         return data
+
+
+def _backend_renamed(data: dict) -> dict:
+    # A session from before the sign-in backends moved to accounts/backends.py names the old
+    # class; the new one applies the same rules, so the person stays signed in.
+    backend = data.get(BACKEND_SESSION_KEY)
+    if backend in RENAMED:
+        data[BACKEND_SESSION_KEY] = RENAMED[backend]
+    return data
 
     def exists(self, session_key):
         with contextlib.suppress(Exception):  # the cache is down: the database answers

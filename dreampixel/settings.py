@@ -148,7 +148,7 @@ ATOMIC_REQUESTS = False
 REDIS_URL = env_str("REDIS_URL")
 if REDIS_URL:
     _cache = {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "BACKEND": "dreampixel.cache.RedisCache",
         "LOCATION": REDIS_URL,
         # An unreachable Redis fails a request in seconds (a 503 page), never hangs it.
         "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
@@ -320,8 +320,9 @@ WEBHOOK_RETENTION_DAYS = env_int("WEBHOOK_RETENTION_DAYS", 90, minimum=1)
 # --- Accounts and sign-in ----------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
 AUTHENTICATION_BACKENDS = [
-    "django.contrib.auth.backends.ModelBackend",
-    "allauth.account.auth_backends.AuthenticationBackend",
+    # Django's and allauth's, with a cheaper lookup of the signed-in user (accounts/backends.py).
+    "accounts.backends.ModelBackend",
+    "accounts.backends.AuthenticationBackend",
 ]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

@@ -51,7 +51,7 @@ def test_readyz_names_the_database_when_it_is_down(client):
 def test_readyz_names_the_cache_when_it_is_down(client, settings):
     settings.CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "dreampixel.cache.RedisCache",
             "LOCATION": "redis://127.0.0.1:1/0",
         }
     }
@@ -65,7 +65,7 @@ def test_readyz_names_the_cache_when_it_is_down(client, settings):
 def test_readyz_is_ok_on_a_real_redis_cache(client, settings, redis_url):
     settings.CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "dreampixel.cache.RedisCache",
             "LOCATION": redis_url,
         }
     }

@@ -54,7 +54,7 @@ def wait_until_final(jobs, timeout: float, sweep: bool = True) -> None:
 
 
 def test_with_redis_down_pages_answer_and_what_needs_it_says_503(client, user, own_redis, settings):
-    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": own_redis.url}}
+    settings.CACHES = {"default": {"BACKEND": "dreampixel.cache.RedisCache", "LOCATION": own_redis.url}}
     model = local_model()
     job = job_create(user=user, model=model, prompt="Before the outage", aspect_ratio="square")
     client.force_login(user)  # the session is in the database and in Redis

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import statistics
 import uuid
 from datetime import datetime
 
 from django.core.cache import cache
+from django.db import connection
 from django.db.models import QuerySet
 from redis.exceptions import RedisError
 
@@ -21,6 +23,41 @@ GALLERY_KEYS = (Key("job__created_at", datetime), Key("job_id", uuid.UUID), Key(
 
 def user_jobs(*, user: User) -> QuerySet[Job]:
     return Job.objects.filter(user=user, deleted_at__isnull=True)
+
+
+# What the status fragment shows while a job waits (generation/views.py): open job pages poll it.
+WAITING_FIELDS = (
+    "id",
+    "user_id",
+    "model_id",
+    "status",
+    "kind",
+    "prompt",
+    "cost",
+    "aspect_ratio",
+    "source_id",
+    "created_at",
+    "started_at",
+    "finished_at",
+    "error_message",
+)
+
+
+def job_waiting(*, user: User, job_id: uuid.UUID) -> Job | None:
+    """One of the person's jobs with only the fields its status fragment shows, or None.
+
+    The statement is written out rather than built by the ORM: every open job page asks for it
+    every few seconds, and building and compiling the query cost more than running it (half
+    of the fragment's own time; docs/benchmarks.md). `raw()` still converts the columns as the
+    ORM would, on SQLite as on PostgreSQL."""
+    rows = Job.objects.raw(_job_waiting_sql(), [Job._meta.pk.get_db_prep_value(job_id, connection), user.pk])
+    return next(iter(rows), None)
+
+
+@functools.cache
+def _job_waiting_sql() -> str:
+    columns = ", ".join(field.column for field in Job._meta.concrete_fields if field.attname in WAITING_FIELDS)
+    return f"SELECT {columns} FROM {Job._meta.db_table} WHERE id = %s AND user_id = %s AND deleted_at IS NULL"  # noqa: S608 (names from the model)
 
 
 def user_batches(*, user: User) -> QuerySet[Batch]:
@@ -53,7 +90,13 @@ def catalog_credit_costs() -> dict[str, int]:
     """What each offering costs now, from the catalog staff edit: the cheapest model people can
     choose of it. Keys: "image", "image_edit", and "video_<seconds>s" per video length."""
     costs: dict[str, int] = {}
-    models = AIModel.objects.filter(enabled=True).values_list("kind", "duration_seconds", "provider", "credit_cost")
+    # Read on every signed-in page (the header's low-balance hint): written out, not built by
+    # the ORM per request, like the balance beside it (billing.services.balance_of).
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT kind, duration_seconds, provider, credit_cost FROM {AIModel._meta.db_table} WHERE enabled"  # noqa: S608 (table name from the model)
+        )
+        models = cursor.fetchall()
     for kind, seconds, provider, cost in models:
         if not provider_available(provider):
             continue

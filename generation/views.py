@@ -9,7 +9,9 @@ from django.contrib.auth.decorators import login_required
 from django.core.files.storage import default_storage
 from django.db.models import Count, Q
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
+from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -22,8 +24,16 @@ from dreampixel.requests import AuthenticatedHttpRequest
 from dreampixel.storages import file_extension, storage_is_s3
 from generation.downloads import zip_stream
 from generation.forms import FORMS_BY_KIND, BatchForm
+from generation.gallery import gallery_grid
 from generation.models import Job, JobOutput, Kind, SiteSettings, Upload
-from generation.selectors import GALLERY_KEYS, gallery_outputs, model_typical_seconds, user_batches, user_jobs
+from generation.selectors import (
+    GALLERY_KEYS,
+    gallery_outputs,
+    job_waiting,
+    model_typical_seconds,
+    user_batches,
+    user_jobs,
+)
 from generation.services import (
     GenerationError,
     batch_create,
@@ -163,8 +173,12 @@ def _poll_after(elapsed: float) -> int:
     return 10
 
 
+def _elapsed(job: Job) -> float:
+    return max(0.0, (timezone.now() - job.created_at).total_seconds())
+
+
 def _waiting_context(job: Job) -> dict:
-    elapsed = max(0.0, (timezone.now() - job.created_at).total_seconds())
+    elapsed = _elapsed(job)
     return {
         "poll_after": _poll_after(elapsed),
         "elapsed_seconds": int(elapsed),
@@ -195,28 +209,12 @@ def job_detail(request: AuthenticatedHttpRequest, job_id: uuid.UUID) -> HttpResp
     return render(request, "generation/job_detail.html", _job_context(request, job))
 
 
-# What the status fragment shows while a job waits: open job pages poll it, so it loads no more.
-STATUS_FIELDS = (
-    "id",
-    "user_id",
-    "model_id",
-    "status",
-    "kind",
-    "prompt",
-    "cost",
-    "aspect_ratio",
-    "source_id",
-    "created_at",
-    "started_at",
-    "finished_at",
-    "error_message",
-)
-
-
 @login_required
 @require_GET
 def job_status(request: AuthenticatedHttpRequest, job_id: uuid.UUID) -> HttpResponse:
-    job = get_object_or_404(user_jobs(user=request.user).only(*STATUS_FIELDS), pk=job_id)
+    job = job_waiting(user=request.user, job_id=job_id)
+    if job is None:
+        raise Http404
     if job.is_final:
         # Done: the whole layout is swapped in once, with the result's actions (share,
         # delete, report), and the polling stops because the new markup does not poll.
@@ -224,8 +222,15 @@ def job_status(request: AuthenticatedHttpRequest, job_id: uuid.UUID) -> HttpResp
         response = render(request, "generation/job_detail.html#layout", _job_context(request, job))
         response["HX-Retarget"] = "#job-layout"
         response["HX-Reswap"] = "outerHTML"
+    elif request.GET.get("status") == job.status and request.GET.get("every") == str(_poll_after(_elapsed(job))):
+        # Nothing the page shows has changed (the time so far counts up in the browser):
+        # no body, no swap, and the page polls again. Most polls of a waiting job end here.
+        response = HttpResponse(status=204)
     else:
-        response = render(request, "generation/job_detail.html#status", {"job": job} | _waiting_context(job))
+        # Rendered without the context processors: the section shows none of what they add
+        # except the CSRF token of its cancel form, given here.
+        context = {"job": job, "csrf_token": get_token(request)} | _waiting_context(job)
+        response = HttpResponse(render_to_string("generation/job_detail.html#status", context))
     response["Cache-Control"] = "no-store"
     return response
 
@@ -391,11 +396,18 @@ def gallery(request: AuthenticatedHttpRequest) -> HttpResponse:
     kind = request.GET.get("kind") or None
     if kind not in (None, *Kind.values):
         kind = None
-    page = keyset_page(
-        gallery_outputs(user=request.user, kind=kind), keys=GALLERY_KEYS, size=GALLERY_PAGE_SIZE,
-        before=request.GET.get("before"), after=request.GET.get("after"),
-    )  # fmt: skip
-    return render(request, "generation/gallery.html", {"page": page, "kind": kind, "kinds": Kind.choices})
+    before, after = request.GET.get("before"), request.GET.get("after")
+
+    def grid() -> str:
+        page = keyset_page(
+            gallery_outputs(user=request.user, kind=kind), keys=GALLERY_KEYS, size=GALLERY_PAGE_SIZE,
+            before=before, after=after,
+        )  # fmt: skip
+        # No request: the grid shows nothing of it (generation/gallery.py keeps it for every browser).
+        return render_to_string("generation/gallery.html#grid", {"page": page, "kind": kind})
+
+    html = grid() if before or after else gallery_grid(user_id=request.user.pk, kind=kind, render=grid)
+    return render(request, "generation/gallery.html", {"grid": html, "kind": kind, "kinds": Kind.choices})
 
 
 @login_required

@@ -8,6 +8,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import User
+from generation.gallery import gallery_changed
 from generation.models import Job, JobOutput, JobReport, Upload
 from generation.outputs import delete_files
 from generation.services.common import GenerationError, Status, _cancel_quietly
@@ -32,6 +33,7 @@ def job_delete(*, job: Job) -> None:
             )
             names += list(photos.values_list("file", flat=True))
             photos.update(file="")
+        transaction.on_commit(lambda: gallery_changed(user_id=job.user_id))
     delete_files(names)  # storage I/O after the rows are gone, outside the transaction
 
 

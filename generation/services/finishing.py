@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from billing.services import credits_refund
+from generation.gallery import gallery_changed
 from generation.models import Job, JobOutput
 from generation.outputs import StoredOutput, UnreadableOutput, delete_files, store_output
 from generation.providers import OutputUnavailable, Prediction, ProviderUnavailable, get_provider
@@ -84,6 +85,8 @@ def job_succeed(*, job_id: uuid.UUID, outputs: list[StoredOutput], metrics: dict
     if updated:
         logger.info("job succeeded", extra={"job_id": str(job_id)})
         _after_final(job_id)
+        user_id = Job.objects.values_list("user_id", flat=True).get(pk=job_id)
+        transaction.on_commit(lambda: gallery_changed(user_id=user_id))
     return bool(updated)
 
 

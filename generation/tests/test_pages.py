@@ -6,6 +6,7 @@ from datetime import timedelta
 import pytest
 import time_machine
 from django.urls import reverse
+from django.utils import timezone
 
 from accounts.tests.factories import UserFactory
 from billing.services import balance_of, credits_grant
@@ -96,19 +97,44 @@ def test_short_of_credits_the_form_says_so_and_links_to_buying_more(client):
 def test_the_status_fragment_polls_until_the_job_is_final(client, creator):
     (job,) = make_jobs(creator, 1, run=False)
     client.force_login(creator)
-    fragment = client.get(reverse("job_status", args=[job.id])).content.decode()
-    assert 'hx-trigger="load delay:1s, dp:resume"' in fragment and "<html" not in fragment
+    url = reverse("job_status", args=[job.id])
+    fragment = client.get(url).content.decode()
+    assert 'hx-trigger="every 1s, dp:resume"' in fragment and "<html" not in fragment
+    assert f'hx-get="{url}?status=queued&amp;every=1"' in fragment
     # It backs off: every second at first, less often as the wait grows.
     with time_machine.travel(job.created_at + timedelta(seconds=45)):
-        assert 'hx-trigger="load delay:3s' in client.get(reverse("job_status", args=[job.id])).content.decode()
+        assert 'hx-trigger="every 3s' in client.get(url).content.decode()
     with time_machine.travel(job.created_at + timedelta(minutes=5)):
-        assert 'hx-trigger="load delay:10s' in client.get(reverse("job_status", args=[job.id])).content.decode()
+        assert 'hx-trigger="every 10s' in client.get(url).content.decode()
     job_run(job_id=job.id)
-    response = client.get(reverse("job_status", args=[job.id]))
+    response = client.get(url)
     fragment = response.content.decode()
     assert "hx-trigger" not in fragment
     assert "Download" in fragment
     assert response["HX-Retarget"] == "#job-layout"
+
+
+def test_a_poll_that_finds_nothing_new_answers_204_and_a_change_brings_the_new_fragment(client, creator):
+    (job,) = make_jobs(creator, 1, run=False)
+    client.force_login(creator)
+    url = reverse("job_status", args=[job.id])
+    # What the page polls with: the state and the pace it shows.
+    unchanged = client.get(url, {"status": "queued", "every": "1"})
+    assert unchanged.status_code == 204 and unchanged.content == b""
+    assert unchanged["Cache-Control"] == "no-store"
+    # A worker picks it up: the next poll brings the running state.
+    Job.objects.filter(pk=job.pk).update(status=Job.Status.RUNNING, started_at=timezone.now())
+    moved = client.get(url, {"status": "queued", "every": "1"})
+    assert moved.status_code == 200 and "Making it." in moved.content.decode()
+    assert client.get(url, {"status": "running", "every": "1"}).status_code == 204
+    # Time to slow down: the section comes back with the slower pace.
+    with time_machine.travel(job.created_at + timedelta(seconds=45)):
+        slower = client.get(url, {"status": "running", "every": "1"})
+    assert slower.status_code == 200 and 'hx-trigger="every 3s' in slower.content.decode()
+    # Another person's job is a 404 whatever the poll says.
+    other = UserFactory.create()
+    client.force_login(other)
+    assert client.get(url, {"status": "running", "every": "1"}).status_code == 404
 
 
 def test_job_and_gallery_pages_run_a_fixed_number_of_queries(client, creator, django_assert_max_num_queries):

@@ -112,6 +112,8 @@ TEMPLATES = [
                 "dreampixel.context_processors.site",
                 "billing.context_processors.credits",
             ],
+            # dreampixel is not an app, so its tags are named here: {% load links %}.
+            "libraries": {"links": "dreampixel.templatetags.links"},
         },
     },
 ]

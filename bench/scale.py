@@ -1,19 +1,23 @@
 """Scale: the same pages, admin lists and scheduled commands at two data volumes, and the ratios.
 
     .venv/bin/python bench/scale.py [--scale 0.1] [--base 0.001] [--repeat 3] [--prefix bench_scale] [--keep]
+                                    [--reuse] [--name scale]
 
 The full volume is issue 14's: 100k users, 4.9M ledger entries, 2M jobs, 1.8M outputs, 1M
 Stripe events and 1M provider webhooks, with one heavy person holding 50k jobs and 100k ledger
 entries. `--scale` and `--base` are fractions of it (1.0 and 0.01 reproduce the issue; the
-defaults, 10 % against 0.1 %, keep its ratio of 100 and build in a few minutes on two cores).
+defaults, 10 % against 0.1 %, keep its ratio of 100 and build in a few minutes on two cores;
+the full volume builds in about 7 minutes).
 
-Both databases are built with SQL (`generate_series`), the ledger through plain INSERTs so its
-append-only trigger stays on, with balances and balance-after chains that `reconcile --full`
-accepts. Each volume is served by its own worker process (Django's test client, DEBUG off, as
-in the issue); every operation runs once untimed (warm-up, query count), then `--repeat` times
-alternating between the volumes, and the median counts. The table gives both medians, their
-ratio and the queries per request; the target is at most 2 times for a person's page, 3 times for the
-admin. The load average before and after is recorded; a run on a busy machine is marked.
+Both databases are built with SQL (`generate_series`), each table in time order as the services
+write it, the ledger through plain INSERTs so its append-only trigger stays on, with balances
+and balance-after chains that `reconcile --full` accepts. Each volume is served by its own
+worker process (Django's test client, DEBUG off, as in the issue); every operation runs once
+untimed (warm-up, query count), then `--repeat` times alternating between the volumes, and the
+median counts. The table gives both medians, their ratio and the queries per request; the
+target is at most 2 times for a person's page, 3 times for the admin. The load average before
+and after is recorded; a run on a busy machine is marked. Everything goes to
+bench/results/<name>.json (scale.json unless `--name` says otherwise).
 """
 
 from __future__ import annotations
@@ -101,6 +105,8 @@ BUILD = [
         CREATE TEMP TABLE people AS
             SELECT row_number() OVER (ORDER BY id) AS n, id FROM accounts_user WHERE email LIKE '%%@scale.example';
         CREATE UNIQUE INDEX ON people (n);
+        -- Every table in time order, as the services write it: the rows of a recent range (the
+        -- admin home's day, the alerts' hour) sit in a few pages, not each in a page of its own.
         INSERT INTO generation_job (id, user_id, model_id, kind, prompt, aspect_ratio, style, status, cost, provider,
                                     provider_ref, prediction_id, attempts, created_at, started_at, finished_at,
                                     metrics, error_message, provider_error, deleted_at, seed_chosen, provider_token)
@@ -115,12 +121,13 @@ BUILD = [
                        AS status,
                    %(end)s - random() * interval '180 days' AS created_at
             FROM generate_series(1, %(jobs)s) AS n
-        ) j JOIN people p ON p.n = j.person;
+        ) j JOIN people p ON p.n = j.person
+        ORDER BY j.created_at;
         INSERT INTO generation_joboutput (id, job_id, index, file, thumbnail, content_type, size, width, height,
                                           created_at)
         SELECT gen_random_uuid(), id, 0, 'outputs/scale/' || id || '.webp', 'thumbnails/scale/' || id || '.webp',
                'image/webp', 120000, 1024, 1024, finished_at
-        FROM generation_job WHERE status = 'succeeded';
+        FROM generation_job WHERE status = 'succeeded' ORDER BY finished_at;
         """,
     ),
     (
@@ -176,16 +183,20 @@ BUILD = [
     (
         "Stripe events and provider webhooks",
         """
+        -- All processed: reconcile reports every failed event, and the worker needs a clean --full.
         INSERT INTO billing_stripeevent (event_id, type, object_id, livemode, payload, status, error, attempts,
                                          received_at, processed_at)
         SELECT 'evt_scale_' || n, (ARRAY['checkout.session.completed', 'invoice.paid', 'charge.refunded'])[1 + n %% 3],
                'cs_' || n, false, jsonb_build_object('id', 'evt_scale_' || n, 'object', 'event'),
-               CASE WHEN n %% 500 = 0 THEN 'failed' ELSE 'processed' END, '', 1, t, t
+               'processed', '', 1, t, t
         FROM (SELECT n, %(end)s - random() * interval '180 days' AS t
-              FROM generate_series(1, %(events)s) AS n) e;
+              FROM generate_series(1, %(events)s) AS n) e
+        ORDER BY t;
         INSERT INTO generation_providerwebhook (webhook_id, prediction_id, status, received_at)
-        SELECT 'msg_scale_' || n, 'p' || n, 'succeeded', %(end)s - random() * interval '180 days'
-        FROM generate_series(1, %(webhooks)s) AS n;
+        SELECT 'msg_scale_' || n, 'p' || n, 'succeeded', t
+        FROM (SELECT n, %(end)s - random() * interval '180 days' AS t
+              FROM generate_series(1, %(webhooks)s) AS n) w
+        ORDER BY t;
         """,
     ),
 ]
@@ -397,6 +408,9 @@ def main() -> None:
     parser.add_argument("--prefix", default="bench_scale", help="database names: <prefix>_small, <prefix>_big")
     parser.add_argument("--reuse", action="store_true", help="use databases left by an earlier --keep run")
     parser.add_argument("--keep", action="store_true", help="leave the databases behind")
+    parser.add_argument(
+        "--name", default="scale", help="the results file: bench/results/<name>.json (default: %(default)s)"
+    )
     parser.add_argument("--serve", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
@@ -468,7 +482,7 @@ def main() -> None:
         + ("  (busy machine)" if load["busy"] else "")
     )
     path = common.write_results(
-        "scale",
+        args.name,
         {
             "command": " ".join(["bench/scale.py", *sys.argv[1:]]),
             "commit": common.git_commit(),

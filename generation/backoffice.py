@@ -1,13 +1,15 @@
 """Figures for the admin home: a fixed number of queries, whatever the number of jobs.
 
 The windows are ranges on created_at / finished_at (today, the last 24 hours, the last 30
-days), grouped by day in the database."""
+days), grouped by day in the database. A day of the 30 whose figures can no longer change is
+kept in the cache, so a view reads the rows of today, not of the whole month."""
 
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
+from django.core.cache import cache
 from django.db import connection
 from django.db.models import Aggregate, Count, F, FloatField, Func, Q, Sum
 from django.db.models.functions import TruncDate
@@ -23,6 +25,9 @@ from generation.stats import duration_percentiles, percentile
 Kind = LedgerEntry.Kind
 Status = Job.Status
 DAYS = 30
+# A day's chart figures are settled this long after it ends (an entry stamped just before
+# midnight may commit just after), once none of its jobs is queued or running.
+SETTLED_AFTER = timedelta(minutes=15)
 
 
 def _success_rate(counts: dict) -> float | None:
@@ -87,28 +92,59 @@ def _finished_by_day(since, tz) -> dict:
     return {day: row | {"p95": percentile(row["durations"], 0.95)} for day, row in rows.items()}
 
 
+def _day_start(day: date, tz) -> datetime:
+    return timezone.make_aware(datetime.combine(day, datetime.min.time()), tz)
+
+
+def _figures_from(since: datetime, tz) -> dict[date, dict]:
+    """Each day's chart figures from `since` on, in three grouped queries over indexed ranges:
+    jobs started by status, jobs finished (with the p95 time), ledger sums by kind."""
+    figures: dict[date, dict] = defaultdict(lambda: {"jobs": {}, "finished": None, "money": {}})
+    created = Job.objects.filter(created_at__gte=since).annotate(day=TruncDate("created_at", tzinfo=tz))
+    for row in created.values("day", "status").annotate(n=Count("pk")).order_by():
+        figures[row["day"]]["jobs"][row["status"]] = row["n"]
+    for day, row in _finished_by_day(since, tz).items():
+        figures[day]["finished"] = {key: row[key] for key in ("succeeded", "failed", "p95")}
+    entries = LedgerEntry.objects.filter(
+        kind__in=[Kind.PURCHASE, Kind.SUBSCRIPTION_GRANT, Kind.CHARGE, Kind.REFUND], created_at__gte=since
+    ).annotate(day=TruncDate("created_at", tzinfo=tz))
+    for row in entries.values("day", "kind").annotate(total=Sum("amount")).order_by():
+        figures[row["day"]]["money"][row["kind"]] = row["total"]
+    return figures
+
+
+def _figures_by_day(days: list[date], now: datetime, tz) -> dict[date, dict]:
+    """The chart figures of these days (oldest first, today last): settled days from the cache,
+    the others read from the first one not kept there on, and kept once settled."""
+    settled = [day for day in days if _day_start(day + timedelta(days=1), tz) + SETTLED_AFTER <= now]
+    keys = {day: f"admin-home-day:{tz}:{day.isoformat()}" for day in settled}
+    kept = cache.get_many(list(keys.values()))
+    figures = {day: kept[keys[day]] for day in settled if keys[day] in kept}
+    first = next(day for day in days if day not in figures)  # today at the latest: it is never settled
+    read = _figures_from(_day_start(first, tz), tz)
+    figures |= {day: read[day] for day in days if day >= first}
+    final = set(Job.FINAL_STATUSES)
+    settling = {keys[d]: figures[d] for d in settled if keys[d] not in kept and set(figures[d]["jobs"]) <= final}
+    cache.set_many(settling, (DAYS + 1) * 24 * 3600)
+    return figures
+
+
 def _last_30_days(now: datetime) -> dict:
-    """Five pictures of the last 30 days, each from one grouped query on an indexed range."""
+    """Five pictures of the last 30 days: each day's figures from one grouped query per kind on
+    an indexed range, or from the cache for a settled day."""
     from billing.backoffice import revenue_by_day
     from billing.money import format_money
 
     tz = timezone.get_current_timezone()
     today = timezone.localdate(now)
     days = [today - timedelta(days=n) for n in range(DAYS - 1, -1, -1)]
-    since = timezone.make_aware(datetime.combine(days[0], datetime.min.time()), tz)
+    since = _day_start(days[0], tz)
     labels = [day.strftime("%b %d") for day in days]
 
-    jobs: dict = defaultdict(lambda: defaultdict(int))
-    created = Job.objects.filter(created_at__gte=since).annotate(day=TruncDate("created_at", tzinfo=tz))
-    for row in created.values("day", "status").annotate(n=Count("pk")).order_by():
-        jobs[row["day"]][row["status"]] += row["n"]
-    finished = _finished_by_day(since, tz)
-    money: dict = defaultdict(lambda: defaultdict(int))
-    entries = LedgerEntry.objects.filter(
-        kind__in=[Kind.PURCHASE, Kind.SUBSCRIPTION_GRANT, Kind.CHARGE, Kind.REFUND], created_at__gte=since
-    ).annotate(day=TruncDate("created_at", tzinfo=tz))
-    for row in entries.values("day", "kind").annotate(total=Sum("amount")).order_by():
-        money[row["day"]][row["kind"]] += row["total"]
+    figures = _figures_by_day(days, now, tz)
+    jobs = {day: defaultdict(int, figures[day]["jobs"]) for day in days}
+    finished = {day: figures[day]["finished"] for day in days if figures[day]["finished"]}
+    money = {day: defaultdict(int, figures[day]["money"]) for day in days}
     currency, revenue = revenue_by_day(since=since, tz=tz)
 
     def failure_rate(day) -> float | None:

@@ -193,3 +193,18 @@ def test_the_last_30_days_are_pictures_drawn_on_the_server_without_inline_styles
     three_days_ago = (timezone.localdate() - timedelta(days=3)).strftime("%b %d")
     assert f"<title>{three_days_ago} · p95: 40.0 s</title>" in dashboard
     assert "6 jobs · " in dashboard
+
+
+def test_a_settled_day_of_the_charts_is_kept_and_a_day_with_open_jobs_is_read_again(staff_client, creator):
+    bulk_jobs(creator, {"succeeded": 2}, age=timedelta(days=3))
+    bulk_jobs(creator, {"succeeded": 1, "queued": 1}, age=timedelta(days=2))
+    first = queries_for(staff_client, "/admin/")
+    # Rows no service would write (a job started days ago), to show which days are read again.
+    bulk_jobs(creator, {"succeeded": 5}, age=timedelta(days=3))
+    Job.objects.filter(status="queued").update(status="succeeded")
+    with CaptureQueriesContext(connection) as captured:
+        page = staff_client.get("/admin/").content.decode()
+    assert len(captured) == first
+    three_days_ago, two_days_ago = ((timezone.localdate() - timedelta(days=n)).strftime("%b %d") for n in (3, 2))
+    assert f"<title>{three_days_ago} · succeeded: 2</title>" in page  # settled: from the cache
+    assert f"<title>{two_days_ago} · succeeded: 2</title>" in page  # had a queued job: read again

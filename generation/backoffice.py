@@ -6,6 +6,7 @@ kept in the cache, so a view reads the rows of today, not of the whole month."""
 
 from __future__ import annotations
 
+import contextlib
 from collections import defaultdict
 from datetime import date, datetime, timedelta
 
@@ -14,6 +15,7 @@ from django.db import connection
 from django.db.models import Aggregate, Count, F, FloatField, Func, Q, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
+from redis.exceptions import RedisError
 
 from accounts.models import User
 from billing.models import LedgerEntry
@@ -118,14 +120,18 @@ def _figures_by_day(days: list[date], now: datetime, tz) -> dict[date, dict]:
     the others read from the first one not kept there on, and kept once settled."""
     settled = [day for day in days if _day_start(day + timedelta(days=1), tz) + SETTLED_AFTER <= now]
     keys = {day: f"admin-home-day:{tz}:{day.isoformat()}" for day in settled}
-    kept = cache.get_many(list(keys.values()))
+    try:
+        kept = cache.get_many(list(keys.values()))
+    except RedisError:  # Redis down: the admin home still shows, every day read from the database
+        kept = {}
     figures = {day: kept[keys[day]] for day in settled if keys[day] in kept}
     first = next(day for day in days if day not in figures)  # today at the latest: it is never settled
     read = _figures_from(_day_start(first, tz), tz)
     figures |= {day: read[day] for day in days if day >= first}
     final = set(Job.FINAL_STATUSES)
     settling = {keys[d]: figures[d] for d in settled if keys[d] not in kept and set(figures[d]["jobs"]) <= final}
-    cache.set_many(settling, (DAYS + 1) * 24 * 3600)
+    with contextlib.suppress(RedisError):
+        cache.set_many(settling, (DAYS + 1) * 24 * 3600)
     return figures
 
 

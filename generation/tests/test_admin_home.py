@@ -208,3 +208,12 @@ def test_a_settled_day_of_the_charts_is_kept_and_a_day_with_open_jobs_is_read_ag
     three_days_ago, two_days_ago = ((timezone.localdate() - timedelta(days=n)).strftime("%b %d") for n in (3, 2))
     assert f"<title>{three_days_ago} · succeeded: 2</title>" in page  # settled: from the cache
     assert f"<title>{two_days_ago} · succeeded: 2</title>" in page  # had a queued job: read again
+
+
+def test_with_redis_down_the_charts_are_read_from_the_database(staff_client, creator, settings):
+    bulk_jobs(creator, {"succeeded": 2}, age=timedelta(days=3))
+    settings.CACHES = {"default": {"BACKEND": "dreampixel.cache.RedisCache", "LOCATION": "redis://127.0.0.1:1/0"}}
+    page = staff_client.get("/admin/")
+    assert page.status_code == 200
+    three_days_ago = (timezone.localdate() - timedelta(days=3)).strftime("%b %d")
+    assert f"<title>{three_days_ago} · succeeded: 2</title>" in page.content.decode()

@@ -5,9 +5,9 @@
 Both sides write a charge the way the service claims to, on PostgreSQL, one connection per
 worker: BEGIN; one conditional `UPDATE ... SET balance = balance - n WHERE ... AND balance - n
 >= 0 RETURNING id, balance` (it locks the row, checks the floor and moves the balance); one
-INSERT of the entry; COMMIT. The service side is `billing.services.credits_charge` (Django ORM,
-which also looks the key up first so that a replay is answered without the lock); the raw side
-is exactly those statements through psycopg, the limit for this shape on this machine (every
+INSERT of the entry; COMMIT. The service side is `billing.services.credits_charge` (the same
+four statements, with the ORM's objects around them; a replayed key is answered when its INSERT
+meets the unique key); the raw side is exactly those statements through psycopg, the limit for this shape on this machine (every
 writer waits for the row lock, held across the commit's WAL flush). The target: the service at
 least 50 % of raw SQL at 8 workers.
 

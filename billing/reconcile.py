@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -78,9 +79,12 @@ def check_since(name: str) -> datetime | None:
 
 def run_checks(*, full: bool = False) -> tuple[list[Finding], dict[str, datetime | None]]:
     _load_app_checks()
-    _listings.clear()
     scopes = {name: None if full else check_since(name) for name in CHECKS}
-    return [check(since=scopes[name]) for name, check in CHECKS.items()], scopes
+    token = _listings.set({})
+    try:
+        return [check(since=scopes[name]) for name, check in CHECKS.items()], scopes
+    finally:
+        _listings.reset(token)
 
 
 def _load_app_checks() -> None:
@@ -229,14 +233,18 @@ def _stripe_window_start() -> int:
 
 
 # Stripe's listings of the window, read once per run: several checks compare against the same
-# paid sessions and invoices. run_checks empties it, so the check after a --fix reads afresh.
-_listings: dict[str, list[dict]] = {}
+# paid sessions and invoices. Kept only while run_checks runs; a check run on its own (the admin's
+# fix of one finding, the check after a --fix) reads Stripe afresh.
+_listings: ContextVar[dict[str, list[dict]] | None] = ContextVar("stripe_listings", default=None)
 
 
 def _listed(name: str, read: Callable[[], list[dict]]) -> list[dict]:
-    if name not in _listings:
-        _listings[name] = read()
-    return _listings[name]
+    kept = _listings.get()
+    if kept is None:
+        return read()
+    if name not in kept:
+        kept[name] = read()
+    return kept[name]
 
 
 def _paid_checkout_sessions(client, since: int) -> list[dict]:

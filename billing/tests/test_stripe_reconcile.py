@@ -106,3 +106,21 @@ def test_stripe_being_unreachable_is_a_problem_reconcile_reports(capsys, stripe_
     assert failed
     finding = report["findings"]["stripe_paid_checkout_without_grant"]
     assert finding["count"] == 1 and "Stripe could not be reached" in finding["description"]
+
+
+def test_fixing_a_finding_from_the_admin_reads_stripe_afresh(stripe_fake, pack, buyer, staff_client):
+    from django.urls import reverse
+
+    from billing.models import ReconcileFinding
+
+    stripe_fake.complete_checkout(start_checkout(buyer, pack))  # paid; the webhook is lost
+    staff_client.post(reverse("admin:billing_reconcile_start"))  # a run in this process
+    finding = ReconcileFinding.objects.get(name="stripe_paid_checkout_without_grant")
+    assert finding.count == 1
+    stripe_fake.complete_checkout(start_checkout(buyer, pack))  # paid after the run, webhook lost too
+
+    staff_client.post(reverse("admin:billing_reconcilefinding_changelist"),
+                      {"action": "fix_findings", "_selected_action": [finding.pk]})  # fmt: skip
+    finding.refresh_from_db()
+    assert finding.fixed_count == 2
+    assert balance_of(buyer) == 2 * pack.credits

@@ -22,7 +22,7 @@ from accounts.backends import RENAMED
 
 class SessionStore(CachedDBStore):
     def load(self):
-        return _backend_renamed(self._load())
+        return self._backend_renamed(self._load())
 
     def _load(self):
         try:
@@ -39,17 +39,18 @@ class SessionStore(CachedDBStore):
             self._cache.set(self.cache_key, data, self.get_expiry_age(expiry=session.expire_date))
         return data
 
-
-def _backend_renamed(data: dict) -> dict:
-    # A session from before the sign-in backends moved to accounts/backends.py names the old
-    # class; the new one applies the same rules, so the person stays signed in.
-    backend = data.get(BACKEND_SESSION_KEY)
-    if backend in RENAMED:
-        data[BACKEND_SESSION_KEY] = RENAMED[backend]
-    return data
-
     def exists(self, session_key):
         with contextlib.suppress(Exception):  # the cache is down: the database answers
             if session_key and (self.cache_key_prefix + session_key) in self._cache:
                 return True
         return DBStore.exists(self, session_key)
+
+    @staticmethod
+    def _backend_renamed(data: dict) -> dict:
+        # A session from before the sign-in backends moved to accounts/backends.py (1 December
+        # 2026) names the old class; the new one applies the same rules, so the person stays
+        # signed in. Such sessions are gone once SESSION_COOKIE_AGE has passed: then this goes.
+        backend = data.get(BACKEND_SESSION_KEY)
+        if backend in RENAMED:
+            data[BACKEND_SESSION_KEY] = RENAMED[backend]
+        return data

@@ -77,6 +77,20 @@ def test_with_redis_down_pages_answer_and_what_needs_it_says_503(client, user, o
     assert balance_of(user) == 100_000 - 500
 
 
+def test_with_redis_down_a_new_session_is_made_in_the_database(user, own_redis, settings):
+    # Signing in, a password change or a social callback makes or rotates a session: its key is
+    # checked against the cache and the database, and the cache being down must not stop it.
+    from dreampixel.sessions import SessionStore
+
+    settings.CACHES = {"default": {"BACKEND": "dreampixel.cache.RedisCache", "LOCATION": own_redis.url}}
+    own_redis.stop()
+    session = SessionStore()
+    session["hello"] = "world"
+    session.create()
+    session.save()
+    assert SessionStore(session.session_key).load()["hello"] == "world"
+
+
 def test_a_job_created_while_the_queue_is_down_lands_on_its_page_and_starts_once_it_is_back(
     client, user, own_redis, monkeypatch, tmp_path, capsys
 ):

@@ -268,6 +268,11 @@ class Job(models.Model):
         return None
 
     @property
+    def seed_to_repeat(self) -> int | None:
+        # Running a job again keeps the seed the person chose; a drawn one is drawn afresh.
+        return self.seed if self.seed_chosen else None
+
+    @property
     def can_cancel(self) -> bool:
         return self.status in (self.Status.QUEUED, self.Status.RUNNING)
 

@@ -102,8 +102,8 @@ def _remix_initial(request: AuthenticatedHttpRequest) -> dict:
     if job is None:
         return {}
     initial = {"model": job.model_id, "prompt": job.prompt, "aspect_ratio": job.aspect_ratio, "style": job.style}
-    if job.seed_chosen:
-        initial["seed"] = job.seed
+    if job.seed_to_repeat is not None:
+        initial["seed"] = job.seed_to_repeat
     return initial
 
 
@@ -250,8 +250,7 @@ def job_again(request: AuthenticatedHttpRequest, job_id: uuid.UUID) -> HttpRespo
             model=job.model,
             prompt=job.prompt,
             aspect_ratio=job.aspect_ratio,
-            # A new variation, unless the person chose the seed to repeat a result.
-            seed=job.seed if job.seed_chosen else None,
+            seed=job.seed_to_repeat,  # a new variation, unless the person chose the seed
             style=job.style,
             source=job.source,
             batch=job.batch,

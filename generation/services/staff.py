@@ -112,7 +112,7 @@ def job_rerun_by_staff(*, job: Job, staff: User, reason: str = "") -> Job:
                 memo=f"Re-run of job {job.pk} on the house",
             )  # fmt: skip
         new_job = _new_job(
-            user=job.user, model=job.model, prompt=job.prompt, aspect_ratio=job.aspect_ratio, seed=job.seed,
+            user=job.user, model=job.model, prompt=job.prompt, aspect_ratio=job.aspect_ratio, seed=job.seed_to_repeat,
             style=job.style, source=job.source, form_token=token,
         )  # fmt: skip
         staff_action_record(

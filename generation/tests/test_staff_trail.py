@@ -13,7 +13,7 @@ from billing.models import LedgerEntry, ReconcileFinding
 from billing.services import balance_of
 from generation.models import AIModel, Job, JobReport, SiteSettings
 from generation.providers import PredictionRequest, get_provider
-from generation.services import job_create
+from generation.services import job_create, job_run
 from generation.tests.factories import local_model, replicate_model
 from generation.tests.test_back_office import act, finished_job
 
@@ -227,3 +227,14 @@ def test_a_finding_fixed_from_the_admin_writes_its_repairs_in_the_staff_members_
 
     call_command("reconcile", "--fix")
     assert LedgerEntry.objects.get(idempotency_key=f"refund:{other.pk}").actor_type == "system"
+
+
+def test_a_staff_rerun_draws_a_new_seed_unless_the_person_chose_one(staff_client, creator):
+    drawn = finished_job(creator)
+    chosen = job_create(user=creator, model=local_model(), prompt="kept", aspect_ratio="square", seed=1234)
+    job_run(job_id=chosen.id)
+    act(staff_client, "rerun_jobs", [drawn, chosen], reason="Bad results after the outage")
+    again_drawn = Job.objects.exclude(pk=drawn.pk).get(prompt=drawn.prompt)
+    again_chosen = Job.objects.exclude(pk=chosen.pk).get(prompt="kept")
+    assert again_drawn.seed != Job.objects.get(pk=drawn.pk).seed and not again_drawn.seed_chosen
+    assert again_chosen.seed == 1234 and again_chosen.seed_chosen

@@ -2,10 +2,10 @@
 
 Rendering 24 tiles is most of what the gallery costs, and people open its newest page far more
 often than anything on it changes. So that page's grid (one per filter) is kept in the cache
-with the person's gallery version it was rendered under, a random token that `gallery_changed`
-replaces once a job of theirs succeeds or is deleted. Replacing the token, not deleting the
-grids, makes a render that read the database before the change harmless: it is kept with the
-old token, which no longer matches. Older pages are rendered each time: fewer visits, and their cursors are
+with the person's gallery version it was rendered under: a random token, which `gallery_changed`
+deletes once a job of theirs succeeds or is deleted, and the next visit draws anew. A new token
+rather than deleting the grids makes a render that read the database before the change harmless:
+it is kept with the old token, which no longer matches. Older pages are rendered each time: fewer visits, and their cursors are
 the person's to choose.
 
 The grid holds nothing that expires or differs between the person's browsers: links to our own
@@ -46,6 +46,8 @@ def gallery_grid(*, user_id: int, kind: str | None, render: Callable[[], str]) -
             cache.add(version_key, uuid.uuid4().hex, GRID_SECONDS)
             version = cache.get(version_key)
     except RedisError:
+        return render()
+    if version is None:  # changed again in between: show it, keep nothing
         return render()
     kept = found.get(grid_key)
     if kept is not None and kept[0] == version:

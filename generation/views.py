@@ -358,14 +358,12 @@ def batch_detail(request: AuthenticatedHttpRequest, batch_id: uuid.UUID) -> Http
 @require_GET
 def batch_download(request: AuthenticatedHttpRequest, batch_id: uuid.UUID) -> StreamingHttpResponse:
     batch = get_object_or_404(user_batches(user=request.user), pk=batch_id)
-    outputs = (
-        JobOutput.objects.filter(job__batch=batch, job__deleted_at__isnull=True, job__status=Job.Status.SUCCEEDED)
-        .select_related("job")
-        .order_by("job__created_at", "index")
-    )
+    outputs = JobOutput.objects.filter(
+        job__batch=batch, job__deleted_at__isnull=True, job__status=Job.Status.SUCCEEDED
+    ).order_by("job__created_at", "index")
     files = [
         (
-            f"dreampixel-{number:02d}.{output.file.name.rsplit('.', 1)[-1]}",
+            f"dreampixel-{number:02d}.{output.extension}",
             partial(default_storage.open, output.file.name),
         )
         for number, output in enumerate(outputs, start=1)
@@ -476,7 +474,7 @@ def shared_media(request: HttpRequest, token: str, variant: str = "file") -> Htt
         name = job.source.file.name
     else:
         name = output.thumbnail.name if variant == "poster" else output.file.name
-    response = _serve(name, filename=f"dreampixel-{token[:8]}.{name.rsplit('.', 1)[-1]}", download=False)
+    response = _serve(name, filename=f"dreampixel-{token[:8]}.{file_extension(name)}", download=False)
     # Public, but only briefly: a link its owner revokes (or a job deleted) must not live on in
     # shared caches. SHARED_MEDIA_MAX_AGE seconds; docs/security.md.
     response["Cache-Control"] = f"public, max-age={settings.SHARED_MEDIA_MAX_AGE}"

@@ -56,14 +56,14 @@ def job_finish(*, job: Job, prediction: Prediction) -> bool:
             job_id=job.pk, message=MESSAGE_UNREADABLE, provider_error=str(error), metrics=prediction.metrics
         )
 
-    if job_succeed(job_id=job.pk, outputs=stored, metrics=prediction.metrics):
+    if job_succeed(job_id=job.pk, user_id=job.user_id, outputs=stored, metrics=prediction.metrics):
         return True
     # Someone else finished it first; what we copied is not needed.
     delete_files([name for s in stored for name in (s.file_name, s.thumbnail_name)])
     return False
 
 
-def job_succeed(*, job_id: uuid.UUID, outputs: list[StoredOutput], metrics: dict) -> bool:
+def job_succeed(*, job_id: uuid.UUID, user_id: int, outputs: list[StoredOutput], metrics: dict) -> bool:
     with transaction.atomic():
         updated = Job.objects.filter(pk=job_id, status=Status.RUNNING).update(
             status=Status.SUCCEEDED, finished_at=timezone.now(), lease_until=None, metrics=metrics or {}
@@ -85,7 +85,6 @@ def job_succeed(*, job_id: uuid.UUID, outputs: list[StoredOutput], metrics: dict
     if updated:
         logger.info("job succeeded", extra={"job_id": str(job_id)})
         _after_final(job_id)
-        user_id = Job.objects.values_list("user_id", flat=True).get(pk=job_id)
         transaction.on_commit(lambda: gallery_changed(user_id=user_id))
     return bool(updated)
 

@@ -14,7 +14,7 @@ from generation.models import Job
 from generation.providers import ProviderError, get_provider
 from generation.services.common import MESSAGE_TIMEOUT, Status, _cancel_quietly, _enqueue_run, _lease
 from generation.services.finishing import job_fail, job_finish
-from generation.services.running import job_ask_provider, note_model_seconds, poller_kick
+from generation.services.running import _has_running_predictions, job_ask_provider, note_model_seconds, poller_kick
 
 logger = logging.getLogger("generation.services")
 
@@ -73,6 +73,6 @@ def sweep_stuck_jobs() -> dict[str, int]:
         if Job.objects.filter(due, pk=job_id).update(last_enqueued_at=now):
             _enqueue_run(job_id)
             counts["restarted"] += 1
-    if not settings.PUBLIC_BASE_URL and Job.objects.filter(status=Status.RUNNING).exclude(prediction_id="").exists():
+    if not settings.PUBLIC_BASE_URL and _has_running_predictions():
         poller_kick()  # a poller lost with its worker is started again within the minute
     return counts

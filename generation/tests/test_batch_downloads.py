@@ -10,7 +10,7 @@ import pytest
 from django.urls import reverse
 
 from accounts.tests.factories import UserFactory
-from generation.models import Job
+from generation.models import AIModel, Job
 from generation.services import batch_create, job_fail, job_run
 from generation.tests.factories import AIModelFactory
 from generation.tests.photos import photo_bytes
@@ -65,6 +65,10 @@ def test_a_failed_photo_of_a_batch_is_tried_again_on_its_own_in_the_same_batch(c
     client.force_login(creator)
     page = client.get(reverse("batch_detail", args=[batch.id])).content.decode()
     assert page.count("Try this photo again") == 1
+    # Staff change the price in between: the button says what the retry will cost now.
+    AIModel.objects.filter(pk=batch.model_id).update(credit_cost=batch.model.credit_cost + 250)
+    page = client.get(reverse("batch_detail", args=[batch.id])).content.decode()
+    assert f"Try this photo again · {batch.model.credit_cost + 250:,}" in page
     response = client.post(reverse("job_again", args=[failed.id]), {"form_token": str(uuid.uuid4()), "back": "batch"})
     assert response["Location"] == reverse("batch_detail", args=[batch.id])
     retry = Job.objects.filter(batch=batch).order_by("-created_at").first()

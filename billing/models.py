@@ -250,6 +250,8 @@ class Subscription(models.Model):
 
     # Statuses in which the user has a plan and must not start a second one.
     CURRENT = (Status.INCOMPLETE, Status.TRIALING, Status.ACTIVE, Status.PAST_DUE, Status.UNPAID, Status.PAUSED)
+    # Statuses in which Stripe still bills the plan: two of these for one person is one too many.
+    BILLING = (Status.TRIALING, Status.ACTIVE, Status.PAST_DUE, Status.UNPAID)
 
     subscription_id = models.CharField(max_length=255, unique=True)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="subscriptions")

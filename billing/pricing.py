@@ -2,7 +2,8 @@
 
 What a job costs is the catalog's (`AIModel.credit_cost`, edited by staff), which `billing` does
 not know: `generation` registers the catalog here when it starts, and every page reads prices
-through it, so the price a page shows is the price a job is charged.
+through it, so the prices pages show come from what jobs are charged (each offering at its
+cheapest model's price).
 """
 
 from __future__ import annotations

@@ -444,7 +444,7 @@ def stripe_plan_duplicated(*, since: datetime | None = None) -> Finding:
         started: dict[str, set[str]] = {}
         for sub in client.v1.subscriptions.list(params={"created": {"gte": since}, "limit": 100}).auto_paging_iter():
             started.setdefault(_id(sub.to_dict().get("customer")), set()).add(sub.id)
-        current = Subscription.objects.filter(status__in=stripe_services.BILLING_STATUSES)
+        current = Subscription.objects.filter(status__in=Subscription.BILLING)
         others = set(
             current.filter(user__stripe_customer__customer_id__in=list(started)).values_list(
                 "user__stripe_customer__customer_id", "subscription_id"

@@ -282,7 +282,7 @@ def signup_bonus_grant(*, user: User) -> LedgerEntry | None:
         with transaction.atomic():
             # One bonus per mailbox, ever: a mailbox another account (even a deleted one) claimed
             # earns nothing. The unique hash decides between two accounts racing for one mailbox.
-            for value in hashes:
+            for value in sorted(hashes):  # one order for every caller: no deadlock between two
                 claim, _ = SignupBonusClaim.objects.get_or_create(mailbox_hash=value, defaults={"user": user})
                 if claim.user_id != user.pk:
                     raise _ClaimedElsewhere

@@ -59,7 +59,7 @@ def _stripe_event_retry_schedule(*, event_id: int) -> None:
             "func": "billing.tasks.stripe_event_run",
             "args": repr((event_id,)),
             "schedule_type": Schedule.ONCE,
-            "repeats": 1,
+            "repeats": -1,  # django-q deletes a ONCE schedule after its run only when negative
             "next_run": timezone.now() + timedelta(seconds=STRIPE_EVENT_RETRY_DELAYS[attempts - 1]),
         },
     )

@@ -27,7 +27,6 @@ from billing.stripe_services.common import (
 from billing.stripe_services.events import EVENT_HANDLERS, stripe_event_process, stripe_event_record
 from billing.stripe_services.fulfilment import checkout_fulfill, invoice_fulfill, subscription_sync
 from billing.stripe_services.plans import (
-    BILLING_STATUSES,
     invoice_payment_refund,
     invoice_refunded,
     plan_duplicates_find,
@@ -38,7 +37,6 @@ from billing.stripe_services.plans import (
 from billing.stripe_services.reversals import charge_reversals_settle, credits_share
 
 __all__ = [
-    "BILLING_STATUSES",
     "DISPUTE_CLAWBACK_STATUSES",
     "DISPUTE_RESTORE_STATUSES",
     "EVENT_HANDLERS",

@@ -12,7 +12,7 @@ from django.utils import timezone
 from billing.models import StripeEvent, Subscription
 from billing.stripe_services.common import _id
 from billing.stripe_services.fulfilment import checkout_fulfill, invoice_fulfill, subscription_sync
-from billing.stripe_services.plans import BILLING_STATUSES, plan_duplicates_settle
+from billing.stripe_services.plans import plan_duplicates_settle
 from billing.stripe_services.reversals import charge_reversals_settle
 
 logger = logging.getLogger("billing.stripe_services")
@@ -31,7 +31,7 @@ def _on_invoice(obj: dict) -> object:
 
 def _on_subscription(obj: dict) -> object:
     row = subscription_sync(subscription_id=obj["id"])
-    if row is not None and row.status in BILLING_STATUSES:
+    if row is not None and row.status in Subscription.BILLING:
         _one_plan_each(row.user)
     return row
 
@@ -39,7 +39,7 @@ def _on_subscription(obj: dict) -> object:
 def _one_plan_each(user) -> None:
     # Two plan checkouts paid at once (the buy page refuses a second, but two tabs can race):
     # only when our copies show two plans billing is Stripe asked (reconcile covers the rest).
-    if Subscription.objects.filter(user=user, status__in=BILLING_STATUSES).count() > 1:
+    if Subscription.objects.filter(user=user, status__in=Subscription.BILLING).count() > 1:
         plan_duplicates_settle(user=user)
 
 

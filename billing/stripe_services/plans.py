@@ -90,13 +90,12 @@ def _unrefunded_payments(client, invoice_id: str) -> list[str]:
 
 
 # Plans that bill: a second one of these is a duplicate. (An incomplete one has not been paid yet.)
-BILLING_STATUSES = ("active", "trialing", "past_due", "unpaid")
 
 
 def plan_duplicates_find(*, customer_id: str) -> list[dict]:
     """The customer's billing plans at Stripe after the first one (oldest first): the duplicates."""
     listed = stripe_client().v1.subscriptions.list(params={"customer": customer_id, "limit": 100})
-    billing = [_plain(s) for s in listed.auto_paging_iter() if s.status in BILLING_STATUSES]
+    billing = [_plain(s) for s in listed.auto_paging_iter() if s.status in Subscription.BILLING]
     # Stripe lists newest first; within one second its order is the only tie-break there is.
     billing = sorted(reversed(billing), key=lambda s: int(s.get("created") or 0))
     return billing[1:]

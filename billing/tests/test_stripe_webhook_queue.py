@@ -47,7 +47,7 @@ def test_a_failing_task_schedules_its_retry_and_the_retry_grants_once(client, st
     row = StripeEvent.objects.get(pk=event_pk)
     assert row.status == "failed" and row.attempts == 1
     retry = Schedule.objects.get(func="billing.tasks.stripe_event_run")
-    assert (retry.schedule_type, retry.args) == (Schedule.ONCE, repr((event_pk,)))
+    assert (retry.schedule_type, retry.args, retry.repeats) == (Schedule.ONCE, repr((event_pk,)), -1)
     delay = (retry.next_run - row.last_attempt_at).total_seconds()
     assert STRIPE_EVENT_RETRY_DELAYS[0] - 2 < delay < STRIPE_EVENT_RETRY_DELAYS[0] + 2
     assert balance_of(buyer) == 0

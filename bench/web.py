@@ -15,7 +15,9 @@ holds, which says what it shows: nothing new, so 204 and no body), the same frag
 (what a poll that finds a change gets), the gallery of a user with 50 finished images (first
 page: 24), and the create page. Queries per request are
 counted once per URL with Django's test client in this process, on the same database. The
-gunicorn workers' peak RSS (and the tree's PSS) is sampled from /proc throughout. Each page is
+gunicorn workers' peak RSS (and the tree's PSS) is sampled from /proc throughout, and the CPU
+each URL's run cost every process it went through (gunicorn, the database's PostgreSQL backends,
+Redis, wrk) is read from /proc before and after it, per request. Each page is
 also reported as a share of the signed-in minimal view, with issue 14's targets: the status
 poll at least 60 % of it, the gallery at least 40 %.
 """
@@ -28,6 +30,7 @@ import http.client
 import json
 import os
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -208,6 +211,55 @@ def wait_ready(port: int, cookie: str, server: subprocess.Popen, log: Path) -> N
     raise RuntimeError("gunicorn did not answer within 60 s")
 
 
+# --- CPU per request: every process a request goes through ----------------------------------
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_seconds(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:  # the process ended
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / TICK  # utime + stime
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(stat.parent.name))
+        except (OSError, ValueError):
+            continue
+    return found
+
+
+def cpu_by_process(server_pid: int) -> dict[str, dict[int, float]]:
+    """CPU seconds so far, per process, of the gunicorn tree, the bench database's PostgreSQL
+    backends, Redis, and this script's finished children (wrk, under the key 0)."""
+    import psycopg
+    import redis
+
+    with psycopg.connect(common.conninfo(DATABASE), autocommit=True) as conn:
+        own = conn.info.backend_pid
+        backends = [pid for (pid,) in conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s", [DATABASE])]
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    redis_pid = int(redis.from_url(common.REDIS_URL).info("server")["process_id"])
+    return {
+        "gunicorn": {pid: _cpu_seconds(pid) for pid in [server_pid, *_children(server_pid)]},
+        "postgres": {pid: _cpu_seconds(pid) for pid in backends if pid != own},
+        "redis": {redis_pid: _cpu_seconds(redis_pid)},
+        "wrk": {0: children.ru_utime + children.ru_stime},
+    }
+
+
+def cpu_used(before: dict[str, dict[int, float]], after: dict[str, dict[int, float]]) -> dict[str, float]:
+    # A process that started during the run counts whole; one that ended (a database connection
+    # past its CONN_MAX_AGE) is left out, rather than counted as negative.
+    return {kind: sum(seconds - before[kind].get(pid, 0.0) for pid, seconds in after[kind].items()) for kind in after}
+
+
 def wrk(port: int, url: str, cookie: str, seconds: float, connections: int) -> dict:
     command = [
         "wrk", "-t2", f"-c{connections}", f"-d{seconds:g}s", "--latency", "-s", str(LUA),
@@ -222,7 +274,9 @@ def wrk(port: int, url: str, cookie: str, seconds: float, connections: int) -> d
     return result
 
 
-def measure(port: int, urls: dict[str, str], cookie: str, options: argparse.Namespace) -> dict[str, list[dict]]:
+def measure(
+    port: int, urls: dict[str, str], cookie: str, options: argparse.Namespace, server_pid: int
+) -> dict[str, list[dict]]:
     names = PAGES
     for name in names:  # warm every worker's templates and connections first
         wrk(port, urls[name], cookie, 2, options.connections)
@@ -230,7 +284,10 @@ def measure(port: int, urls: dict[str, str], cookie: str, options: argparse.Name
     for round_number in range(options.rounds):
         # Interleaved, and the order flipped every round, so drift hits every URL alike.
         for name in names if round_number % 2 == 0 else reversed(names):
+            before = cpu_by_process(server_pid)
             result = wrk(port, urls[name], cookie, options.seconds, options.connections)
+            after = cpu_by_process(server_pid)
+            result["cpu_seconds"] = cpu_used(before, after)
             results[name].append(result)
             rate = result["requests"] / (result["duration_us"] / 1e6)
             print(
@@ -266,6 +323,12 @@ def summarize(results: dict[str, list[dict]], queries: dict[str, int]) -> list[d
                 "target_share_of_signed_in": floor_target,
                 "verdict_signed_in": common.verdict(share_of_floor >= floor_target) if floor_target else "-",
                 "requests": sum(r["requests"] for r in runs),
+                # Milliseconds of CPU per request, by process: steadier than requests per second
+                # when other work shares the machine.
+                "cpu_ms_per_request": {
+                    key: round(1000 * sum(r["cpu_seconds"][key] for r in runs) / sum(r["requests"] for r in runs), 3)
+                    for key in runs[0]["cpu_seconds"]
+                },
             }
         )
     return rows
@@ -332,7 +395,7 @@ def main() -> int:
             if status not in (200, 204):
                 raise RuntimeError(f"{url} answered {status} under gunicorn: {body[:300]!r}")
         with common.MemorySampler(server.pid) as memory:
-            results = measure(port, urls, cookie, options)
+            results = measure(port, urls, cookie, options, server.pid)
             memory.sample()
     finally:
         if server is not None:
@@ -353,6 +416,15 @@ def main() -> int:
     memory_summary = memory.summary(exclude=[server.pid])
     print()
     print(common.table(HEADERS, [table_row(r) for r in rows]))
+    print("\nCPU per request (ms), by process:")
+    kinds = list(rows[0]["cpu_ms_per_request"])
+    print(
+        common.table(
+            ["page", *kinds, "all"],
+            [[r["page"], *(r["cpu_ms_per_request"][k] for k in kinds), round(sum(r["cpu_ms_per_request"].values()), 3)]
+             for r in rows],
+        )
+    )  # fmt: skip
     print(
         f"\nMemory: peak RSS of one gunicorn worker {memory_summary['largest_process_peak_rss_mb']} MB; gunicorn "
         f"tree ({options.workers} workers + master) peak PSS {memory_summary['tree_peak_pss_mb']} MB."

@@ -57,18 +57,29 @@ def redis_url() -> str:
     return os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
+def _on_redis(settings, redis_url: str) -> None:
+    # Production's cache backend on the tests' Redis, under a key prefix of this test's own.
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "dreampixel.cache.RedisCache",
+            "LOCATION": redis_url,
+            "KEY_PREFIX": f"test-{uuid.uuid4().hex}",
+        }
+    }
+
+
+@pytest.fixture
+def redis_cache(settings, redis_url) -> None:
+    """The cache on Redis, as in production."""
+    _on_redis(settings, redis_url)
+
+
 @pytest.fixture(params=["locmem", "redis"])
 def shared_cache(request, settings, redis_url):
     """The test runs twice: on local memory (development's one process) and on Redis (production's
     counters, shared by every web process), under a key prefix of its own."""
     if request.param == "redis":
-        settings.CACHES = {
-            "default": {
-                "BACKEND": "dreampixel.cache.RedisCache",
-                "LOCATION": redis_url,
-                "KEY_PREFIX": f"test-{uuid.uuid4().hex}",
-            }
-        }
+        _on_redis(settings, redis_url)
     return request.param
 
 

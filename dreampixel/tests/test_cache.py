@@ -2,24 +2,11 @@
 
 from __future__ import annotations
 
-import uuid
-
 import redis
 from django.core.cache import cache
 
 
-def _on_redis(settings, redis_url) -> None:
-    settings.CACHES = {
-        "default": {
-            "BACKEND": "dreampixel.cache.RedisCache",
-            "LOCATION": redis_url,
-            "KEY_PREFIX": f"test-{uuid.uuid4().hex}",
-        }
-    }
-
-
-def test_the_cache_reuses_its_client_and_reconnects_after_a_dropped_connection(settings, redis_url):
-    _on_redis(settings, redis_url)
+def test_the_cache_reuses_its_client_and_reconnects_after_a_dropped_connection(redis_cache, redis_url):
     cache.set("greeting", {"hello": "world"}, 60)
     client = cache._cache.get_client()
     assert cache._cache.get_client() is client  # not a new client per operation

@@ -62,13 +62,7 @@ def test_readyz_names_the_cache_when_it_is_down(client, settings):
     assert body["checks"]["cache"]["error"] == "ConnectionError"
 
 
-def test_readyz_is_ok_on_a_real_redis_cache(client, settings, redis_url):
-    settings.CACHES = {
-        "default": {
-            "BACKEND": "dreampixel.cache.RedisCache",
-            "LOCATION": redis_url,
-        }
-    }
+def test_readyz_is_ok_on_a_real_redis_cache(client, redis_cache):
     response = client.get("/readyz")
     assert response.status_code == 200
     assert response.json()["checks"]["cache"]["ok"]

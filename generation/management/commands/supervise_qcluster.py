@@ -23,10 +23,31 @@ class Command(BaseCommand):
         parser.add_argument(
             "--name", default=default_name(), help="This cluster's name (default: $WORKER_NAME, $DYNO or host:pid)."
         )
-        parser.add_argument("--stall-seconds", type=float, default=settings.QCLUSTER_STALL_SECONDS)
-        parser.add_argument("--heartbeat-seconds", type=float, default=settings.QCLUSTER_HEARTBEAT_SECONDS)
-        parser.add_argument("--stop-grace", type=float, default=settings.QCLUSTER_STOP_GRACE_SECONDS)
-        parser.add_argument("--restart-grace", type=float, default=settings.QCLUSTER_RESTART_GRACE_SECONDS)
+        parser.add_argument(
+            "--stall-seconds",
+            type=float,
+            default=settings.QCLUSTER_STALL_SECONDS,
+            help="Restart the cluster when no task finished for this long although the queue took its "
+            "heartbeats (default: QCLUSTER_STALL_SECONDS, %(default)s).",
+        )
+        parser.add_argument(
+            "--heartbeat-seconds",
+            type=float,
+            default=settings.QCLUSTER_HEARTBEAT_SECONDS,
+            help="Send an idle cluster a no-op task this often (default: QCLUSTER_HEARTBEAT_SECONDS, %(default)s).",
+        )
+        parser.add_argument(
+            "--stop-grace",
+            type=float,
+            default=settings.QCLUSTER_STOP_GRACE_SECONDS,
+            help="On SIGTERM, let the cluster finish its tasks this long, then kill it "
+            "(default: QCLUSTER_STOP_GRACE_SECONDS, %(default)s).",
+        )
+        parser.add_argument(
+            "--restart-grace", type=float, default=settings.QCLUSTER_RESTART_GRACE_SECONDS,
+            help="Kill a stalled cluster this long after asking it to stop "
+            "(default: QCLUSTER_RESTART_GRACE_SECONDS, %(default)s).",
+        )  # fmt: skip
         parser.add_argument("--status", action="store_true", help="Print every supervised cluster's status and exit.")
 
     def handle(self, *args, **options) -> None:

@@ -61,7 +61,7 @@ def _on_redis(settings, redis_url: str) -> None:
     # Production's cache backend on the tests' Redis, under a key prefix of this test's own.
     settings.CACHES = {
         "default": {
-            "BACKEND": "dreampixel.cache.RedisCache",
+            "BACKEND": "core.cache.RedisCache",
             "LOCATION": redis_url,
             "KEY_PREFIX": f"test-{uuid.uuid4().hex}",
         }

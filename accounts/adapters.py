@@ -5,9 +5,9 @@ from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 
-from dreampixel.clientip import client_ip
-from dreampixel.emails import html_from_text, site_brand
-from dreampixel.links import absolute_url
+from core.clientip import client_ip
+from core.emails import html_from_text, site_brand
+from core.links import absolute_url
 
 
 class AccountAdapter(DefaultAccountAdapter):

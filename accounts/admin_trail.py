@@ -19,7 +19,7 @@ from django.utils.html import format_html
 
 from accounts.models import StaffAction, User
 from accounts.services import staff_action_record
-from dreampixel.references import reference_admin_url
+from core.references import reference_admin_url
 
 RECENT = 20
 

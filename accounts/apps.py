@@ -1,12 +1,12 @@
 from django.apps import AppConfig
 
+from core.references import REFERENCE_KINDS, ReferencePages
+
 
 class AccountsConfig(AppConfig):
     name = "accounts"
     verbose_name = "Accounts"
 
     def ready(self) -> None:
-        from dreampixel.references import reference_register
-
         # Staff actions on a person (`user:<id>`) link to their admin page.
-        reference_register("user", admin="admin:accounts_user_change")
+        REFERENCE_KINDS.register("user", ReferencePages(admin="admin:accounts_user_change"))

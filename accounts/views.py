@@ -9,8 +9,8 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
 from accounts.forms import DeleteAccountForm, ProfileForm
+from accounts.requests import AuthenticatedHttpRequest
 from accounts.services import user_delete, user_update_profile
-from dreampixel.requests import AuthenticatedHttpRequest
 
 
 @login_required

@@ -251,11 +251,11 @@ def serve(database: str) -> None:
 
     from accounts.models import User
     from billing.models import LedgerEntry
-    from billing.reconcile import reconcile_run
+    from billing.reconcile.runner import reconcile_run
     from billing.services import credits_charge
-    from generation.alerts import alerts_current
     from generation.models import Job
     from generation.stats import generation_stats
+    from operations.alerts import alerts_current
 
     staff = User.objects.filter(email=STAFF_EMAIL).first()
     if staff is None:

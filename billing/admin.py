@@ -14,6 +14,7 @@ from django.utils.html import format_html
 
 from accounts.admin_trail import StaffReasonAdminMixin
 from accounts.models import StaffAction, User
+from accounts.requests import AuthenticatedHttpRequest
 from accounts.services import staff_action_record
 from billing.forms import AdjustCreditsForm
 from billing.models import (
@@ -29,11 +30,10 @@ from billing.models import (
     Subscription,
 )
 from billing.money import format_money
-from billing.reconcile import finding_fix, reconcile_run
+from billing.reconcile.runner import finding_fix, reconcile_run
 from billing.services import LedgerError, credits_adjust
 from billing.stripe_services import stripe_event_process
-from dreampixel.admin_lists import EstimatedCountPaginator, exact_search
-from dreampixel.requests import AuthenticatedHttpRequest
+from core.admin_lists import EstimatedCountPaginator, exact_search
 
 if TYPE_CHECKING:
     from django_stubs_ext import WithAnnotations
@@ -387,7 +387,7 @@ class ReconcileRunAdmin(admin.ModelAdmin):
         start = path("start/", self.admin_site.admin_view(self.start_view), name="billing_reconcile_start")
         return [start, *super().get_urls()]
 
-    def start_view(self, request: HttpRequest) -> HttpResponse:
+    def start_view(self, request: AuthenticatedHttpRequest) -> HttpResponse:
         # has_add_permission is False for everyone (runs are not typed in); the permission still says who may start one.
         if not request.user.has_perm("billing.add_reconcilerun"):
             raise PermissionDenied

@@ -1,4 +1,4 @@
-"""Billing's part of the admin home (generation/backoffice.py asks for it).
+"""Billing's part of the admin home (operations/dashboard.py shows it).
 
 Every figure is one query over an indexed time range, except the outstanding credits, which
 must add up every account's balance (one narrow row per person)."""
@@ -12,7 +12,7 @@ from django.urls import reverse
 
 from billing.models import CheckoutSession, CreditAccount, LedgerEntry, ReconcileRun, StripeEvent
 from billing.money import format_money
-from dreampixel.references import reference_admin_url
+from core.references import reference_admin_url
 
 Kind = LedgerEntry.Kind
 

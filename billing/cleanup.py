@@ -1,4 +1,4 @@
-"""What `cleanup` removes of billing's own rows (see dreampixel/cleanup.py for how it goes)."""
+"""What `cleanup` removes of billing's own rows (operations/cleanup.py runs it, core/cleanup.py says how)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from billing.models import StripeEvent
-from dreampixel.cleanup import Part, rows_part
+from core.cleanup import Part, rows_part
 
 
 def _stripe_event_payloads() -> Part:
@@ -33,4 +33,4 @@ def _stripe_event_payloads() -> Part:
 
 
 # Never the ledger: its entries are never deleted.
-CLEANUP_PARTS: list[Callable[[], Part]] = [_stripe_event_payloads]
+PARTS: list[Callable[[], Part]] = [_stripe_event_payloads]

@@ -5,7 +5,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from dreampixel.references import reference_label, reference_url
+from core.references import reference_label, reference_url
 
 
 class CreditAccount(models.Model):

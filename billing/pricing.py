@@ -1,29 +1,28 @@
 """What things cost, in credits. Credits are whole numbers; there are no fractions of a credit.
 
 What a job costs is the catalog's (`AIModel.credit_cost`, edited by staff), which `billing` does
-not know: `generation` registers the catalog here when it starts, and every page reads prices
-through it, so the prices pages show come from what jobs are charged (each offering at its
-cheapest model's price).
+not know: `generation` registers its catalog in PRICE_LISTS when it starts, and every page reads
+prices through `credit_costs`, so the prices pages show are what jobs are charged.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+from core.registry import Registry
+
 SIGNUP_CREDITS = 3_000
 
-_catalog: Callable[[], dict[str, int]] | None = None
-
-
-def catalog_register(source: Callable[[], dict[str, int]]) -> None:
-    """Set where job prices come from: a function returning {offering: credits}, e.g. {"image": 500}."""
-    global _catalog
-    _catalog = source
+# Each returns {offering: credits} for what people can choose now, e.g. {"image": 500}.
+PRICE_LISTS: Registry[Callable[[], dict[str, int]]] = Registry("price lists")
 
 
 def credit_costs() -> dict[str, int]:
-    """The price of each offering people can choose now (the cheapest model of it), in credits."""
-    return _catalog() if _catalog is not None else {}
+    """The price of each offering people can choose now, in credits."""
+    costs: dict[str, int] = {}
+    for price_list in PRICE_LISTS:
+        costs |= price_list()
+    return costs
 
 
 def low_balance() -> int:

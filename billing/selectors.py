@@ -6,7 +6,7 @@ from django.db.models import QuerySet, Subquery
 
 from accounts.models import User
 from billing.models import CreditAccount, LedgerEntry
-from dreampixel.keyset import Key
+from core.keyset import Key
 
 # The history's order, newest first: served by the (account, -created_at, -id) index.
 HISTORY_KEYS = (Key("created_at", datetime), Key("id", int))

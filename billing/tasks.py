@@ -1,4 +1,4 @@
-"""django-q2 tasks of billing (scheduled by generation/schedules.py)."""
+"""django-q2 tasks of billing (the hourly reconcile is scheduled by operations/schedules.py)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,10 @@ import logging
 from datetime import timedelta
 
 from django.utils import timezone
+from django_q.models import Schedule
 
-from billing import reconcile
 from billing.models import StripeEvent
+from billing.reconcile.runner import reconcile_run
 from billing.stripe_services import stripe_event_process
 
 logger = logging.getLogger(__name__)
@@ -18,9 +19,9 @@ logger = logging.getLogger(__name__)
 STRIPE_EVENT_RETRY_DELAYS = (30, 120, 600, 3_600, 6 * 3_600)
 
 
-def reconcile_run() -> dict:
+def reconcile_scheduled() -> dict:
     # Hourly: check and store; repairs are an operator's or staff's decision (--fix, the admin).
-    run, _, _ = reconcile.reconcile_run(fix=False, trigger="schedule")
+    run, _, _ = reconcile_run(fix=False, trigger="schedule")
     return {"run": run.pk, "ok": run.ok}
 
 
@@ -42,8 +43,6 @@ def stripe_event_run(event_id: int) -> str:
 
 
 def _stripe_event_retry_schedule(*, event_id: int) -> None:
-    from django_q.models import Schedule
-
     event = StripeEvent.objects.filter(pk=event_id).values("status", "attempts").first()
     if event is None or event["status"] != StripeEvent.Status.FAILED:
         return

@@ -1,7 +1,7 @@
 from django.urls import path
 
 from billing import views
-from dreampixel.ratelimits import limit_posts
+from core.ratelimits import limit_posts
 
 
 def _limited(view, group: str):

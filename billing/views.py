@@ -16,6 +16,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 from django_q.tasks import async_task
 
+from accounts.requests import AuthenticatedHttpRequest
 from billing.models import CheckoutSession, CreditPack, Plan, StripeCustomer, StripeEvent, Subscription
 from billing.pricing import credit_costs
 from billing.selectors import HISTORY_KEYS, ledger_history
@@ -27,9 +28,8 @@ from billing.stripe_services import (
     portal_session_create,
     stripe_event_record,
 )
-from dreampixel.keyset import keyset_page
-from dreampixel.links import absolute_url
-from dreampixel.requests import AuthenticatedHttpRequest
+from core.keyset import keyset_page
+from core.links import absolute_url
 
 logger = logging.getLogger(__name__)
 

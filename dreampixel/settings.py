@@ -15,8 +15,8 @@ import dj_database_url
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
-from dreampixel.env import env_bool, env_choice, env_float, env_int, env_list, env_str
-from dreampixel.storages import default_storage_settings
+from core.env import env_bool, env_choice, env_float, env_int, env_list, env_str
+from core.storages import default_storage_settings
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -45,14 +45,16 @@ if PRODUCTION and not ALLOWED_HOSTS:
     raise ImproperlyConfigured("ALLOWED_HOSTS is not set: list the site's host names, comma-separated.")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 # The public address of the site, for links in emails and provider webhooks; empty in development
-# (links then use the request's host, or the first name in ALLOWED_HOSTS: dreampixel/links.py).
+# (links then use the request's host, or the first name in ALLOWED_HOSTS: core/links.py).
 PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL").rstrip("/")
 
 INSTALLED_APPS = [
+    "core",
     "accounts",
     "billing",
     "generation",
-    "dreampixel.apps.AdminConfig",
+    "operations",
+    "operations.apps.AdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -74,10 +76,10 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     # Bodies over the limit (413) and NUL characters (400) are refused before anything reads them.
-    "dreampixel.middleware.RequestGateMiddleware",
+    "core.middleware.RequestGateMiddleware",
     "django.middleware.security.SecurityMiddleware",
-    "dreampixel.logging.RequestIdMiddleware",
-    "dreampixel.outages.ServiceUnavailableMiddleware",
+    "core.logging.RequestIdMiddleware",
+    "core.outages.ServiceUnavailableMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -92,7 +94,7 @@ MIDDLEWARE = [
 ]
 
 # Request bodies larger than this are refused with 413 before being read, except the photo
-# uploads (one photo on the edit form, ten on a batch: dreampixel/middleware.py). nginx's
+# uploads (one photo on the edit form, ten on a batch: core/middleware.py). nginx's
 # client_max_body_size and the PaaS router should match (docs/security.md). [1 MB]
 REQUEST_MAX_BYTES = env_int("REQUEST_MAX_BYTES", 1024 * 1024, minimum=64 * 1024)
 
@@ -112,8 +114,6 @@ TEMPLATES = [
                 "dreampixel.context_processors.site",
                 "billing.context_processors.credits",
             ],
-            # dreampixel is not an app, so its tags are named here: {% load links %}.
-            "libraries": {"links": "dreampixel.templatetags.links"},
         },
     },
 ]
@@ -150,7 +150,7 @@ ATOMIC_REQUESTS = False
 REDIS_URL = env_str("REDIS_URL")
 if REDIS_URL:
     _cache = {
-        "BACKEND": "dreampixel.cache.RedisCache",
+        "BACKEND": "core.cache.RedisCache",
         "LOCATION": REDIS_URL,
         # An unreachable Redis fails a request in seconds (a 503 page), never hangs it.
         "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
@@ -161,12 +161,12 @@ CACHES = {"default": _cache}
 
 # Sessions are read from the cache (Redis in production) and written through to the
 # database: one query less on every signed-in request, nothing lost when the cache restarts.
-# dreampixel.sessions: signed-in pages keep working, from the database, while Redis is down.
-SESSION_ENGINE = "dreampixel.sessions"
+# core.sessions: signed-in pages keep working, from the database, while Redis is down.
+SESSION_ENGINE = "core.sessions"
 
 RATELIMIT_ENABLE = env_bool("RATELIMIT_ENABLE", True)
 RATELIMIT_VIEW = "dreampixel.views.ratelimited"
-# Every per-IP limit counts on dreampixel.clientip.client_ip: behind a load balancer set the
+# Every per-IP limit counts on core.clientip.client_ip: behind a load balancer set the
 # number of proxies in front of gunicorn (and, better, the networks the nearest one connects
 # from), and the client is read from the right end of X-Forwarded-For. docs/security.md has
 # the values for a PaaS router, an AWS ALB and nginx.
@@ -179,7 +179,7 @@ for _network in TRUSTED_PROXY_NETWORKS:
         raise ImproperlyConfigured(
             f"TRUSTED_PROXY_NETWORKS: {_network!r} is not an address or network (e.g. 10.0.0.0/8)."
         ) from None
-RATELIMIT_IP_META_KEY = "dreampixel.clientip.client_ip"
+RATELIMIT_IP_META_KEY = "core.clientip.client_ip"
 RATELIMIT_LOGIN = env_str("RATELIMIT_LOGIN", "10/m")
 RATELIMIT_SIGNUP = env_str("RATELIMIT_SIGNUP", "5/m")
 RATELIMIT_JOBS_PER_USER = env_str("RATELIMIT_JOBS_PER_USER", "10/m")
@@ -322,9 +322,8 @@ WEBHOOK_RETENTION_DAYS = env_int("WEBHOOK_RETENTION_DAYS", 90, minimum=1)
 # --- Accounts and sign-in ----------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
 AUTHENTICATION_BACKENDS = [
-    # Django's and allauth's, with a cheaper lookup of the signed-in user (accounts/backends.py).
-    "accounts.backends.ModelBackend",
-    "accounts.backends.AuthenticationBackend",
+    "django.contrib.auth.backends.ModelBackend",  # email and password (the dev sign-in, the admin)
+    "allauth.account.auth_backends.AuthenticationBackend",  # allauth's: email codes, Google
 ]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -469,7 +468,7 @@ LOG_FORMAT = env_choice("LOG_FORMAT", "json" if PRODUCTION else "text", ("json",
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"context": {"()": "dreampixel.logging.ContextFilter"}},
+    "filters": {"context": {"()": "core.logging.ContextFilter"}},
     "formatters": {
         "text": {
             "format": "%(asctime)s %(levelname)s %(name)s [req=%(request_id)s user=%(user_id)s job=%(job_id)s] %(message)s"

@@ -6,8 +6,8 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import TemplateView
 
+from core.ratelimits import limit_posts
 from dreampixel import views
-from dreampixel.ratelimits import limit_posts
 
 # Sign-in and sign-up POSTs are rate limited per IP; these patterns shadow allauth's own.
 account_overrides = [

@@ -19,7 +19,7 @@ from django_q.brokers import get_broker
 from billing.models import CreditPack, Plan
 from billing.money import format_money
 from billing.pricing import SIGNUP_CREDITS
-from dreampixel.storages import storage_is_s3
+from core.storages import storage_is_s3
 from generation.selectors import catalog_credit_costs, showcase_items
 
 logger = logging.getLogger(__name__)

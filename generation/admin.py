@@ -8,8 +8,8 @@ from django.utils.html import format_html
 from accounts.admin_trail import StaffReasonAdminMixin, ask_reason, staff_trail
 from accounts.models import StaffAction
 from billing.services import LedgerError
-from dreampixel.admin_lists import EstimatedCountPaginator, exact_search
-from generation import admin_showcase, admin_users  # noqa: F401 (admin_showcase registers its admin on import)
+from core.admin_lists import EstimatedCountPaginator, exact_search
+from generation import admin_showcase  # noqa: F401 (registers its admin on import)
 from generation.models import AIModel, Batch, Job, JobOutput, JobReport, ProviderWebhook, SiteSettings
 from generation.services import (
     GenerationError,
@@ -241,6 +241,3 @@ class JobReportAdmin(admin.ModelAdmin):
             return reason
         done = sum(report_decide(report=r, staff=request.user, refund=False, note=reason) for r in queryset)
         self.message_user(request, f"Dismissed {done} report(s).")
-
-
-admin_users.install()

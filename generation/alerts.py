@@ -1,30 +1,20 @@
-"""Alerts for staff: on the admin home while they hold, and by email at most once an hour."""
+"""Generation's alerts for staff: failing jobs, slow jobs, provider spend (operations/alerts.py
+runs them with the others)."""
 
 from __future__ import annotations
 
-import logging
-from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.core.mail import mail_admins
-from django.db import IntegrityError, transaction
 from django.db.models import Count, DecimalField, ExpressionWrapper, F, Q, Sum, Value
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast, Coalesce
-from django.utils import timezone
 
-from generation.models import AlertState, Job
+from core.alerts import Alert
+from generation.models import Job
 
-logger = logging.getLogger(__name__)
 Status = Job.Status
-
-
-@dataclass(frozen=True)
-class Alert:
-    key: str
-    message: str
 
 
 def failure_rate_alert(now) -> Alert | None:
@@ -82,47 +72,4 @@ def spend_alert(now) -> Alert | None:
     return None
 
 
-def stripe_webhooks_alert(now) -> Alert | None:
-    from billing.alerts import failing_webhooks
-
-    count = failing_webhooks(since=now - timedelta(hours=1))
-    if count:
-        return Alert(
-            "stripe_webhooks", f"{count} Stripe webhook event(s) failed in the last hour; Stripe will retry them."
-        )
-    return None
-
-
-CHECKS = [failure_rate_alert, slow_jobs_alert, spend_alert, stripe_webhooks_alert]
-
-
-def alerts_current() -> list[Alert]:
-    now = timezone.now()
-    return [alert for check in CHECKS if (alert := check(now)) is not None]
-
-
-def _claim_email(alert: Alert, now) -> bool:
-    """True for exactly one caller per alert per hour, across processes."""
-    quiet_until = now - timedelta(hours=1)
-    if AlertState.objects.filter(key=alert.key, last_sent_at__lt=quiet_until).update(
-        last_sent_at=now, last_message=alert.message
-    ):
-        return True
-    try:
-        with transaction.atomic():
-            AlertState.objects.create(key=alert.key, last_sent_at=now, last_message=alert.message)
-    except IntegrityError:
-        return False
-    return True
-
-
-def alerts_check() -> list[Alert]:
-    """Scheduled every few minutes: email staff about each alert, at most once an hour."""
-    now = timezone.now()
-    sent = []
-    for alert in alerts_current():
-        if _claim_email(alert, now):
-            logger.warning("alert: %s", alert.message)
-            mail_admins(f"Alert: {alert.key.replace('_', ' ')}", alert.message, fail_silently=True)
-            sent.append(alert)
-    return sent
+CHECKS = [failure_rate_alert, slow_jobs_alert, spend_alert]

@@ -1,7 +1,10 @@
 from __future__ import annotations
 
 from django.apps import AppConfig
-from django.db.models.signals import post_migrate
+
+from billing.pricing import PRICE_LISTS
+from core.middleware import UPLOAD_BODY_LIMITS
+from core.references import REFERENCE_KINDS, ReferencePages
 
 
 class GenerationConfig(AppConfig):
@@ -9,35 +12,36 @@ class GenerationConfig(AppConfig):
     verbose_name = "Generation"
 
     def ready(self) -> None:
-        from billing.pricing import catalog_register
-        from dreampixel.references import reference_register
-        from generation import signals  # noqa: F401  (account deletion, the cluster heartbeat)
+        # Imported here, not at the top: they import models, which exist only once apps are ready.
+        from billing.reconcile.findings import checks_register
+        from generation import (
+            reconcile,
+            signals,  # noqa: F401  (account deletion removes the person's content)
+        )
+        from generation.models import Batch
         from generation.selectors import catalog_credit_costs
+        from generation.uploads import MAX_UPLOAD_BYTES
 
         # Pages in billing show job prices from the catalog, which billing does not know.
-        catalog_register(catalog_credit_costs)
+        PRICE_LISTS.register("catalog", catalog_credit_costs)
+
+        # A job and its ledger entries agree: reconcile's checks of both sides.
+        checks_register(reconcile.CHECKS)
 
         # Ledger entries of a job (`job:<uuid>`) link to the job's page, staff pages to its admin page.
-        reference_register("job", page="job_detail", admin="admin:generation_job_change", label="View job")
-        reference_register("aimodel", admin="admin:generation_aimodel_change")
-        reference_register("sitesettings", admin="admin:generation_sitesettings_change")
+        REFERENCE_KINDS.register(
+            "job", ReferencePages(page="job_detail", admin="admin:generation_job_change", label="View job")
+        )
+        REFERENCE_KINDS.register("aimodel", ReferencePages(admin="admin:generation_aimodel_change"))
+        REFERENCE_KINDS.register("sitesettings", ReferencePages(admin="admin:generation_sitesettings_change"))
 
-        # Every `migrate` brings the schedules up to date, so a schedule added in a release reaches
-        # a site whose release step only runs `migrate`. Sent once per migrate for this app.
-        post_migrate.connect(_install_schedules, sender=self, dispatch_uid="generation_install_schedules")
-
-
-def _install_schedules(sender, apps=None, using="default", plan=None, **kwargs) -> None:
-    from generation.schedules import install_schedules
-
-    try:
-        schedule_model = (apps or _global_apps()).get_model("django_q", "Schedule")
-    except LookupError:  # migrated back past django_q's tables: nothing to schedule into
-        return
-    install_schedules(schedule_model, using=using)
+        # The views that take photos may receive a batch's ten photos and the form around them;
+        # the single edit gets the same room, so a photo a little over the limit hears from its
+        # form why, instead of a bare 413.
+        photos = Batch.MAX_ITEMS * MAX_UPLOAD_BYTES + UPLOAD_OVERHEAD_BYTES
+        for url_name in ("create_edit", "batch_new"):
+            UPLOAD_BODY_LIMITS.register(url_name, photos)
 
 
-def _global_apps():
-    from django.apps import apps
-
-    return apps
+# Form fields and the multipart envelope around the photos of one upload request.
+UPLOAD_OVERHEAD_BYTES = 1024 * 1024

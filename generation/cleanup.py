@@ -1,8 +1,6 @@
-"""What `cleanup` removes: files and rows nobody needs any more.
-
-The parts here are generation's (and the sessions' and task results'); billing offers its own
-(billing/cleanup.py), and dreampixel/cleanup.py goes through them all in bounded batches.
-Money rows (the ledger, jobs) are never deleted.
+"""What `cleanup` removes of generation's: photos and outputs nobody needs any more, and old
+webhook records. operations/cleanup.py runs these with the other apps' parts, in the bounded
+batches of core/cleanup.py. Money rows (the ledger, jobs) are never deleted.
 """
 
 from __future__ import annotations
@@ -11,13 +9,10 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from django.conf import settings
-from django.contrib.sessions.models import Session
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
-from django_q.models import Task
 
-from billing import cleanup as billing_cleanup
-from dreampixel.cleanup import Part, Source, parts_run, rows_part
+from core.cleanup import Part, Source, rows_part
 from generation.models import Job, JobOutput, ProviderWebhook, Upload
 from generation.outputs import delete_files
 
@@ -82,27 +77,6 @@ def _failed_jobs_files() -> Part:
     return _files_of(old_failed, "failed_jobs_files", f"Files of jobs that failed more than {days} days ago")
 
 
-def _task_results() -> Part:
-    cutoff = timezone.now() - timedelta(days=settings.CLEANUP_TASK_RESULTS_DAYS)
-    return rows_part(
-        "task_results",
-        f"Task-queue results older than {settings.CLEANUP_TASK_RESULTS_DAYS} days",
-        lambda: Task.objects.filter(stopped__lt=cutoff),
-        "id",
-    )
-
-
-def _expired_sessions() -> Part:
-    now = timezone.now()
-    return rows_part(
-        "expired_sessions",
-        "Expired sessions",
-        lambda: Session.objects.filter(expire_date__lt=now),
-        "session_key",
-        label=lambda session: [session.session_key[:8] + "…"],
-    )
-
-
 def _provider_webhooks() -> Part:
     cutoff = timezone.now() - timedelta(days=settings.WEBHOOK_RETENTION_DAYS)
     return rows_part(
@@ -117,12 +91,5 @@ PARTS: list[Callable[[], Part]] = [
     _uploads_unused,
     _files_of_deleted_jobs,
     _failed_jobs_files,
-    _task_results,
-    _expired_sessions,
     _provider_webhooks,
-    *billing_cleanup.CLEANUP_PARTS,
 ]
-
-
-def cleanup_run(*, dry_run: bool, on_item: Callable[[str, str], None] | None = None) -> list[Part]:
-    return parts_run(PARTS, dry_run=dry_run, on_item=on_item)

@@ -9,7 +9,7 @@ from django.db.models import Q
 from django.urls import get_script_prefix, reverse
 from django.utils import timezone
 
-from dreampixel.storages import file_extension
+from core.storages import file_extension
 
 
 class Kind(models.TextChoices):
@@ -251,11 +251,11 @@ class Job(models.Model):
 
     @property
     def charge_key(self) -> str:
-        return f"charge:{self.id}"
+        return job_charge_key(self.id)
 
     @property
     def refund_key(self) -> str:
-        return f"refund:{self.id}"
+        return job_refund_key(self.id)
 
     @property
     def reference(self) -> str:
@@ -275,6 +275,15 @@ class Job(models.Model):
     @property
     def can_cancel(self) -> bool:
         return self.status in (self.Status.QUEUED, self.Status.RUNNING)
+
+
+# A job's entries in the ledger, by idempotency key: one charge, at most one refund.
+def job_charge_key(job_id: uuid.UUID) -> str:
+    return f"charge:{job_id}"
+
+
+def job_refund_key(job_id: uuid.UUID) -> str:
+    return f"refund:{job_id}"
 
 
 _PLACEHOLDER = uuid.UUID(int=0)
@@ -369,17 +378,6 @@ class JobReport(models.Model):
         return f"Report on {self.job_id} ({self.status})"
 
 
-class AlertState(models.Model):
-    """When each kind of alert last emailed staff: at most once an hour per kind."""
-
-    key = models.CharField(max_length=64, unique=True)
-    last_sent_at = models.DateTimeField()
-    last_message = models.TextField(blank=True)
-
-    def __str__(self) -> str:
-        return self.key
-
-
 class ProviderWebhook(models.Model):
     """One received provider webhook, by its delivery id: a redelivery is recognized and ignored."""
 
@@ -441,32 +439,3 @@ class PredictionPoller(models.Model):
 
     def __str__(self) -> str:
         return f"poller {self.name}"
-
-
-class WorkerCluster(models.Model):
-    """One supervised `qcluster` (manage.py supervise_qcluster), as its supervisor last saw it.
-
-    Written by the supervisor only (a few times a minute), read by the admin home and the
-    runbook. The heartbeat is the last task the cluster finished: only a working cluster
-    moves it."""
-
-    name = models.CharField(max_length=200, unique=True)
-    host = models.CharField(max_length=200, blank=True)
-    pid = models.PositiveIntegerField(null=True, blank=True)  # the supervisor's
-    started_at = models.DateTimeField(null=True, blank=True)  # the current qcluster's
-    last_heartbeat_at = models.DateTimeField(null=True, blank=True)
-    tasks_done = models.PositiveBigIntegerField(default=0)  # since the supervisor started
-    restarts = models.PositiveIntegerField(default=0)
-    last_restart_at = models.DateTimeField(null=True, blank=True)
-    last_restart_reason = models.CharField(max_length=200, blank=True)
-    seen_at = models.DateTimeField(default=timezone.now)  # the supervisor's last write
-    stopped_at = models.DateTimeField(null=True, blank=True)
-
-    # Not a column: what selectors.worker_clusters() makes of the fields above ("working", …).
-    state: str
-
-    class Meta:
-        ordering = ["name"]
-
-    def __str__(self) -> str:
-        return self.name

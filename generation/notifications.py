@@ -11,8 +11,8 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
-from dreampixel.emails import html_from_text
-from dreampixel.links import absolute_url
+from core.emails import html_from_text
+from core.links import absolute_url
 from generation.models import Batch, Job, Kind
 
 logger = logging.getLogger(__name__)

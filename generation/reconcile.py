@@ -1,4 +1,5 @@
-"""Reconciliation checks that need both a job and its ledger entries (plugged into `reconcile`).
+"""Reconciliation checks that need both a job and its ledger entries (registered with `reconcile`
+in generation/apps.py).
 
 Each check is one set-based query: the job's entry is found by its idempotency key
 (`charge:<job id>`, `refund:<job id>`) through the ledger's unique index, and a charge's job by
@@ -16,9 +17,10 @@ from django.db.models.functions import Concat, Substr
 from django.utils import timezone
 
 from billing.models import LedgerEntry
-from billing.reconcile import EXAMPLES, Finding, reconcile_check
+from billing.reconcile.findings import EXAMPLES, Check, Finding
 from billing.services import credits_refund
 from generation.models import Job
+from generation.services.sweeping import sweep_stuck_jobs
 
 Status = Job.Status
 
@@ -69,7 +71,6 @@ def _finding(name: str, description: str, jobs: QuerySet[Job], **extra) -> Findi
     return Finding(name=name, description=description, count=count, examples=examples, **extra)
 
 
-@reconcile_check
 def finished_jobs_without_refund(*, since: datetime | None = None) -> Finding:
     jobs = Job.objects.filter(status__in=[Status.FAILED, Status.CANCELED]).exclude(_entry("refund"))
     if since is not None:
@@ -87,7 +88,6 @@ def finished_jobs_without_refund(*, since: datetime | None = None) -> Finding:
     return finding
 
 
-@reconcile_check
 def succeeded_jobs_with_refund(*, since: datetime | None = None) -> Finding:
     # Staff may refund a succeeded job on purpose (a reported bad result); the system never should.
     jobs = Job.objects.filter(status=Status.SUCCEEDED).filter(_entry("refund", actor_type=LedgerEntry.Actor.SYSTEM))
@@ -103,7 +103,6 @@ def succeeded_jobs_with_refund(*, since: datetime | None = None) -> Finding:
     return _finding("succeeded_jobs_with_refund", "Succeeded jobs that the system refunded as well", jobs)
 
 
-@reconcile_check
 def jobs_without_charge(*, since: datetime | None = None) -> Finding:
     # The charge is written in the job's own transaction: a job created since then is the change.
     jobs = Job.objects.exclude(_entry("charge"))
@@ -112,7 +111,6 @@ def jobs_without_charge(*, since: datetime | None = None) -> Finding:
     return _finding("jobs_without_charge", "Jobs with no charge in the ledger", jobs)
 
 
-@reconcile_check
 def charges_without_job(*, since: datetime | None = None) -> Finding:
     charges = LedgerEntry.objects.filter(kind=LedgerEntry.Kind.CHARGE, reference__startswith="job:")
     job: QuerySet[Job]
@@ -135,18 +133,24 @@ def charges_without_job(*, since: datetime | None = None) -> Finding:
     )
 
 
-@reconcile_check
 def jobs_past_deadline(*, since: datetime | None = None) -> Finding:
     # A state, not a change: the (status, deadline_at) index answers it at any volume.
     cutoff = timezone.now() - timedelta(seconds=settings.JOB_SWEEP_GRACE_SECONDS)
     jobs = Job.objects.filter(status=Status.RUNNING, deadline_at__lt=cutoff)
 
     def fix() -> int:
-        from generation.services import sweep_stuck_jobs
-
         result = sweep_stuck_jobs()
         return result["finished"] + result["failed"]
 
     finding = _finding("jobs_past_deadline", "Jobs still running past their deadline", jobs)
     finding.fix = fix if finding.count else None
     return finding
+
+
+CHECKS: list[Check] = [
+    finished_jobs_without_refund,
+    succeeded_jobs_with_refund,
+    jobs_without_charge,
+    charges_without_job,
+    jobs_past_deadline,
+]

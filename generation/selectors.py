@@ -12,7 +12,7 @@ from django.db.models import QuerySet
 from redis.exceptions import RedisError
 
 from accounts.models import User
-from dreampixel.keyset import Key
+from core.keyset import Key
 from generation.models import AIModel, Batch, Job, JobOutput, Kind
 from generation.providers import provider_available
 
@@ -154,27 +154,3 @@ def showcase_items() -> list:
         .only("id", "caption", "job__id", "job__prompt", "job__kind", "job__share_token", "job__source_id")
         .order_by("position", "-created_at")[:SHOWCASE_SIZE]
     )
-
-
-def worker_clusters() -> list:
-    """Supervised clusters seen in the last day, each with a `state` staff can act on."""
-    from datetime import timedelta
-
-    from django.conf import settings
-    from django.utils import timezone
-
-    from generation.models import WorkerCluster
-
-    now = timezone.now()
-    clusters = list(WorkerCluster.objects.filter(seen_at__gte=now - timedelta(days=1)).order_by("name")[:50])
-    stall = timedelta(seconds=settings.QCLUSTER_STALL_SECONDS)
-    for cluster in clusters:
-        if cluster.stopped_at:
-            cluster.state = "stopped"
-        elif now - cluster.seen_at > timedelta(minutes=2):
-            cluster.state = "supervisor gone"  # it writes every few seconds
-        elif cluster.last_heartbeat_at is None or now - cluster.last_heartbeat_at > stall:
-            cluster.state = "no recent heartbeat"
-        else:
-            cluster.state = "working"
-    return clusters

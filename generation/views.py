@@ -16,12 +16,12 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from accounts.requests import AuthenticatedHttpRequest
 from billing.services import InsufficientCredits, balance_of
-from dreampixel.keyset import keyset_page
-from dreampixel.links import absolute_url
-from dreampixel.ratelimits import limit_job_creation
-from dreampixel.requests import AuthenticatedHttpRequest
-from dreampixel.storages import file_extension, storage_is_s3
+from core.keyset import keyset_page
+from core.links import absolute_url
+from core.ratelimits import limit_job_creation
+from core.storages import file_extension, storage_is_s3
 from generation.downloads import zip_stream
 from generation.forms import FORMS_BY_KIND, BatchForm
 from generation.gallery import gallery_grid

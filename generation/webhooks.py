@@ -18,8 +18,8 @@ from replicate.webhook import Webhooks, WebhookSigningSecret
 from generation.models import Job, ProviderWebhook
 from generation.providers import Prediction, ProviderError, get_provider
 from generation.providers.replicate import JOB_INPUT_KEY, ReplicateProvider
+from generation.queue import job_sync_enqueue
 from generation.services.running import job_adopt_prediction
-from generation.tasks import enqueue_sync
 
 logger = logging.getLogger(__name__)
 SECRET_CACHE_KEY = "replicate-webhook-secret"  # noqa: S105 (a cache key, not a secret)
@@ -90,6 +90,6 @@ def replicate_webhook(request: HttpRequest) -> HttpResponse:
         if job_adopt_prediction(job_id=named_job, prediction=prediction):
             job_id = named_job
     if job_id and status in ("succeeded", "failed", "canceled"):
-        enqueue_sync(job_id)  # raises if the queue is down: a 500, and Replicate delivers again
+        job_sync_enqueue(job_id)  # raises if the queue is down: a 500, and Replicate delivers again
     ProviderWebhook.objects.filter(webhook_id=headers["webhook-id"]).update(processed_at=timezone.now())
     return JsonResponse({"ok": True})

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 import boto3
 from moto.server import ThreadedMotoServer
 
-from dreampixel.storages import default_storage_settings
+from core.storages import default_storage_settings
 
 CREDENTIALS = {"access_key": "testing", "secret_key": "testing", "region": "us-east-1"}
 

@@ -1,4 +1,4 @@
-"""Who counts as signed in, with the cheaper user lookup of accounts/backends.py."""
+"""Who counts as signed in: Django's and allauth's sign-in backends, through our session store."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_K
 from django.urls import reverse
 
 from accounts.tests.factories import UserFactory
-from dreampixel.sessions import SessionStore
+from core.sessions import SessionStore
 
 pytestmark = pytest.mark.django_db
 
@@ -19,14 +19,14 @@ def _signed_in(client) -> bool:
 
 
 @pytest.mark.parametrize(
-    "old_backend",
+    "backend",
     ["django.contrib.auth.backends.ModelBackend", "allauth.account.auth_backends.AuthenticationBackend"],
 )
-def test_a_session_from_before_the_backends_moved_stays_signed_in(client, old_backend):
+def test_a_session_naming_either_sign_in_backend_is_signed_in(client, backend):
     user = UserFactory()
     session = SessionStore()
     session.update(
-        {SESSION_KEY: str(user.pk), BACKEND_SESSION_KEY: old_backend, HASH_SESSION_KEY: user.get_session_auth_hash()}
+        {SESSION_KEY: str(user.pk), BACKEND_SESSION_KEY: backend, HASH_SESSION_KEY: user.get_session_auth_hash()}
     )
     session.create()
     client.cookies[settings.SESSION_COOKIE_NAME] = session.session_key

@@ -38,24 +38,24 @@ class CheckoutRefused(Exception):
     """A purchase this user may not start; the message says why."""
 
 
-def _plain(obj: Any) -> dict:
+def stripe_dict(obj: Any) -> dict:
     # StripeObject is not a dict in stripe 16; plain dicts let us .get() fields that newer API
     # versions dropped instead of raising on them.
     return obj.to_dict() if hasattr(obj, "to_dict") else dict(obj)
 
 
-def _id(value: Any) -> str:
+def stripe_id(value: Any) -> str:
     # An id, or an expanded object in its place.
     if isinstance(value, dict):
         return str(value.get("id") or "")
     return str(value or "")
 
 
-def _datetime(timestamp: int | None) -> datetime | None:
+def stripe_datetime(timestamp: int | None) -> datetime | None:
     return datetime.fromtimestamp(int(timestamp), tz=UTC) if timestamp else None
 
 
-def _user_for(*, customer_id: str, metadata: dict) -> User | None:
+def stripe_user_for(*, customer_id: str, metadata: dict) -> User | None:
     """Whose payment this is: our customer record, cross-checked with the user id we set in metadata.
 
     None when it is not ours at all (another product on the same Stripe account): left alone.

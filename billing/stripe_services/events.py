@@ -10,7 +10,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from billing.models import StripeEvent, Subscription
-from billing.stripe_services.common import _id
+from billing.stripe_services.common import stripe_id
 from billing.stripe_services.fulfilment import checkout_fulfill, invoice_fulfill, subscription_sync
 from billing.stripe_services.plans import plan_duplicates_settle
 from billing.stripe_services.reversals import charge_reversals_settle
@@ -49,7 +49,7 @@ def _on_charge(obj: dict) -> object:
 
 def _on_charge_child(obj: dict) -> object:
     # A refund or a dispute: settle its charge as a whole.
-    charge_id = _id(obj.get("charge"))
+    charge_id = stripe_id(obj.get("charge"))
     return charge_reversals_settle(charge_id=charge_id) if charge_id else None
 
 

@@ -17,32 +17,32 @@ from billing.stripe_services.common import (
     PAID_SESSION,
     Kind,
     StripeDataError,
-    _datetime,
-    _id,
-    _plain,
-    _user_for,
+    stripe_datetime,
+    stripe_dict,
+    stripe_id,
+    stripe_user_for,
 )
 
 logger = logging.getLogger("billing.stripe_services")
 
 
 @dataclass
-class _InvoiceFacts:
+class InvoiceFacts:
     invoice: dict
     user: User | None = None
     credits: int = 0
     memo: str = ""
 
 
-def _invoice_read(client, invoice_id: str) -> _InvoiceFacts:
-    invoice = _plain(client.v1.invoices.retrieve(invoice_id))
+def invoice_read(client, invoice_id: str) -> InvoiceFacts:
+    invoice = stripe_dict(client.v1.invoices.retrieve(invoice_id))
     details = (invoice.get("parent") or {}).get("subscription_details") or {}
-    facts = _InvoiceFacts(invoice=invoice)
+    facts = InvoiceFacts(invoice=invoice)
     if not details.get("subscription") or invoice.get("status") != "paid":
         return facts
     if invoice.get("billing_reason") not in GRANTING_BILLING_REASONS:
         return facts
-    facts.user = _user_for(customer_id=_id(invoice.get("customer")), metadata=details.get("metadata") or {})
+    facts.user = stripe_user_for(customer_id=stripe_id(invoice.get("customer")), metadata=details.get("metadata") or {})
     if facts.user is None:
         return facts
     lines = invoice.get("lines") or {}
@@ -67,7 +67,7 @@ def _invoice_read(client, invoice_id: str) -> _InvoiceFacts:
     return facts
 
 
-def _invoice_apply(facts: _InvoiceFacts) -> LedgerEntry | None:
+def invoice_apply(facts: InvoiceFacts) -> LedgerEntry | None:
     if not facts.credits or facts.user is None:
         return None
     if facts.user.deleted_at is not None:
@@ -88,24 +88,26 @@ def _invoice_apply(facts: _InvoiceFacts) -> LedgerEntry | None:
 
 def invoice_fulfill(*, invoice_id: str) -> LedgerEntry | None:
     """Grant a plan's monthly credits for a paid subscription invoice, once per invoice."""
-    facts = _invoice_read(stripe_client(), invoice_id)
+    facts = invoice_read(stripe_client(), invoice_id)
     with transaction.atomic():
-        return _invoice_apply(facts)
+        return invoice_apply(facts)
 
 
 @dataclass
-class _SubscriptionFacts:
+class SubscriptionFacts:
     subscription: dict
     user: User | None
 
 
-def _subscription_read(client, subscription_id: str) -> _SubscriptionFacts:
-    subscription = _plain(client.v1.subscriptions.retrieve(subscription_id))
-    user = _user_for(customer_id=_id(subscription.get("customer")), metadata=subscription.get("metadata") or {})
-    return _SubscriptionFacts(subscription=subscription, user=user)
+def _subscription_read(client, subscription_id: str) -> SubscriptionFacts:
+    subscription = stripe_dict(client.v1.subscriptions.retrieve(subscription_id))
+    user = stripe_user_for(
+        customer_id=stripe_id(subscription.get("customer")), metadata=subscription.get("metadata") or {}
+    )
+    return SubscriptionFacts(subscription=subscription, user=user)
 
 
-def _subscription_apply(facts: _SubscriptionFacts) -> Subscription | None:
+def _subscription_apply(facts: SubscriptionFacts) -> Subscription | None:
     if facts.user is None:
         return None
     sub = facts.subscription
@@ -130,9 +132,9 @@ def _subscription_apply(facts: _SubscriptionFacts) -> Subscription | None:
                 "plan": Plan.objects.filter(stripe_price_id=price_id).first() if price_id else None,
                 "status": status,
                 # Current API versions keep the period on the items, not the subscription.
-                "current_period_end": _datetime(first.get("current_period_end")),
+                "current_period_end": stripe_datetime(first.get("current_period_end")),
                 "cancel_at_period_end": bool(sub.get("cancel_at_period_end")),
-                "cancel_at": _datetime(sub.get("cancel_at")),
+                "cancel_at": stripe_datetime(sub.get("cancel_at")),
                 "updated_at": timezone.now(),
             },
         )
@@ -145,22 +147,22 @@ def subscription_sync(*, subscription_id: str) -> Subscription | None:
 
 
 @dataclass
-class _CheckoutFacts:
+class CheckoutFacts:
     session: dict
     user: User | None
-    invoice: _InvoiceFacts | None = None
-    subscription: _SubscriptionFacts | None = None
+    invoice: InvoiceFacts | None = None
+    subscription: SubscriptionFacts | None = None
 
 
-def _checkout_read(client, session_id: str) -> _CheckoutFacts:
-    session = _plain(client.v1.checkout.sessions.retrieve(session_id, params={"expand": ["payment_intent"]}))
-    user = _user_for(customer_id=_id(session.get("customer")), metadata=session.get("metadata") or {})
-    facts = _CheckoutFacts(session=session, user=user)
+def checkout_read(client, session_id: str) -> CheckoutFacts:
+    session = stripe_dict(client.v1.checkout.sessions.retrieve(session_id, params={"expand": ["payment_intent"]}))
+    user = stripe_user_for(customer_id=stripe_id(session.get("customer")), metadata=session.get("metadata") or {})
+    facts = CheckoutFacts(session=session, user=user)
     if user is not None and session.get("mode") == "subscription":
         if session.get("invoice"):
-            facts.invoice = _invoice_read(client, _id(session["invoice"]))
+            facts.invoice = invoice_read(client, stripe_id(session["invoice"]))
         if session.get("subscription"):
-            facts.subscription = _subscription_read(client, _id(session["subscription"]))
+            facts.subscription = _subscription_read(client, stripe_id(session["subscription"]))
     return facts
 
 
@@ -184,7 +186,7 @@ def _metadata_int(metadata: dict, name: str) -> int | None:
     return int(raw) if raw.isdigit() else None
 
 
-def _checkout_record(facts: _CheckoutFacts, user: User) -> CheckoutSession:
+def _checkout_record(facts: CheckoutFacts, user: User) -> CheckoutSession:
     session, metadata = facts.session, facts.session.get("metadata") or {}
     record = CheckoutSession.objects.select_for_update().filter(session_id=session["id"]).first()
     if record is None:
@@ -211,7 +213,7 @@ def _checkout_record(facts: _CheckoutFacts, user: User) -> CheckoutSession:
     return record
 
 
-def _checkout_apply(facts: _CheckoutFacts) -> LedgerEntry | None:
+def checkout_apply(facts: CheckoutFacts) -> LedgerEntry | None:
     session = facts.session
     if facts.user is None:
         logger.info("Checkout session %s is not one of ours; left alone", session["id"])
@@ -221,7 +223,7 @@ def _checkout_apply(facts: _CheckoutFacts) -> LedgerEntry | None:
         if facts.subscription is not None:
             _subscription_apply(facts.subscription)
         if session["mode"] == "subscription":
-            return _invoice_apply(facts.invoice) if facts.invoice is not None else None
+            return invoice_apply(facts.invoice) if facts.invoice is not None else None
         if session.get("payment_status") not in PAID_SESSION:
             return None
         credits = _metadata_int(session.get("metadata") or {}, "credits")
@@ -241,4 +243,4 @@ def _checkout_apply(facts: _CheckoutFacts) -> LedgerEntry | None:
 def checkout_fulfill(*, session_id: str) -> LedgerEntry | None:
     """Grant what a Checkout session sold once it is paid: a pack's credits (`purchase:<session>`) or a
     plan's first month (`invoice:<invoice>`). Unpaid (a bank debit still clearing): nothing yet."""
-    return _checkout_apply(_checkout_read(stripe_client(), session_id))
+    return checkout_apply(checkout_read(stripe_client(), session_id))

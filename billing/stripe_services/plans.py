@@ -13,7 +13,7 @@ import stripe
 from accounts.models import User
 from billing.models import StripeCustomer, Subscription
 from billing.stripe_client import stripe_client
-from billing.stripe_services.common import _id, _plain
+from billing.stripe_services.common import stripe_dict, stripe_id
 from billing.stripe_services.fulfilment import subscription_sync
 
 logger = logging.getLogger("billing.stripe_services")
@@ -78,10 +78,10 @@ def _unrefunded_payments(client, invoice_id: str) -> list[str]:
     found = []
     payments = client.v1.invoice_payments.list(params={"invoice": invoice_id, "status": "paid", "limit": 10})
     for payment in payments.auto_paging_iter():
-        payment_intent = _id((_plain(payment).get("payment") or {}).get("payment_intent"))
+        payment_intent = stripe_id((stripe_dict(payment).get("payment") or {}).get("payment_intent"))
         if not payment_intent:
             continue
-        intent = _plain(client.v1.payment_intents.retrieve(payment_intent, params={"expand": ["latest_charge"]}))
+        intent = stripe_dict(client.v1.payment_intents.retrieve(payment_intent, params={"expand": ["latest_charge"]}))
         charge = intent.get("latest_charge") or {}
         if isinstance(charge, dict) and charge.get("amount_refunded", 0) >= charge.get("amount", 0) > 0:
             continue
@@ -95,7 +95,7 @@ def _unrefunded_payments(client, invoice_id: str) -> list[str]:
 def plan_duplicates_find(*, customer_id: str) -> list[dict]:
     """The customer's billing plans at Stripe after the first one (oldest first): the duplicates."""
     listed = stripe_client().v1.subscriptions.list(params={"customer": customer_id, "limit": 100})
-    billing = [_plain(s) for s in listed.auto_paging_iter() if s.status in Subscription.BILLING]
+    billing = [stripe_dict(s) for s in listed.auto_paging_iter() if s.status in Subscription.BILLING]
     # Stripe lists newest first; within one second its order is the only tie-break there is.
     billing = sorted(reversed(billing), key=lambda s: int(s.get("created") or 0))
     return billing[1:]
@@ -119,6 +119,6 @@ def plan_duplicates_settle(*, user: User) -> list[str]:
             refund_id = invoice_payment_refund(invoice_id=invoice.id, reason="A second plan: one plan per person")
             if refund_id:
                 # Claw the credits back now rather than wait for the refund's webhook (same keys).
-                charge_reversals_settle(charge_id=_id(client.v1.refunds.retrieve(refund_id).charge))
+                charge_reversals_settle(charge_id=stripe_id(client.v1.refunds.retrieve(refund_id).charge))
         canceled.append(duplicate["id"])
     return canceled

@@ -15,10 +15,10 @@ from billing.stripe_services.common import (
     DISPUTE_CLAWBACK_STATUSES,
     DISPUTE_RESTORE_STATUSES,
     REFUND_CLAWBACK_STATUSES,
-    _id,
-    _plain,
+    stripe_dict,
+    stripe_id,
 )
-from billing.stripe_services.fulfilment import _checkout_apply, _checkout_read, _invoice_apply, _invoice_read
+from billing.stripe_services.fulfilment import checkout_apply, checkout_read, invoice_apply, invoice_read
 
 
 @dataclass
@@ -38,14 +38,14 @@ def _purchase_read(client, payment_intent_id: str) -> Callable[[], LedgerEntry |
     """
     sessions = client.v1.checkout.sessions.list(params={"payment_intent": payment_intent_id, "limit": 1})
     if sessions.data:
-        checkout = _checkout_read(client, sessions.data[0].id)
-        return lambda: _checkout_apply(checkout)
+        checkout = checkout_read(client, sessions.data[0].id)
+        return lambda: checkout_apply(checkout)
     payments = client.v1.invoice_payments.list(
         params={"payment": {"type": "payment_intent", "payment_intent": payment_intent_id}, "limit": 1}
     )
     if payments.data:
-        invoice = _invoice_read(client, _id(_plain(payments.data[0]).get("invoice")))
-        return lambda: _invoice_apply(invoice)
+        invoice = invoice_read(client, stripe_id(stripe_dict(payments.data[0]).get("invoice")))
+        return lambda: invoice_apply(invoice)
     return None
 
 
@@ -122,8 +122,8 @@ def charge_reversals_settle(*, charge_id: str, dry_run: bool = False) -> list[Le
     what it would write (`reconcile` asks this, so it never disagrees with the repair).
     """
     client = stripe_client()
-    charge = _plain(client.v1.charges.retrieve(charge_id))
-    payment_intent_id = _id(charge.get("payment_intent"))
+    charge = stripe_dict(client.v1.charges.retrieve(charge_id))
+    payment_intent_id = stripe_id(charge.get("payment_intent"))
     fulfil = _purchase_read(client, payment_intent_id) if payment_intent_id else None
     if fulfil is None:
         return []  # not a payment for credits

@@ -1,4 +1,4 @@
-"""The Redis cache keeps one client per connection pool (dreampixel/cache.py)."""
+"""The Redis cache keeps one client per connection pool (core/cache.py)."""
 
 from __future__ import annotations
 

@@ -51,7 +51,7 @@ def test_readyz_names_the_database_when_it_is_down(client):
 def test_readyz_names_the_cache_when_it_is_down(client, settings):
     settings.CACHES = {
         "default": {
-            "BACKEND": "dreampixel.cache.RedisCache",
+            "BACKEND": "core.cache.RedisCache",
             "LOCATION": "redis://127.0.0.1:1/0",
         }
     }

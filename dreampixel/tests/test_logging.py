@@ -5,7 +5,7 @@ import logging
 
 import pytest
 
-from dreampixel.logging import ContextFilter, bound
+from core.logging import ContextFilter, bound
 from generation.tasks import run_job
 
 pytestmark = pytest.mark.django_db

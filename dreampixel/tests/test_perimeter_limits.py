@@ -12,7 +12,7 @@ from django.test import Client, RequestFactory
 from django.urls import reverse
 
 from accounts.tests.factories import PASSWORD, UserFactory
-from dreampixel.clientip import UNKNOWN, client_ip
+from core.clientip import UNKNOWN, client_ip
 
 pytestmark = pytest.mark.django_db
 

@@ -31,7 +31,7 @@ def staff_groups():
     # A migration makes them; a test with transaction=True elsewhere flushes them away.
     from django.apps import apps
 
-    from generation.staff_roles import staff_groups_install
+    from operations.staff_roles import staff_groups_install
 
     staff_groups_install(apps)
 

@@ -1,13 +1,10 @@
+"""The recurring tasks were installed here; every `migrate` now brings them up to date
+(operations/apps.py, after migrating), so this step stays in the history and does nothing."""
+
 from django.db import migrations
-
-
-def install(apps, schema_editor):
-    from generation.schedules import install_schedules
-
-    install_schedules(apps.get_model("django_q", "Schedule"))
 
 
 class Migration(migrations.Migration):
     dependencies = [("generation", "0005_reports_and_notifications")]
 
-    operations = [migrations.RunPython(install, migrations.RunPython.noop)]
+    operations = [migrations.RunPython(migrations.RunPython.noop, migrations.RunPython.noop)]

@@ -1,12 +1,8 @@
-"""Staff roles as groups: Support and Finance (generation/staff_roles.py, docs/runbook.md)."""
+"""Staff roles as groups. The roles now live in operations/staff_roles.py and are installed by
+operations' 0002 (a migration of generation may not import the app above it); this step stays
+in the history so databases that ran it see no change."""
 
 from django.db import migrations
-
-from generation.staff_roles import staff_groups_install
-
-
-def create_groups(apps, schema_editor):
-    staff_groups_install(apps)
 
 
 class Migration(migrations.Migration):
@@ -18,4 +14,4 @@ class Migration(migrations.Migration):
         ("generation", "0013_heartbeats_and_requeue"),
     ]
 
-    operations = [migrations.RunPython(create_groups, migrations.RunPython.noop)]
+    operations = [migrations.RunPython(migrations.RunPython.noop, migrations.RunPython.noop)]

@@ -11,7 +11,7 @@ from accounts.models import User
 from generation.gallery import gallery_changed
 from generation.models import Job, JobOutput, JobReport, Upload
 from generation.outputs import delete_files
-from generation.services.common import GenerationError, Status, _cancel_quietly
+from generation.services.common import GenerationError, Status, job_prediction_cancel
 from generation.services.finishing import job_fail
 
 
@@ -58,7 +58,7 @@ def job_cancel(*, job: Job) -> None:
     ):
         raise GenerationError("This job has already finished, so it cannot be canceled.")
     job.refresh_from_db(fields=["prediction_id", "provider_token", "status"])
-    _cancel_quietly(job)  # provider call after the transaction; a worker that raced us also checks
+    job_prediction_cancel(job)  # provider call after the transaction; a worker that raced us also checks
 
 
 def job_share(*, job: Job) -> str | None:

@@ -10,12 +10,13 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.models import User
-from billing.services import credits_charge
+from billing.services import InsufficientCredits, balance_of, credits_charge
 from generation.models import AIModel, Batch, Job, Kind, SiteSettings, Upload
 from generation.presets import STYLES
 from generation.providers import provider_available
-from generation.services.common import MAX_PROMPT_LENGTH, GenerationError, GenerationPaused, _enqueue_run
-from generation.uploads import ValidatedImage
+from generation.queue import job_enqueue
+from generation.services.common import MAX_PROMPT_LENGTH, GenerationError, GenerationPaused
+from generation.uploads import ValidatedImage, upload_store, uploads_discard
 
 logger = logging.getLogger("generation.services")
 
@@ -39,7 +40,7 @@ def _check_request(*, model: AIModel, prompt: str, aspect_ratio: str, style: str
     return prompt
 
 
-def _new_job(*, user: User, model: AIModel, prompt: str, aspect_ratio: str, **fields) -> Job:
+def job_insert(*, user: User, model: AIModel, prompt: str, aspect_ratio: str, **fields) -> Job:
     """Insert a job and write its charge; call inside a transaction."""
     # Every job records the seed it ran with, so the page can show it and a person can repeat
     # a result; without one of their own, a fresh one each time makes a new variation.
@@ -61,7 +62,7 @@ def _new_job(*, user: User, model: AIModel, prompt: str, aspect_ratio: str, **fi
     )
     # The memo names the model, never the prompt: the ledger is kept after an account is deleted.
     credits_charge(user=user, amount=job.cost, key=job.charge_key, reference=job.reference, memo=model.name)
-    transaction.on_commit(lambda: _enqueue_run(job.id))
+    transaction.on_commit(lambda: job_enqueue(job.id))
     return job
 
 
@@ -87,8 +88,6 @@ def job_create(
 
     An edit takes either an existing `source` upload (run again) or a new, validated `photo`,
     which is stored only once every rule has passed, and removed again if no job is made."""
-    from generation.uploads import upload_store, uploads_discard
-
     _check_user(user)
     prompt = _check_request(model=model, prompt=prompt, aspect_ratio=aspect_ratio, style=style)
     has_photo = source is not None or photo is not None
@@ -106,7 +105,7 @@ def job_create(
     stored = upload_store(user=user, image=photo) if photo is not None else None  # storage I/O, no transaction
     try:
         with transaction.atomic():
-            job = _new_job(
+            job = job_insert(
                 user=user, model=model, prompt=prompt, aspect_ratio=aspect_ratio, seed=seed, style=style,
                 source=stored or source, batch=batch, form_token=form_token,
             )  # fmt: skip
@@ -137,8 +136,6 @@ def batch_create(
     """One prompt, up to ten photos: each photo its own job and charge, all or nothing.
 
     `photos` are ValidatedImage values (generation.uploads.image_validate)."""
-    from generation.uploads import upload_store, uploads_discard
-
     _check_user(user)
     prompt = _check_request(model=model, prompt=prompt, aspect_ratio="original")
     if model.kind != Kind.IMAGE_EDIT:
@@ -152,8 +149,6 @@ def batch_create(
         if existing is not None:
             return existing
     total = model.credit_cost * len(photos)
-    from billing.services import InsufficientCredits, balance_of
-
     balance = balance_of(user)
     if balance < total:  # say so before storing anything
         raise InsufficientCredits(needed=total, balance=balance)
@@ -164,7 +159,7 @@ def batch_create(
         with transaction.atomic():
             batch = Batch.objects.create(user=user, model=model, prompt=prompt, form_token=form_token)
             for upload in uploads:
-                _new_job(user=user, model=model, prompt=prompt, aspect_ratio="original", source=upload, batch=batch)
+                job_insert(user=user, model=model, prompt=prompt, aspect_ratio="original", source=upload, batch=batch)
     except Exception:
         uploads_discard(uploads)
         raise

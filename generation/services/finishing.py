@@ -1,4 +1,7 @@
-"""A job's outcome, decided once: outputs stored and the job succeeded, or failed and refunded."""
+"""A job's outcome, decided once: outputs stored and the job succeeded, or failed and refunded.
+
+`job_sync` is how a prediction's end reaches its job: the webhook's task and the poller's
+enqueue it, and it finishes the job if the provider says the prediction is done."""
 
 from __future__ import annotations
 
@@ -12,19 +15,37 @@ from django.utils import timezone
 from accounts.models import User
 from billing.services import credits_refund
 from generation.gallery import gallery_changed
-from generation.models import Job, JobOutput
+from generation.models import Job, JobOutput, job_charge_key, job_refund_key
+from generation.notifications import notify_finished
 from generation.outputs import StoredOutput, UnreadableOutput, delete_files, store_output
-from generation.providers import OutputUnavailable, Prediction, ProviderUnavailable, get_provider
-from generation.services.common import MESSAGE_BLOCKED, MESSAGE_EXPIRED, MESSAGE_UNREADABLE, Status, _with_retries
+from generation.providers import OutputUnavailable, Prediction, ProviderError, ProviderUnavailable, get_provider
+from generation.services.common import (
+    MESSAGE_BLOCKED,
+    MESSAGE_EXPIRED,
+    MESSAGE_UNREADABLE,
+    Status,
+    failure_message,
+    model_seconds_note,
+    provider_call_with_retries,
+)
 
 logger = logging.getLogger("generation.services")
 
 
-def _message_for_failure(provider_error: str) -> str:
-    lowered = provider_error.lower()
-    if "nsfw" in lowered or "safety" in lowered or "sensitive" in lowered:
-        return MESSAGE_BLOCKED
-    return "The model could not make this one. Your credits were refunded; try rewording the prompt."
+def job_sync(*, job_id: uuid.UUID) -> None:
+    """Look at the job's prediction and finish the job if it is done (the webhook's and the
+    poller's path)."""
+    job = Job.objects.select_related("model").filter(pk=job_id, status=Status.RUNNING).exclude(prediction_id="").first()
+    if job is None:
+        return
+    try:
+        prediction = get_provider(job.provider).get(job.prediction_id, token=job.provider_token)
+    except ProviderError as error:
+        logger.warning("sync of %s failed: %s", job.pk, error, extra={"job_id": str(job.pk)})
+        return
+    if prediction.is_final:
+        model_seconds_note(job.model_id, prediction)
+        job_finish(job=job, prediction=prediction)
 
 
 def job_finish(*, job: Job, prediction: Prediction) -> bool:
@@ -32,9 +53,7 @@ def job_finish(*, job: Job, prediction: Prediction) -> bool:
     decided the job's outcome."""
     if prediction.status != "succeeded":
         error = prediction.error or f"prediction {prediction.status}"
-        return job_fail(
-            job_id=job.pk, message=_message_for_failure(error), provider_error=error, metrics=prediction.metrics
-        )
+        return job_fail(job_id=job.pk, message=failure_message(error), provider_error=error, metrics=prediction.metrics)
     if not prediction.outputs:
         # What a safety filter returns: success with nothing in it.
         return job_fail(
@@ -45,7 +64,7 @@ def job_finish(*, job: Job, prediction: Prediction) -> bool:
     stored: list[StoredOutput] = []
     try:
         for url in prediction.outputs:
-            data = _with_retries(job, partial(provider.fetch_output, url))
+            data = provider_call_with_retries(job, partial(provider.fetch_output, url))
             stored.append(store_output(data))
     except (OutputUnavailable, ProviderUnavailable) as error:
         delete_files([name for s in stored for name in (s.file_name, s.thumbnail_name)])
@@ -114,9 +133,11 @@ def job_fail(
             fields["metrics"] = metrics
         updated = Job.objects.filter(pk=job_id, status__in=[Status.QUEUED, Status.RUNNING]).update(**fields)
         if updated:
-            keys = Job(pk=job_id)  # the ledger keys are the model's, wherever they are written
             credits_refund(
-                charge_key=keys.charge_key, key=keys.refund_key, memo=memo or status.capitalize(), actor=actor
+                charge_key=job_charge_key(job_id),
+                key=job_refund_key(job_id),
+                memo=memo or status.capitalize(),
+                actor=actor,
             )
     if updated:
         logger.info("job %s", status, extra={"job_id": str(job_id), "error": provider_error[:200]})
@@ -125,6 +146,4 @@ def job_fail(
 
 
 def _after_final(job_id: uuid.UUID) -> None:
-    from generation.notifications import notify_finished
-
     transaction.on_commit(lambda: notify_finished(job_id))

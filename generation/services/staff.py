@@ -13,10 +13,11 @@ from django.utils import timezone
 
 from accounts.models import StaffAction, User
 from accounts.services import staff_action_record
-from billing.services import credits_refund
+from billing.models import LedgerEntry
+from billing.services import credits_adjust, credits_refund
 from generation.models import Job, JobReport
-from generation.services.common import GenerationError, Status, _cancel_quietly
-from generation.services.creating import _new_job
+from generation.services.common import GenerationError, Status, job_prediction_cancel
+from generation.services.creating import job_insert
 from generation.services.finishing import job_fail
 
 Kind = StaffAction.Kind
@@ -60,7 +61,7 @@ def _stop_by_staff(*, job: Job, staff: User, reason: str, kind: str) -> bool:
     if stopped:
         # The provider call comes after the commit; a worker that raced us checks the status too.
         job.refresh_from_db(fields=["prediction_id", "status"])
-        _cancel_quietly(job)
+        job_prediction_cancel(job)
     return stopped
 
 
@@ -72,8 +73,6 @@ def job_cancel_by_staff(*, job: Job, staff: User, reason: str) -> bool:
 def job_refund_by_staff(*, job: Job, staff: User, reason: str = "") -> bool:
     """Refund a job's charge (once, whatever its status). False if it was refunded already.
     A job still queued or running is stopped first, at the provider too."""
-    from billing.models import LedgerEntry
-
     if LedgerEntry.objects.filter(idempotency_key=job.refund_key).exists():
         return False
     if job.can_cancel:
@@ -97,8 +96,6 @@ def job_rerun_by_staff(*, job: Job, staff: User, reason: str = "") -> Job:
 
     A failed or canceled job was refunded, so the new job is charged as usual; a succeeded one
     was paid for, so its re-run is given back with an adjustment. Clicking twice makes one."""
-    from billing.services import credits_adjust
-
     if not job.is_final:
         raise GenerationError("The job is still running.")
     token = uuid.uuid5(uuid.NAMESPACE_URL, f"rerun:{job.pk}")
@@ -111,7 +108,7 @@ def job_rerun_by_staff(*, job: Job, staff: User, reason: str = "") -> Job:
                 user=job.user, amount=job.model.credit_cost, staff=staff, key=f"adjust:rerun:{job.pk}",
                 memo=f"Re-run of job {job.pk} on the house",
             )  # fmt: skip
-        new_job = _new_job(
+        new_job = job_insert(
             user=job.user, model=job.model, prompt=job.prompt, aspect_ratio=job.aspect_ratio, seed=job.seed_to_repeat,
             style=job.style, source=job.source, form_token=token,
         )  # fmt: skip

@@ -1,9 +1,7 @@
-"""Webhook sync and the sweeper: nothing stays running forever."""
+"""The sweeper: nothing stays running forever, and no queued job waits for a task that was lost."""
 
 from __future__ import annotations
 
-import logging
-import uuid
 from datetime import timedelta
 
 from django.conf import settings
@@ -11,27 +9,11 @@ from django.db.models import Q
 from django.utils import timezone
 
 from generation.models import Job
-from generation.providers import ProviderError, get_provider
-from generation.services.common import MESSAGE_TIMEOUT, Status, _cancel_quietly, _enqueue_run, _lease
+from generation.queue import job_enqueue
+from generation.services.common import MESSAGE_TIMEOUT, Status, job_lease, job_prediction_cancel
 from generation.services.finishing import job_fail, job_finish
-from generation.services.running import _has_running_predictions, job_ask_provider, note_model_seconds, poller_kick
-
-logger = logging.getLogger("generation.services")
-
-
-def job_sync(*, job_id: uuid.UUID) -> None:
-    """Look at the provider's prediction and finish the job if it is done (webhook path)."""
-    job = Job.objects.select_related("model").filter(pk=job_id, status=Status.RUNNING).exclude(prediction_id="").first()
-    if job is None:
-        return
-    try:
-        prediction = get_provider(job.provider).get(job.prediction_id, token=job.provider_token)
-    except ProviderError as error:
-        logger.warning("sync of %s failed: %s", job.pk, error, extra={"job_id": str(job.pk)})
-        return
-    if prediction.is_final:
-        note_model_seconds(job.model_id, prediction)
-        job_finish(job=job, prediction=prediction)
+from generation.services.polling import has_running_predictions, poller_kick
+from generation.services.running import job_ask_provider
 
 
 def sweep_stuck_jobs() -> dict[str, int]:
@@ -45,7 +27,7 @@ def sweep_stuck_jobs() -> dict[str, int]:
     overdue = Job.objects.filter(status=Status.RUNNING, deadline_at__lt=now - grace).values_list("pk", flat=True)
     for job_id in list(overdue[:200]):
         taken = Job.objects.filter(pk=job_id, status=Status.RUNNING, deadline_at__lt=now - grace).update(
-            lease_until=timezone.now() + _lease()
+            lease_until=timezone.now() + job_lease()
         )
         if not taken:
             continue
@@ -56,7 +38,7 @@ def sweep_stuck_jobs() -> dict[str, int]:
             job_finish(job=job, prediction=prediction)
             counts["finished"] += 1
         else:
-            _cancel_quietly(job)
+            job_prediction_cancel(job)
             if job_fail(job_id=job.pk, message=MESSAGE_TIMEOUT, provider_error="swept: past deadline"):
                 counts["failed"] += 1
 
@@ -71,8 +53,8 @@ def sweep_stuck_jobs() -> dict[str, int]:
     )
     for job_id in list(Job.objects.filter(due).values_list("pk", flat=True)[:200]):
         if Job.objects.filter(due, pk=job_id).update(last_enqueued_at=now):
-            _enqueue_run(job_id)
+            job_enqueue(job_id)
             counts["restarted"] += 1
-    if not settings.PUBLIC_BASE_URL and _has_running_predictions():
+    if not settings.PUBLIC_BASE_URL and has_running_predictions():
         poller_kick()  # a poller lost with its worker is started again within the minute
     return counts

@@ -16,7 +16,8 @@ from billing.services import balance_of
 from generation.models import Job, PredictionPoller
 from generation.providers import get_provider
 from generation.services import job_cancel, job_create, job_run, predictions_poll
-from generation.services.running import _create_wait, note_model_seconds
+from generation.services.common import model_seconds_note
+from generation.services.running import prediction_create_wait
 from generation.tests.factories import AIModelFactory, replicate_model
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -131,13 +132,13 @@ def test_only_a_model_known_to_be_fast_holds_the_worker_for_its_result(creator, 
     provider = get_provider("replicate")
     fast_job = job_create(user=creator, model=fast, prompt="quick", aspect_ratio="square")
     slow_job = job_create(user=creator, model=slow, prompt="long", aspect_ratio="square")
-    assert _create_wait(fast_job, provider) == 0  # nothing known yet: the worker is not held
+    assert prediction_create_wait(fast_job, provider) == 0  # nothing known yet: the worker is not held
     from generation.providers import Prediction
 
-    note_model_seconds(fast.pk, Prediction(id="a", status="succeeded", metrics={"total_time": 1.2}))
-    note_model_seconds(slow.pk, Prediction(id="b", status="succeeded", metrics={"total_time": 45.0}))
-    assert _create_wait(fast_job, provider) == 5
-    assert _create_wait(slow_job, provider) == 0
+    model_seconds_note(fast.pk, Prediction(id="a", status="succeeded", metrics={"total_time": 1.2}))
+    model_seconds_note(slow.pk, Prediction(id="b", status="succeeded", metrics={"total_time": 45.0}))
+    assert prediction_create_wait(fast_job, provider) == 5
+    assert prediction_create_wait(slow_job, provider) == 0
 
 
 def test_a_webhook_naming_another_job_adopts_nothing(client, creator, fake_replicate, settings):

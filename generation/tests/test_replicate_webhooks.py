@@ -9,7 +9,7 @@ from django.urls import reverse
 from generation.models import Job, ProviderWebhook
 from generation.providers import PredictionRequest, get_provider
 from generation.services import job_create
-from generation.services.running import _claim
+from generation.services.running import job_claim
 from generation.tests.factories import replicate_model
 
 pytestmark = pytest.mark.django_db
@@ -21,7 +21,7 @@ def waiting_job(creator, fake_replicate):
     """A job whose worker created the prediction and is waiting for it."""
     fake_replicate.predict_seconds = 60
     job = job_create(user=creator, model=replicate_model(), prompt="A slow sunrise", aspect_ratio="square")
-    job = _claim(job.id)
+    job = job_claim(job.id)
     prediction = get_provider("replicate").create(
         PredictionRequest(model_ref=job.provider_ref, input={"prompt": job.prompt})
     )

@@ -83,10 +83,10 @@ def test_a_job_past_its_deadline_is_finished_or_failed_by_the_sweeper(creator, f
     finished_meanwhile = job_create(user=creator, model=replicate_model(), prompt="Done late", aspect_ratio="square")
     never_finishes = job_create(user=creator, model=replicate_model(), prompt="Stuck", aspect_ratio="square")
     from generation.providers import PredictionRequest, get_provider
-    from generation.services.running import _claim
+    from generation.services.running import job_claim
 
     for job in (finished_meanwhile, never_finishes):
-        _claim(job.id)
+        job_claim(job.id)
         prediction = get_provider("replicate").create(
             PredictionRequest(model_ref="black-forest-labs/flux-schnell", input={})
         )

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections import Counter
 
 from billing.models import LedgerEntry
-from billing.reconcile import run_checks
+from billing.reconcile.runner import run_checks
 from generation.models import Job
 from tests.fakes.replicate import FakeReplicate
 

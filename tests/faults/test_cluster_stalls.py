@@ -18,9 +18,10 @@ import pytest
 
 from accounts.tests.factories import UserFactory
 from billing.services import credits_grant
-from generation.models import Job, WorkerCluster
+from generation.models import Job
 from generation.services import job_create, sweep_stuck_jobs
 from generation.tests.factories import local_model
+from operations.models import WorkerCluster
 from tests.clusters import (
     assert_every_job_final_and_paid_once,
     children,

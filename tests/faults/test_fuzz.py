@@ -64,7 +64,7 @@ fields = st.fixed_dictionaries(
 @given(data=fields, url=st.sampled_from(["/create/", "/create/video/", "/create/edit/"]))
 def test_the_create_forms_never_fail_and_never_charge_without_a_job(signed_in, creator, data, url):
     response = signed_in.post(url, form_data(data))
-    # 400: a NUL character, refused at the door (dreampixel/middleware.py).
+    # 400: a NUL character, refused at the door (core/middleware.py).
     assert response.status_code in (200, 302, 400), response.status_code
     assert charged_only_for_jobs(creator)
 

@@ -54,7 +54,7 @@ def wait_until_final(jobs, timeout: float, sweep: bool = True) -> None:
 
 
 def test_with_redis_down_pages_answer_and_what_needs_it_says_503(client, user, own_redis, settings):
-    settings.CACHES = {"default": {"BACKEND": "dreampixel.cache.RedisCache", "LOCATION": own_redis.url}}
+    settings.CACHES = {"default": {"BACKEND": "core.cache.RedisCache", "LOCATION": own_redis.url}}
     model = local_model()
     job = job_create(user=user, model=model, prompt="Before the outage", aspect_ratio="square")
     client.force_login(user)  # the session is in the database and in Redis
@@ -80,9 +80,9 @@ def test_with_redis_down_pages_answer_and_what_needs_it_says_503(client, user, o
 def test_with_redis_down_a_new_session_is_made_in_the_database(user, own_redis, settings):
     # Signing in, a password change or a social callback makes or rotates a session: its key is
     # checked against the cache and the database, and the cache being down must not stop it.
-    from dreampixel.sessions import SessionStore
+    from core.sessions import SessionStore
 
-    settings.CACHES = {"default": {"BACKEND": "dreampixel.cache.RedisCache", "LOCATION": own_redis.url}}
+    settings.CACHES = {"default": {"BACKEND": "core.cache.RedisCache", "LOCATION": own_redis.url}}
     own_redis.stop()
     session = SessionStore()
     session["hello"] = "world"

@@ -224,7 +224,7 @@ def test_the_gallery_pages_older_and_newer_without_skipping_a_picture(client, cr
 
 
 def test_an_incremental_reconcile_reads_big_tables_only_through_indexes(creator):
-    from billing.reconcile import reconcile_run
+    from billing.reconcile.runner import reconcile_run
     from billing.services import credits_charge
 
     spread_ledger()

@@ -4,7 +4,8 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
-from billing.reconcile import Finding, reconcile_run
+from billing.reconcile.findings import Finding
+from billing.reconcile.runner import reconcile_run
 
 
 class Command(BaseCommand):

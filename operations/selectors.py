@@ -1,0 +1,27 @@
+"""Reads of the site's machinery for staff: the admin home, `supervise_qcluster --status`."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.utils import timezone
+
+from operations.models import WorkerCluster
+
+
+def worker_clusters() -> list[WorkerCluster]:
+    """Supervised clusters seen in the last day, each with a `state` staff can act on."""
+    now = timezone.now()
+    clusters = list(WorkerCluster.objects.filter(seen_at__gte=now - timedelta(days=1)).order_by("name")[:50])
+    stall = timedelta(seconds=settings.QCLUSTER_STALL_SECONDS)
+    for cluster in clusters:
+        if cluster.stopped_at:
+            cluster.state = "stopped"
+        elif now - cluster.seen_at > timedelta(minutes=2):
+            cluster.state = "supervisor gone"  # it writes every few seconds
+        elif cluster.last_heartbeat_at is None or now - cluster.last_heartbeat_at > stall:
+            cluster.state = "no recent heartbeat"
+        else:
+            cluster.state = "working"
+    return clusters

@@ -104,7 +104,7 @@ def sync_queue(monkeypatch):
 
 @pytest.fixture
 def fake_replicate(settings):
-    from tests.fakes.replicate import FakeReplicate
+    from fakes.replicate import FakeReplicate
 
     with FakeReplicate(predict_seconds=0.05) as fake:
         settings.REPLICATE_API_TOKENS = ["r8_test_token"]
@@ -120,7 +120,7 @@ def stripe_fake(settings):
     # Without the fields Stripe dropped in 2025 (invoice.subscription, ...): the code must read
     # the shapes of the API version the library pins.
     from billing.tests.stripe_kit import WEBHOOK_SECRET
-    from tests.fakes.stripe import FakeStripe
+    from fakes.stripe import FakeStripe
 
     with FakeStripe(legacy_fields=False) as fake:
         settings.STRIPE_SECRET_KEY = "sk_test_dreampixel"

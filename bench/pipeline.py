@@ -32,9 +32,7 @@ measured from the first job's `started_at` to the last job's `finished_at`.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -46,7 +44,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import common
-from tests.fakes.replicate import DEFAULT_TOKEN, FakeReplicate, _json_reply
+from fakes.replicate import DEFAULT_TOKEN, FakeReplicate
 
 TEMPLATE = "bench_pipeline_template"
 DATABASE = "bench_pipeline"
@@ -55,38 +53,6 @@ TARGET_SHARE_OF_IDEAL = 0.70
 # From --latency 10 on, the target is the drain time: 200 jobs of 60 s in under 90 s.
 LONG_LATENCY = 10.0
 TARGET_DRAIN_FACTOR = 1.5
-_PREDICTION_GET = re.compile(r"^/v1/predictions/([^/]+)$")
-_OUTPUT_GET = re.compile(r"^/files/([^/]+)/")
-
-
-class TimedFake(FakeReplicate):
-    """The tests' fake, plus the wall-clock time of every answer, to split the overhead.
-
-    With `hold`, a create sent with `Prefer: wait` is answered when the prediction is done (up
-    to `hold` seconds), as Replicate does; the tests' fake answers such a create at once."""
-
-    def __init__(self, *, hold: float = 0.0, **kwargs):
-        super().__init__(**kwargs)
-        self.hold = hold
-        self.answered: list[tuple[float, str, str]] = []
-        self.create_answered: dict[str, float] = {}
-
-    def _handle(self, method, path, headers, body):
-        reply = super()._handle(method, path, headers, body)
-        self.answered.append((time.time(), method, path.split("?", 1)[0]))  # list.append is atomic
-        return reply
-
-    def _create(self, body, *, model, token, prefer_wait):
-        reply = super()._create(body, model=model, token=token, prefer_wait=prefer_wait)
-        if reply.status != 201:
-            return reply
-        record = self.predictions[json.loads(reply.body)["id"]]
-        if self.hold and prefer_wait:
-            time.sleep(min(max(record.created + record.seconds - time.monotonic(), 0.0), self.hold))
-            with self._lock:
-                reply = _json_reply(201, self._render(record, time.monotonic()))
-        self.create_answered[record.id] = time.time()
-        return reply
 
 
 def app_env(fake_url: str, media_root: str, workers: int) -> dict[str, str]:
@@ -193,7 +159,7 @@ def wait_final(job_ids: list, timeout: float, cluster: subprocess.Popen, log: Pa
 # --- Figures -----------------------------------------------------------------------------
 
 
-def job_timings(job_ids: list, fake: TimedFake) -> list[dict]:
+def job_timings(job_ids: list, fake: FakeReplicate) -> list[dict]:
     """Per job: start, finish, and the overhead around the provider's own time."""
     from generation.models import Job
 
@@ -298,7 +264,7 @@ def one_run(broker: str, workers: int, options: argparse.Namespace, workdir: Pat
     connections.close_all()
     common.clone_database(TEMPLATE, DATABASE)
     redis.from_url(common.REDIS_URL).flushdb()
-    fake = TimedFake(predict_seconds=PREDICT_SECONDS, tokens={DEFAULT_TOKEN}, hold=options.hold).start()
+    fake = FakeReplicate(predict_seconds=PREDICT_SECONDS, tokens={DEFAULT_TOKEN}, hold_waits=options.hold).start()
     env = app_env(fake.url, str(workdir / "media"), workers)
     if broker == "redis":
         env["REDIS_URL"] = common.REDIS_URL

@@ -32,7 +32,7 @@ from billing.models import (
 from billing.money import format_money
 from billing.reconcile.runner import finding_fix, reconcile_run
 from billing.services import LedgerError, credits_adjust
-from billing.stripe_services import stripe_event_process
+from billing.stripe_services import EVENT_HANDLERS, stripe_event_process
 from core.admin_lists import EstimatedCountPaginator, exact_search
 
 if TYPE_CHECKING:
@@ -251,8 +251,6 @@ class HandledEventTypeFilter(admin.SimpleListFilter):
     parameter_name = "type"
 
     def lookups(self, request, model_admin):
-        from billing.stripe_services import EVENT_HANDLERS
-
         return [(name, name) for name in sorted(EVENT_HANDLERS)]
 
     def queryset(self, request, queryset):

@@ -4,6 +4,7 @@ from functools import cached_property
 
 from django.http import HttpRequest
 
+from billing.models import Subscription
 from billing.pricing import low_balance
 from billing.services import balance_of
 
@@ -20,8 +21,6 @@ class CreditsSummary:
     @cached_property
     def current_plan(self):
         # The plan that runs now (the delete-account page says what becomes of it), or None.
-        from billing.models import Subscription
-
         return (
             Subscription.objects.select_related("plan")
             .filter(user=self._user, status__in=Subscription.CURRENT)

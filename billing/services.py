@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import datetime
 
+from allauth.account.models import EmailAddress
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
@@ -272,8 +273,6 @@ def credits_clawback(*, user: User, amount: int, key: str, reference: str = "", 
 
 def signup_bonus_grant(*, user: User) -> LedgerEntry | None:
     """Grant the signup credits once, and only to an account with a verified email address."""
-    from allauth.account.models import EmailAddress
-
     addresses = list(EmailAddress.objects.filter(user=user, verified=True).values_list("email", flat=True))
     if not user.is_active or not addresses:
         return None

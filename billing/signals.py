@@ -6,8 +6,11 @@ from allauth.account.signals import email_confirmed, user_signed_up
 from django.db import transaction
 from django.dispatch import receiver
 
+from accounts.models import User
 from accounts.services import account_deleting
 from billing.services import signup_bonus_grant
+from billing.stripe_client import payments_configured
+from billing.stripe_services import subscriptions_cancel_for_user
 
 logger = logging.getLogger(__name__)
 
@@ -33,10 +36,6 @@ def cancel_plans_of_deleted_account(sender, user, **kwargs) -> None:
 
 
 def _cancel_plans(user_id: int) -> None:
-    from accounts.models import User
-    from billing.stripe_client import payments_configured
-    from billing.stripe_services import subscriptions_cancel_for_user
-
     if not payments_configured():
         return
     try:

@@ -49,7 +49,7 @@ def storage_is_s3(storage: Storage) -> TypeGuard[S3Storage]:
 
     Called as `storage_is_s3(default_storage)`, so the S3-only calls after it type-check."""
     # Imported here: settings import this module, and boto3 is slow to load.
-    from storages.backends.s3 import S3Storage
+    from storages.backends.s3 import S3Storage  # noqa: PLC0415
 
     return isinstance(storage, S3Storage)
 

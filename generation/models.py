@@ -4,6 +4,7 @@ import functools
 import uuid
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.urls import get_script_prefix, reverse
@@ -414,8 +415,6 @@ class ShowcaseItem(models.Model):
         return self.caption or self.job.prompt[:60]
 
     def clean(self) -> None:
-        from django.core.exceptions import ValidationError
-
         job = getattr(self, "job", None)
         if job is None:
             return

@@ -13,7 +13,7 @@ from redis.exceptions import RedisError
 
 from accounts.models import User
 from core.keyset import Key
-from generation.models import AIModel, Batch, Job, JobOutput, Kind
+from generation.models import AIModel, Batch, Job, JobOutput, Kind, ShowcaseItem
 from generation.providers import provider_available
 
 # The gallery's order, newest job first: walks the person's (user, -created_at, -id) job
@@ -141,8 +141,6 @@ SHOWCASE_SIZE = 6
 def showcase_items() -> list:
     """What the landing page features: staff's picks that are still finished, shared and not
     deleted, with what a tile shows (one output, the photo before an edit)."""
-    from generation.models import ShowcaseItem
-
     return list(
         ShowcaseItem.objects.filter(
             active=True,

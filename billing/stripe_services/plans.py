@@ -15,6 +15,7 @@ from billing.models import StripeCustomer, Subscription
 from billing.stripe_client import stripe_client
 from billing.stripe_services.common import stripe_dict, stripe_id
 from billing.stripe_services.fulfilment import subscription_sync
+from billing.stripe_services.reversals import charge_reversals_settle
 
 logger = logging.getLogger("billing.stripe_services")
 
@@ -104,8 +105,6 @@ def plan_duplicates_find(*, customer_id: str) -> list[dict]:
 def plan_duplicates_settle(*, user: User) -> list[str]:
     """One plan per person: if two (or more) bill, the later ones are canceled at once and every
     invoice they were paid is refunded (its credits are then clawed back, once). Ids canceled."""
-    from billing.stripe_services.reversals import charge_reversals_settle
-
     customer_id = StripeCustomer.objects.filter(user=user).values_list("customer_id", flat=True).first()
     if not customer_id:
         return []

@@ -8,8 +8,8 @@ from django.test import Client
 
 from billing.models import LedgerEntry
 from billing.stripe_services import checkout_start
+from fakes.stripe import signed_event
 from tests.concurrency import run_at_once  # noqa: F401  (used by the Stripe tests)
-from tests.fakes.stripe import signed_event
 
 WEBHOOK_SECRET = "whsec_test_dreampixel_webhooks"
 WEBHOOK_URL = "/webhooks/stripe/"

@@ -10,7 +10,7 @@ from accounts.models import User
 from billing.models import LedgerEntry, StripeEvent
 from billing.services import balance_of
 from billing.tests.stripe_kit import WEBHOOK_URL, deliver, ledger, run_at_once, start_checkout
-from tests.fakes.stripe import event_payload, sign
+from fakes.stripe import event_payload, sign
 
 # Webhook work runs in a task: inline here, so each delivery has done its work when it returns.
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("sync_queue")]

@@ -19,15 +19,17 @@ from generation.providers.base import (  # noqa: F401  (the interface, re-export
 
 @cache
 def _provider(name: str, config: tuple) -> Provider:
+    # Each provider's module is imported when it is first used: a site runs one of them, and the
+    # other's libraries (replicate's client, or the preview renderer's video encoder) cost start-up time.
     if name == "replicate":
-        from generation.providers.replicate import ReplicateProvider
+        from generation.providers.replicate import ReplicateProvider  # noqa: PLC0415
 
         tokens, base_url, timeout, create_wait = config
         return ReplicateProvider(
             tokens=list(tokens), base_url=base_url or None, timeout=timeout, create_wait=create_wait
         )
     if name == "local":
-        from generation.providers.local import LocalProvider
+        from generation.providers.local import LocalProvider  # noqa: PLC0415
 
         (delay,) = config
         return LocalProvider(delay=delay)

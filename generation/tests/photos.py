@@ -7,7 +7,7 @@ import io
 from django.core.files.uploadedfile import SimpleUploadedFile
 from PIL import Image, PngImagePlugin
 
-from tests.fakes.replicate import POISON, POISON_PIXEL
+from fakes.replicate import POISON, POISON_PIXEL
 
 
 def photo_bytes(

@@ -8,8 +8,8 @@ from collections import Counter
 
 from billing.models import LedgerEntry
 from billing.reconcile.runner import run_checks
+from fakes.replicate import FakeReplicate
 from generation.models import Job
-from tests.fakes.replicate import FakeReplicate
 
 JOB_INPUT_KEY = "dreampixel_job"
 

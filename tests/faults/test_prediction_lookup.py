@@ -19,12 +19,12 @@ import pytest
 from django.db import connection
 from django_q.conf import Conf
 
+from fakes.replicate import FakeReplicate
 from generation.models import Job
 from generation.providers.replicate import token_fingerprint
 from generation.services import job_create, job_run, predictions_poll, sweep_stuck_jobs
 from generation.tests.factories import replicate_model
 from tests.concurrency import jobs_run_in_threads
-from tests.fakes.replicate import FakeReplicate
 from tests.faults.settled import assert_every_job_settled
 
 pytestmark = pytest.mark.django_db(transaction=True)

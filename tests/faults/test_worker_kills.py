@@ -19,11 +19,11 @@ from django.conf import settings
 from accounts.tests.factories import UserFactory
 from billing.models import LedgerEntry
 from billing.services import credits_grant
+from fakes.replicate import FakeReplicate
 from generation.models import Job
 from generation.services import job_create, sweep_stuck_jobs
 from generation.tests.factories import replicate_model
 from generation.tests.test_qcluster import ROOT, database_url
-from tests.fakes.replicate import FakeReplicate
 
 pytestmark = pytest.mark.django_db(transaction=True)
 SEED = int(os.environ.get("FAULT_SEED", "20261122"))

@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import stripe
 
-from tests.fakes.stripe import FakeStripe, event_payload, parse_form, sign, signed_event
+from fakes.stripe import FakeStripe, event_payload, parse_form, sign, signed_event
 
 WEBHOOK_SECRET = "whsec_test_secret"
 

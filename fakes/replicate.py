@@ -1,7 +1,7 @@
 """A fake Replicate HTTP API on loopback, for tests that drive the real `replicate` client.
 
 How the real client (replicate 1.0.7, httpx 0.28) meets errors; the app must plan for this,
-and tests/fakes/test_fake_replicate.py proves each point against this server:
+and fakes/tests/test_fake_replicate.py proves each point against this server:
 - Any answer with status >= 400 ends as `replicate.exceptions.ReplicateError`, with `.status`
   (the HTTP status, an int) and `.detail` (from a JSON body; None when the body is not JSON,
   e.g. a proxy's HTML 502 page). `str(err)` starts with "ReplicateError Details:".
@@ -40,7 +40,8 @@ but nothing can play it).
 
 Status follows the clock: "starting" for the first 20% of the prediction's seconds,
 "processing" until they have passed, then final. A create answer is always "starting", as on
-Replicate, unless the request sent `Prefer: wait`, which gets the current state at once.
+Replicate, unless the request sent `Prefer: wait`, which gets the current state at once, or,
+with `hold_waits` seconds, once the prediction is done (at most that long), as Replicate holds it.
 The list (`GET /v1/predictions`) is what Replicate's reference documents: the token's own
 account's predictions, newest first, 100 a page with a `next` cursor, each item with `id`,
 `model`, `version`, `status`, `input`, `output`, `error`, `metrics`, `source`, `data_removed`,
@@ -200,6 +201,7 @@ class FakeReplicate:
         webhook_timeout: float = 5.0,
         accounts: Mapping[str, str] | None = None,
         page_size: int = 100,
+        hold_waits: float = 0.0,
     ) -> None:
         # A mutable set: tests rotate tokens by adding and discarding while the server runs.
         self.tokens: set[str] = set(tokens) if tokens is not None else {DEFAULT_TOKEN}
@@ -211,6 +213,7 @@ class FakeReplicate:
         # token -> account; a token not named here belongs to the one default account.
         self.accounts: dict[str, str] = dict(accounts or {})
         self.page_size = page_size
+        self.hold_waits = hold_waits
         self.list_enabled = True
         self.list_calls = 0
         self.url = ""
@@ -535,7 +538,13 @@ class FakeReplicate:
             if self._dropped_creates:
                 self._dropped_creates -= 1
                 reply.drop = True
-            return reply
+        if prefer_wait and self.hold_waits:
+            time.sleep(min(max(record.created + record.seconds - time.monotonic(), 0.0), self.hold_waits))
+            with self._lock:
+                held = _json_reply(201, self._render(record, time.monotonic()))
+            held.drop = reply.drop
+            reply = held
+        return reply
 
     def _resolve_version(self, ref: str) -> tuple[str, str]:
         if ":" in ref:  # "owner/name:version"
@@ -570,6 +579,7 @@ class FakeReplicate:
             if part.get_param("name", header="content-disposition") != "content":
                 continue
             data = part.get_payload(decode=True) or b""
+            assert isinstance(data, bytes)  # a decoded leaf part
             file_id = _new_id()
             now = datetime.now(UTC)
             sha256 = hashlib.sha256(data).hexdigest()
@@ -605,7 +615,8 @@ class FakeReplicate:
         with self._lock:
             record = self.predictions.get(match["id"]) if match and method == "GET" else None
             if (
-                record is None
+                match is None
+                or record is None
                 or record.expired
                 or record.status_at(time.monotonic()) != "succeeded"
                 or match["filename"] not in record.files

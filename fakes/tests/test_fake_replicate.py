@@ -18,7 +18,7 @@ from replicate.exceptions import ModelError, ReplicateError
 from replicate.prediction import Prediction
 from replicate.webhook import InvalidSignatureError, WebhookSigningSecret
 
-from tests.fakes.replicate import FAIL_ERROR, NSFW_ERROR, FakeReplicate, replicate_client
+from fakes.replicate import FAIL_ERROR, NSFW_ERROR, FakeReplicate, replicate_client
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 MODEL = "black-forest-labs/flux-schnell"

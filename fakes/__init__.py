@@ -1,0 +1,13 @@
+"""Fake Stripe and Replicate HTTP servers on loopback, which the real `stripe` and `replicate`
+client libraries talk to. The tests, the benchmarks and the local payments sandbox use them.
+
+- `fakes.replicate.FakeReplicate`: predictions (scenarios picked by markers in the prompt),
+  the account's list, cancels, file uploads, signed webhooks; `POISON`, `POISON_PIXEL`,
+  `DEFAULT_TOKEN`.
+- `fakes.stripe.FakeStripe`: prices, customers, Checkout, subscriptions, invoices, refunds,
+  disputes and signed webhooks; `signed_event`, `event_payload` and `sign` build webhook
+  deliveries with Stripe's real signature scheme.
+
+Each server is a context manager (`with FakeReplicate() as fake:`) and has `.url` once started.
+Each module's docstring says what the real service does that the fake reproduces.
+"""

@@ -18,7 +18,7 @@ counted once per URL with Django's test client in this process, on the same data
 gunicorn workers' peak RSS (and the tree's PSS) is sampled from /proc throughout, and the CPU
 each URL's run cost every process it went through (gunicorn, the database's PostgreSQL backends,
 Redis, wrk) is read from /proc before and after it, per request. Each page is
-also reported as a share of the signed-in minimal view, with issue 14's targets: the status
+also reported as a share of the signed-in minimal view, with the targets of docs/benchmarks.md: the status
 poll at least 60 % of it, the gallery at least 40 %.
 """
 
@@ -47,7 +47,7 @@ from bench import common
 
 # BENCH_WEB_DATABASE names the database (bench_*), so two people can run it on one server.
 DATABASE = os.environ.get("BENCH_WEB_DATABASE", "bench_web")
-# Issue 14: each page against the signed-in minimal view (the floor every signed-in page pays),
+# Each page against the signed-in minimal view (the floor every signed-in page pays),
 # measured in the same run. The signed-in floor itself is reported against the anonymous view.
 # The status fragment is measured as an open job page polls it (the URL in the page's hx-get,
 # which says what the page shows: a job with nothing new answers 204, no body) and rendered (the
@@ -57,8 +57,7 @@ RENDERED = "job status fragment, rendered"
 SIGNED_IN_TARGETS = {POLL: 0.60, "gallery (50 items)": 0.40}
 GALLERY_ITEMS = 50
 LUA = common.ROOT / "bench" / "wrk_report.lua"
-# The pages, in the order they are loaded. The first round's targets against the anonymous view
-# (fragment 40 %, gallery 20 %) gave way to issue 14's against the signed-in floor above: what a
+# The pages, in the order they are loaded. Targets are against the signed-in floor above: what a
 # signed-in page adds, not what signing in costs. The share of the anonymous view is still shown.
 PAGES = [
     "minimal view (baseline)",

@@ -88,7 +88,7 @@ def _post(
     if actor_type == Actor.SYSTEM and _acting_staff.get() is not None:
         actor_type, actor = Actor.STAFF, _acting_staff.get()
     # A replay is answered without taking the account's lock, except for a charge: the hot path
-    # is then one conditional UPDATE and one INSERT (issue 14), and a replayed charge is answered
+    # is then one conditional UPDATE and one INSERT, and a replayed charge is answered
     # when its INSERT meets the unique key (rolled back with the balance), or before a refusal.
     if kind != Kind.CHARGE:
         existing = LedgerEntry.objects.select_related("account").filter(idempotency_key=key).first()

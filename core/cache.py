@@ -1,11 +1,10 @@
 """Django's Redis cache, with one client object per connection pool instead of one per call.
 
 Django's `RedisCacheClient.get_client` builds a new `redis.Redis` for every cache operation,
-and redis-py fills a fresh table of response callbacks each time: most of a `cache.get` (0.145
-ms against 0.030 ms with the client kept, docs/benchmarks.md), paid by every signed-in request
-(the session is read from the cache) and again by every other cache read. A `redis.Redis` holds no connection of its own
-(it borrows one from the pool for each command), is safe to share between threads, and its
-pool reconnects after a fork, so one per pool is enough. docs/benchmarks.md has the figures.
+and redis-py fills a fresh table of response callbacks each time: most of what a `cache.get`
+costs, paid by every signed-in request (the session is read from the cache). A `redis.Redis`
+holds no connection of its own (it borrows one from the pool for each command), is safe to
+share between threads, and its pool reconnects after a fork, so one per pool is enough.
 """
 
 from __future__ import annotations

@@ -130,9 +130,8 @@ DATABASES = {
         env_str("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
         conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60, minimum=0),
         # Off unless asked for: the check is one more round trip (a SELECT 1) at the start of
-        # every request that touches the database, about a third of a signed-in page's floor
-        # (docs/benchmarks.md, "Scale"). Without it, a connection the server dropped (a restart)
-        # fails one request in each process, and Django replaces it after that request.
+        # every request that touches the database. Without it, a connection the server dropped
+        # (a restart) fails one request in each process, and Django replaces it after that request.
         conn_health_checks=env_bool("DATABASE_CONN_HEALTH_CHECKS", False),
     )
 }

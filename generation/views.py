@@ -22,6 +22,7 @@ from core.keyset import keyset_page
 from core.links import absolute_url
 from core.ratelimits import limit_job_creation
 from core.storages import file_extension, storage_is_s3
+from generation import services
 from generation.downloads import zip_stream
 from generation.forms import FORMS_BY_KIND, BatchForm
 from generation.gallery import gallery_grid
@@ -34,16 +35,7 @@ from generation.selectors import (
     user_batches,
     user_jobs,
 )
-from generation.services import (
-    GenerationError,
-    batch_create,
-    job_cancel,
-    job_create,
-    job_delete,
-    job_report,
-    job_share,
-    job_unshare,
-)
+from generation.services import GenerationError
 
 GALLERY_PAGE_SIZE = 24
 
@@ -122,7 +114,7 @@ def create(request: AuthenticatedHttpRequest, kind: str = "image") -> HttpRespon
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            job = job_create(
+            job = services.job_create(
                 user=request.user,
                 model=data["model"],
                 prompt=data["prompt"],
@@ -147,7 +139,7 @@ def batch_new(request: AuthenticatedHttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            batch = batch_create(
+            batch = services.batch_create(
                 user=request.user,
                 model=data["model"],
                 prompt=data["prompt"],
@@ -245,7 +237,7 @@ def job_again(request: AuthenticatedHttpRequest, job_id: uuid.UUID) -> HttpRespo
     except ValueError:
         token = None
     try:
-        new_job = job_create(
+        new_job = services.job_create(
             user=request.user,
             model=job.model,
             prompt=job.prompt,
@@ -266,10 +258,10 @@ def job_again(request: AuthenticatedHttpRequest, job_id: uuid.UUID) -> HttpRespo
 
 @login_required
 @require_POST
-def job_stop(request: AuthenticatedHttpRequest, job_id: uuid.UUID) -> HttpResponse:
+def job_cancel(request: AuthenticatedHttpRequest, job_id: uuid.UUID) -> HttpResponse:
     job = _job_for_user(request, job_id)
     try:
-        job_cancel(job=job)
+        services.job_cancel(job=job)
     except GenerationError as error:
         messages.error(request, str(error))
     else:
@@ -279,10 +271,10 @@ def job_stop(request: AuthenticatedHttpRequest, job_id: uuid.UUID) -> HttpRespon
 
 @login_required
 @require_POST
-def job_remove(request: AuthenticatedHttpRequest, job_id: uuid.UUID) -> HttpResponse:
+def job_delete(request: AuthenticatedHttpRequest, job_id: uuid.UUID) -> HttpResponse:
     job = _job_for_user(request, job_id)
     try:
-        job_delete(job=job)
+        services.job_delete(job=job)
     except GenerationError as error:
         messages.error(request, str(error))
         return redirect(job)
@@ -292,14 +284,14 @@ def job_remove(request: AuthenticatedHttpRequest, job_id: uuid.UUID) -> HttpResp
 
 @login_required
 @require_POST
-def job_sharing(request: AuthenticatedHttpRequest, job_id: uuid.UUID) -> HttpResponse:
+def job_share(request: AuthenticatedHttpRequest, job_id: uuid.UUID) -> HttpResponse:
     job = _job_for_user(request, job_id)
     if request.POST.get("share") == "off":
-        job_unshare(job=job)
+        services.job_unshare(job=job)
         messages.success(request, "The link no longer works.")
     else:
         try:
-            job_share(job=job)
+            services.job_share(job=job)
         except GenerationError as error:
             messages.error(request, str(error))
         else:
@@ -309,10 +301,10 @@ def job_sharing(request: AuthenticatedHttpRequest, job_id: uuid.UUID) -> HttpRes
 
 @login_required
 @require_POST
-def job_flag(request: AuthenticatedHttpRequest, job_id: uuid.UUID) -> HttpResponse:
+def job_report(request: AuthenticatedHttpRequest, job_id: uuid.UUID) -> HttpResponse:
     job = _job_for_user(request, job_id)
     try:
-        job_report(user=request.user, job=job, reason=request.POST.get("reason", ""))
+        services.job_report(user=request.user, job=job, reason=request.POST.get("reason", ""))
     except GenerationError as error:
         messages.error(request, str(error))
     else:

@@ -1,4 +1,4 @@
-"""One signup bonus per mailbox, ever (issue 11.8): deleting the account and signing up again,
+"""One signup bonus per mailbox, ever: deleting the account and signing up again,
 a +tag, dots in a Gmail address or Google instead of email collect nothing more."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""One signup bonus per mailbox when accounts race for it (issue 11.8, on PostgreSQL)."""
+"""One signup bonus per mailbox when accounts race for it (on PostgreSQL)."""
 
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
 """`{% link 'name' %}`: `{% url 'name' %}` for a URL without arguments, reversed once.
 
 The layout's header and footer show about ten such links on every page, and reversing them
-per request was a fifth of rendering the layout (docs/benchmarks.md). A name's path only
-changes with the URL prefix or URLconf, so each is reversed once per process for those.
+for every request was a large part of rendering the layout. A name's path only changes with
+the URL prefix or URLconf, so each is reversed once per process for those.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""Guessing is capped: second-factor codes, passwords per account and reset mails (issue 11.1),
-on a client address that proxies cannot blur and clients cannot forge (issue 11.2)."""
+"""Guessing is capped: second-factor codes, passwords per account and reset mails,
+on a client address that proxies cannot blur and clients cannot forge."""
 
 from __future__ import annotations
 

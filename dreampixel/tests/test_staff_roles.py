@@ -1,4 +1,4 @@
-"""Every admin action and view checks a permission; only superusers grant power (issue 11.3).
+"""Every admin action and view checks a permission; only superusers grant power.
 
 A role x action matrix: each role tries each action for real (the admin's own POSTs) and the
 test looks at what happened, not at which buttons were shown."""

@@ -109,8 +109,8 @@ class ReplicateProvider:
         # `Prefer: wait` holds the create answer until the prediction is done or this many
         # seconds pass; the job asks for it only for models that usually finish by then.
         self.create_wait = create_wait
-        # One client for output downloads: a new one per call builds a TLS context each time,
-        # which cost ~35 ms of CPU per job in the pipeline benchmark. httpx clients are thread-safe.
+        # One client for output downloads: a new one per call builds a TLS context each time, a
+        # noticeable share of a worker's CPU per job. httpx clients are thread-safe.
         self._downloads = httpx.Client(timeout=self._timeout, follow_redirects=True)
 
     def token_for_new(self) -> str:

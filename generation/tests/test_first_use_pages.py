@@ -1,4 +1,4 @@
-"""Small things a new person or a staff member notices on the pages (issue 15)."""
+"""Small things a new person or a staff member notices on the pages."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """No worker waits on the provider: the task records the prediction and returns; the webhook or
-the poller finishes the job (issue 12, section 1)."""
+the poller finishes the job."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Photos keep no location and deleted files are gone at once (issue 11.7)."""
+"""Photos keep no location and deleted files are gone at once."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Issue 15 in Chromium: what a new person sees, on a desktop and a phone, light and dark."""
+"""In Chromium: what a new person sees, on a desktop and a phone, light and dark."""
 
 from __future__ import annotations
 

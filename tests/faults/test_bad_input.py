@@ -1,4 +1,4 @@
-"""No user-controlled input answers 5xx (issue 11.5): NUL, overlong, non-UTF-8 and odd Unicode
+"""No user-controlled input answers 5xx: NUL, overlong, non-UTF-8 and odd Unicode
 in every URL pattern's path parameters, query strings and form fields: anonymous, signed in,
 and (for the sweep) as staff with a second factor."""
 

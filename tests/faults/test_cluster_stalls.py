@@ -1,4 +1,4 @@
-"""A dead worker never stalls a cluster (issue 12 §2).
+"""A dead worker never stalls a cluster.
 
 django-q2 1.11 wedges when a process waiting on the cluster's internal queue is SIGKILLed
 (upstream issue #23): the first test shows it on a plain `qcluster`; the others run the

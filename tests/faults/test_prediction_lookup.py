@@ -1,4 +1,4 @@
-"""A paid prediction is never thrown away nor adopted twice (issue 12, section 3).
+"""A paid prediction is never thrown away nor adopted twice.
 
 Creates are cut after Replicate made the prediction (the answer lost, or too late for the
 client), refused (500, 429), tokens belong to two accounts, the prediction list is missing, and

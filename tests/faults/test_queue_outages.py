@@ -1,4 +1,4 @@
-"""Outages degrade, they do not 500 (issue 12 §4): Redis stopped and restarted (a server of the
+"""Outages degrade, they do not 500: Redis stopped and restarted (a server of the
 test's own, never the shared one), PostgreSQL connections terminated. Every test that runs jobs
 ends with each one final, charged once, refunded at most once, and a clean `reconcile`."""
 

@@ -1,4 +1,4 @@
-"""Bodies over the limit are refused with 413 before they are read (issue 11.6), under gunicorn
+"""Bodies over the limit are refused with 413 before they are read, under gunicorn
 exactly as the Procfile runs it."""
 
 from __future__ import annotations

@@ -227,6 +227,12 @@ class _StoredResponse:
     status: int
     body: bytes
     request_id: str
+    stored_at: int = 0  # the fake's clock
+
+
+# Stripe keeps an idempotency key's result for 24 hours; within them the same key with other
+# parameters (or on another endpoint) is refused with `idempotency_error`.
+IDEMPOTENCY_KEY_SECONDS = 24 * 3600
 
 
 @dataclass
@@ -729,6 +735,8 @@ class FakeStripe:
             fingerprint = tuple(sorted(pairs))
             if idempotency_key:
                 stored = self._idempotent.get(idempotency_key)
+                if stored is not None and self.now() - stored.stored_at >= IDEMPOTENCY_KEY_SECONDS:
+                    stored = None  # pruned, as Stripe does after 24 hours: the key is new again
                 if stored is not None:
                     return self._replay(record, stored, (method, path), fingerprint, response_headers)
 
@@ -744,7 +752,7 @@ class FakeStripe:
             # so a corrected retry with the same key can succeed. Only successes are saved here.
             if idempotency_key and status == 200:
                 self._idempotent[idempotency_key] = _StoredResponse(
-                    (method, path), fingerprint, status, payload, request_id
+                    (method, path), fingerprint, status, payload, request_id, self.now()
                 )
             record.status = status
             return status, payload, response_headers

@@ -41,7 +41,9 @@ def test_every_status_of_stripes_dispute_object_is_mapped():
 
 
 @pytest.mark.parametrize("status", sorted(DISPUTE_STATUS_EFFECTS))
-def test_a_dispute_first_seen_in_any_status_settles_the_credits_by_that_status(client, stripe_fake, pack, buyer, status):
+def test_a_dispute_first_seen_in_any_status_settles_the_credits_by_that_status(
+    client, stripe_fake, pack, buyer, status
+):
     payment_intent = bought(client, stripe_fake, buyer, pack)
     opened = stripe_fake.dispute(payment_intent, status=status)
     assert deliver(client, opened).status_code == 200

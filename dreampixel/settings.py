@@ -376,7 +376,11 @@ ACCOUNT_RATE_LIMITS = {
     "signup": "20/m/ip",
     "login": "30/m/ip",
 }
-SOCIALACCOUNT_ONLY = not EMAIL_LOGIN_ENABLED
+# Google only (EMAIL_LOGIN_ENABLED off) is not allauth's SOCIALACCOUNT_ONLY: allauth refuses that
+# with its MFA app and with mandatory email verification (system-check errors that stop `check`
+# and `migrate`), and staff need the second factor. Instead the adapters close email sign-up and
+# password sign-in to all but staff, and the sign-in page offers Google (accounts/adapters.py).
+SOCIALACCOUNT_ONLY = False
 SOCIALACCOUNT_AUTO_SIGNUP = True
 SOCIALACCOUNT_LOGIN_ON_GET = False
 SOCIALACCOUNT_STORE_TOKENS = False

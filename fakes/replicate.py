@@ -51,7 +51,9 @@ The list (`GET /v1/predictions`) is what Replicate's reference documents: the to
 account's predictions, newest first, 100 a page with a `next` cursor, each item with `id`,
 `model`, `version`, `status`, `input`, `output`, `error`, `metrics`, `source`, `data_removed`,
 `urls` and the timestamps, and no `webhook` (a get shows `webhook` and its filter, as the bodies of
-real webhooks do). Tokens map to accounts (`accounts={token: account}`; by default all one
+real webhooks do). Every field is one of Replicate's published Prediction type, and every status
+one of its published statuses (fakes/contracts/replicate_published_examples.json, checked by
+generation/tests/test_replicate_published_shapes.py). Tokens map to accounts (`accounts={token: account}`; by default all one
 account): another account's prediction answers 404 to get and cancel, as on Replicate, and is
 not in the list. `list_enabled = False` makes the list answer 404 (a provider without it).
 Webhooks: only the "completed" event is sent (if it is in `webhook_events_filter`), from a
@@ -729,9 +731,10 @@ class FakeReplicate:
                 "cancel": f"{self.url}/v1/predictions/{record.id}/cancel",
             },
         }
-        if listed:  # the list's documented item: no logs, no webhook; where it came from
+        # Where it came from, and whether its data was removed: fields of every prediction.
+        rendered |= {"source": record.source, "data_removed": False}
+        if listed:  # the list's documented item: no logs, no webhook
             del rendered["logs"]
-            rendered |= {"source": record.source, "data_removed": False}
         elif with_webhook and record.webhook:
             rendered |= {"webhook": record.webhook, "webhook_events_filter": record.webhook_events_filter}
         return rendered | record.overrides

@@ -28,6 +28,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
@@ -55,6 +56,10 @@ LEGACY_FIELDS: dict[str, tuple[str, ...]] = {
     "subscription": ("current_period_start", "current_period_end"),
     "line_item": ("subscription", "price"),
 }
+
+
+# Objects Stripe shows without `livemode` (their published example and the library's type).
+_NO_LIVEMODE = frozenset({"refund"})
 
 
 # --------------------------------------------------------------------------------------------------
@@ -362,9 +367,12 @@ class _Server(ThreadingHTTPServer):
 class FakeStripe:
     """In-memory Stripe behind a loopback HTTP server. Thread-safe: one lock guards all state."""
 
-    def __init__(self, *, legacy_fields: bool = True) -> None:
+    def __init__(self, *, legacy_fields: bool = True, published: Mapping[str, Obj] | None = None) -> None:
         """``legacy_fields=False`` strips the pre-2025-03-31 fields listed in ``LEGACY_FIELDS`` from
-        every response and event, to prove code under test reads only the current shapes."""
+        every response and event, to prove code under test reads only the current shapes.
+        ``published`` (``published_fixtures()``) fills every object with the fields of Stripe's own
+        published example of its resource that the fake does not set, so code under test meets
+        the whole real shape (every field, nested ones included), not only what the fake models."""
         self._lock = threading.RLock()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -383,6 +391,7 @@ class FakeStripe:
         self._invoice_payment_intent: dict[str, str] = {}
         self._failures: list[Obj] = []
         self.legacy_fields = legacy_fields
+        self.published: dict[str, Obj] = dict(published or {})
         # The hosted Checkout page (for browser tests): sessions get a URL on this server whose
         # "Pay" button completes the session, sends the signed webhook here, then redirects back.
         self.checkout_page = False
@@ -821,7 +830,7 @@ class FakeStripe:
             "id": object_id or self._new_id(prefix),
             "object": object_name,
             "created": self.now(),
-            "livemode": False,
+            **({} if object_name in _NO_LIVEMODE else {"livemode": False}),
             **fields,
         }
         self._index[obj["id"]] = obj
@@ -846,6 +855,8 @@ class FakeStripe:
 
     def _render(self, obj: Obj) -> Obj:
         snapshot = copy.deepcopy(obj)
+        if obj.get("object") in self.published:
+            snapshot = _underlay(self.published[obj["object"]], snapshot)
         if not self.legacy_fields:
             _strip_legacy(snapshot)
         if obj["object"] == "charge":
@@ -858,7 +869,6 @@ class FakeStripe:
                 "object": "list",
                 "data": [copy.deepcopy(r) for r in refunds],
                 "has_more": False,
-                "total_count": len(refunds),
                 "url": f"/v1/charges/{obj['id']}/refunds",
             }
         return snapshot
@@ -1232,7 +1242,6 @@ class FakeStripe:
             "object": "list",
             "data": items,
             "has_more": False,
-            "total_count": len(items),
             "url": f"/v1/subscription_items?subscription={subscription['id']}",
         }
         lines = [(item["price"], item["quantity"], item["id"], start, end) for item in items]
@@ -1328,7 +1337,6 @@ class FakeStripe:
                 "object": "list",
                 "data": line_objects,
                 "has_more": False,
-                "total_count": len(line_objects),
                 "url": f"/v1/invoices/{invoice_id}/lines",
             },
             metadata={},
@@ -1902,6 +1910,25 @@ class FakeStripe:
 
 def _random(length: int) -> str:
     return "".join(secrets.choice(_ALNUM) for _ in range(length))
+
+
+def _underlay(published: Any, ours: Any) -> Any:
+    """``ours`` with every key of ``published`` it lacks, nested objects merged the same way."""
+    if not isinstance(published, dict) or not isinstance(ours, dict):
+        return ours
+    merged = {key: copy.deepcopy(value) for key, value in published.items() if key not in ours}
+    for key, value in ours.items():
+        merged[key] = _underlay(published.get(key), value) if isinstance(value, dict) else value
+    return merged
+
+
+PUBLISHED_FIXTURES = Path(__file__).parent / "contracts" / "stripe_published_fixtures.json"
+
+
+def published_fixtures() -> dict[str, Obj]:
+    """Stripe's published example object of each resource the product uses, by its `object`
+    name (fakes/contracts/stripe_published_fixtures.json names the repository, path and commit)."""
+    return json.loads(PUBLISHED_FIXTURES.read_text())["resources"]
 
 
 def _strip_legacy(node: Any) -> None:

@@ -33,12 +33,13 @@ lock: $(BIN)/.installed-dev
 	$(BIN)/uv pip compile pyproject.toml $(LOCK_FLAGS) -o requirements.txt
 	$(BIN)/uv pip compile pyproject.toml --extra dev $(LOCK_FLAGS) -o requirements-dev.txt
 
-## Run the product on its embedded defaults (SQLite, local files, preview renderer, ORM queue).
+## Run the product on its embedded defaults (SQLite, local files, preview renderer, ORM queue),
+## with the local payments sandbox (the fake Stripe; nothing is charged).
 dev: install
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py demo_account
-	@echo "Dream Pixel is starting on http://127.0.0.1:8000 (web and worker; Ctrl-C stops both)"
-	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python scripts/dev_foreground.py $(BIN)/honcho start -f Procfile.dev
+	@echo "Dream Pixel is starting on http://127.0.0.1:8000 (web, worker and the payments sandbox on http://127.0.0.1:8010; Ctrl-C stops them)"
+	PAYMENTS_SANDBOX=true PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python scripts/dev_foreground.py $(BIN)/honcho start -f Procfile.dev
 
 lint: install-dev
 	$(BIN)/ruff check .

@@ -8,6 +8,8 @@ and the local payments sandbox use them.
 - `fakes.stripe.FakeStripe`: prices, customers, Checkout, subscriptions, invoices, refunds,
   disputes and signed webhooks; `signed_event`, `event_payload` and `sign` build webhook
   deliveries with Stripe's real signature scheme.
+- `fakes.sandbox.PaymentsSandbox`: the fake Stripe as `make dev`'s local payments sandbox (a
+  checkout page with test cards, a portal, a dashboard with refunds, webhooks sent back).
 - `fakes.google.FakeGoogle`: Google's authorization page, token and userinfo endpoints, for a
   sign-in through a whole running site.
 

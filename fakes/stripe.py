@@ -340,12 +340,18 @@ class _Handler(BaseHTTPRequestHandler):
     def _dispatch(self, method: str) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
-        if self.path == "/favicon.ico":  # what a browser on the checkout page asks for
+        fake = self.server.fake
+        page = fake.pages(method, self.path, body) if fake.pages is not None else None
+        if page is not None:  # the payments sandbox's pages (fakes/sandbox.py)
+            status, payload, headers = page
+        elif self.path == "/favicon.ico":  # what a browser on the checkout page asks for
             status, payload, headers = 204, b"", {"Content-Type": "image/x-icon"}
         elif self.path.startswith("/c/pay/"):
-            status, payload, headers = self.server.fake._checkout_page(method, self.path)
+            status, payload, headers = fake._checkout_page(method, self.path)
         else:
-            status, payload, headers = self.server.fake._handle(method, self.path, dict(self.headers), body)
+            status, payload, headers = fake._handle(method, self.path, dict(self.headers), body)
+            if method != "GET" and status == 200 and fake.after_change is not None:
+                fake.after_change()  # outside the lock: e.g. the sandbox sends the new events
         self.send_response(status)
         if "Content-Type" not in headers:
             self.send_header("Content-Type", "application/json")
@@ -367,12 +373,15 @@ class _Server(ThreadingHTTPServer):
 class FakeStripe:
     """In-memory Stripe behind a loopback HTTP server. Thread-safe: one lock guards all state."""
 
-    def __init__(self, *, legacy_fields: bool = True, published: Mapping[str, Obj] | None = None) -> None:
+    def __init__(
+        self, *, legacy_fields: bool = True, published: Mapping[str, Obj] | None = None, port: int = 0
+    ) -> None:
         """``legacy_fields=False`` strips the pre-2025-03-31 fields listed in ``LEGACY_FIELDS`` from
         every response and event, to prove code under test reads only the current shapes.
         ``published`` (``published_fixtures()``) fills every object with the fields of Stripe's own
         published example of its resource that the fake does not set, so code under test meets
-        the whole real shape (every field, nested ones included), not only what the fake models."""
+        the whole real shape (every field, nested ones included), not only what the fake models.
+        ``port`` 0 takes a free one (tests); the payments sandbox listens on a fixed one."""
         self._lock = threading.RLock()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -397,6 +406,11 @@ class FakeStripe:
         self.checkout_page = False
         self.webhook_url: str | None = None
         self.webhook_secret: str | None = None
+        # Hooks of the payments sandbox (fakes/sandbox.py): pages of its own, answered before the
+        # API (None: not one of them), and a call after each API request that changed something.
+        self.pages: Callable[[str, str, bytes], tuple[int, bytes, dict[str, str]] | None] | None = None
+        self.after_change: Callable[[], None] | None = None
+        self.port = port
 
     # ---- the hosted Checkout page ----------------------------------------------------------------
 
@@ -428,7 +442,7 @@ class FakeStripe:
     def start(self) -> FakeStripe:
         if self._server is not None:
             return self
-        server = _Server(("127.0.0.1", 0), _Handler)
+        server = _Server(("127.0.0.1", self.port), _Handler)
         server.fake = self
         self._server = server
         self.url = f"http://127.0.0.1:{server.server_address[1]}"
@@ -530,9 +544,13 @@ class FakeStripe:
             )
             return self._render(price)
 
-    def add_customer(self, email: str | None = None, name: str | None = None, **metadata: str) -> Obj:
+    def add_customer(
+        self, email: str | None = None, name: str | None = None, *, customer_id: str | None = None, **metadata: str
+    ) -> Obj:
+        """A customer made outside the code under test; `customer_id` keeps a known id (the
+        payments sandbox brings back the customers the database remembers)."""
         with self._lock:
-            return self._render(self._new_customer(email, name, dict(metadata)))
+            return self._render(self._new_customer(email, name, dict(metadata), object_id=customer_id))
 
     # ---- failure injection ----------------------------------------------------------------------
 
@@ -949,6 +967,7 @@ class FakeStripe:
         return self._new(
             "cus_",
             "customer",
+            object_id=extra.get("object_id"),
             address=None,
             balance=0,
             currency=None,
@@ -1748,7 +1767,8 @@ class FakeStripe:
             return_url=params.get("return_url"),
             url=None,
         )
-        portal["url"] = f"https://billing.stripe.test/p/session/{portal['id']}"
+        base = self.url if self.checkout_page else "https://billing.stripe.test"
+        portal["url"] = f"{base}/p/session/{portal['id']}"
         return self._render(portal)
 
     # ---- handlers: catalogue, billing, payments -------------------------------------------------

@@ -13,6 +13,8 @@ import pytest
 import stripe
 from django.test import Client
 
+from accounts.tests.factories import UserFactory
+from billing.models import CreditPack, Plan
 from billing.services import balance_of
 from billing.tests.stripe_kit import WEBHOOK_SECRET, deliver, start_checkout
 from fakes.stripe import LEGACY_FIELDS, FakeStripe, published_fixtures
@@ -70,18 +72,15 @@ def every_kind_of_object(fake: FakeStripe, pack, plan, buyer, other) -> None:
     fake.dispute(fake.objects("charge")[1]["id"])
 
 
-def test_the_fake_stripe_invents_no_field_and_no_type_that_stripe_does_not_publish(pack, plan, buyer):
-    from accounts.tests.factories import UserFactory
-
+def test_the_fake_stripe_invents_no_field_and_no_type_that_stripe_does_not_publish(settings, buyer):
     with FakeStripe(legacy_fields=False) as fake:
+        settings.STRIPE_SECRET_KEY = "sk_test_dreampixel"
+        settings.STRIPE_API_BASE = fake.url
+        pack = CreditPack.objects.create(name="Starter", credits=5_000, price_cents=500, stripe_price_id="price_t_pack")
+        plan = Plan.objects.create(name="Plus", credits=15_000, price_cents=1_200, stripe_price_id="price_t_plus")
         fake.add_price(pack.stripe_price_id, pack.price_cents, pack.currency, product_name="Starter pack")
         fake.add_price(plan.stripe_price_id, plan.price_cents, plan.currency, recurring=True, product_name="Plus")
-        with pytest.MonkeyPatch.context() as patch:
-            from django.conf import settings
-
-            patch.setattr(settings, "STRIPE_SECRET_KEY", "sk_test_dreampixel")
-            patch.setattr(settings, "STRIPE_API_BASE", fake.url)
-            every_kind_of_object(fake, pack, plan, buyer, UserFactory())
+        every_kind_of_object(fake, pack, plan, buyer, UserFactory())
         seen: dict[str, int] = {}
         problems = []
         for event in fake.events:
@@ -98,8 +97,6 @@ def test_the_fake_stripe_invents_no_field_and_no_type_that_stripe_does_not_publi
 
 
 def test_the_whole_money_flow_gives_the_right_balance_with_stripes_published_shapes(stripe_fake, pack, plan, buyer):
-    from accounts.tests.factories import UserFactory
-
     client = Client()
     subscriber = UserFactory()
     # A pack, paid.

@@ -8,7 +8,7 @@ PYTEST_ARGS ?=
 UPGRADE ?=
 LOCK_FLAGS = --quiet --python-version 3.11 --generate-hashes --custom-compile-command "make lock" $(if $(UPGRADE),--upgrade-package $(UPGRADE))
 
-.PHONY: dev test lint install install-dev lock clean screenshots
+.PHONY: dev test lint install install-dev lock clean screenshots contract
 
 # Installs come from the hashed locks only (--require-hashes), so every machine gets the same
 # packages. `make dev` needs the runtime set; `make test` adds the tools and test libraries.
@@ -33,12 +33,13 @@ lock: $(BIN)/.installed-dev
 	$(BIN)/uv pip compile pyproject.toml $(LOCK_FLAGS) -o requirements.txt
 	$(BIN)/uv pip compile pyproject.toml --extra dev $(LOCK_FLAGS) -o requirements-dev.txt
 
-## Run the product on its embedded defaults (SQLite, local files, preview renderer, ORM queue).
+## Run the product on its embedded defaults (SQLite, local files, preview renderer, ORM queue),
+## with the local payments sandbox (the fake Stripe; nothing is charged).
 dev: install
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py demo_account
-	@echo "Dream Pixel is starting on http://127.0.0.1:8000 (web and worker; Ctrl-C stops both)"
-	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python scripts/dev_foreground.py $(BIN)/honcho start -f Procfile.dev
+	@echo "Dream Pixel is starting on http://127.0.0.1:8000 (web, worker and the payments sandbox on http://127.0.0.1:8010; Ctrl-C stops them)"
+	PAYMENTS_SANDBOX=true PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python scripts/dev_foreground.py $(BIN)/honcho start -f Procfile.dev
 
 lint: install-dev
 	$(BIN)/ruff check .
@@ -55,6 +56,13 @@ test: install-dev
 	$(BIN)/python manage.py makemigrations --check --dry-run
 	$(BIN)/python manage.py collectstatic --noinput --clear -v 0
 	DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/pytest $(PYTEST_ARGS)
+
+## The live contract against Stripe test mode and Replicate (opt-in; each part skips without its key):
+## CONTRACT_STRIPE_SECRET_KEY=sk_test_... CONTRACT_REPLICATE_API_TOKEN=r8_... make contract
+contract: install-dev
+	./scripts/ensure-services.sh
+	@test -n "$$CONTRACT_STRIPE_SECRET_KEY$$CONTRACT_REPLICATE_API_TOKEN" || echo "make contract: no CONTRACT_STRIPE_SECRET_KEY and no CONTRACT_REPLICATE_API_TOKEN; every part will be skipped."
+	DREAMPIXEL_CONTRACT=1 DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/pytest tests/contract -p no:cacheprovider -rs $(PYTEST_ARGS)
 
 ## Run the browser tests and write their pictures to docs/screenshots/ (only this target does).
 screenshots: install-dev

@@ -38,6 +38,7 @@ def _never_the_real_services(settings) -> None:
     settings.STRIPE_SECRET_KEY = ""
     settings.STRIPE_WEBHOOK_SECRET = ""
     settings.STRIPE_API_BASE = ""
+    settings.PAYMENTS_SANDBOX = False
     settings.REPLICATE_API_TOKENS = []
     settings.REPLICATE_BASE_URL = ""
     settings.LOCAL_RENDERER_ENABLED = True

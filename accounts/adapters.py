@@ -12,7 +12,16 @@ from core.links import absolute_url
 
 class AccountAdapter(DefaultAccountAdapter):
     def is_open_for_signup(self, request) -> bool:
+        # Email sign-up; Google's is the social adapter's below.
         return settings.EMAIL_LOGIN_ENABLED
+
+    def authenticate(self, request, **credentials):
+        # Google only: a password signs in staff alone (their accounts come from createsuperuser
+        # and the admin); anyone else signs in with Google, as the sign-in page says.
+        user = super().authenticate(request, **credentials)
+        if user is not None and not settings.EMAIL_LOGIN_ENABLED and not user.is_staff:
+            return None
+        return user
 
     # Emails name the site and link to its public address (PUBLIC_BASE_URL), not the Host
     # a request came in on; each has an HTML part next to the text.
@@ -37,6 +46,11 @@ class AccountAdapter(DefaultAccountAdapter):
 
 
 class SocialAccountAdapter(DefaultSocialAccountAdapter):
+    def is_open_for_signup(self, request, sociallogin) -> bool:
+        # allauth's default asks the account adapter, which answers for email sign-up: with email
+        # sign-in off that would refuse every new Google user.
+        return settings.GOOGLE_LOGIN_ENABLED
+
     def populate_user(self, request, sociallogin, data):
         # Our User has one `name` field instead of first/last name: fill it from Google.
         user = super().populate_user(request, sociallogin, data)

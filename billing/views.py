@@ -67,6 +67,8 @@ def billing_home(request: AuthenticatedHttpRequest) -> HttpResponse:
             # From the catalog, as jobs are charged (see billing.pricing).
             "credit_costs": credit_costs(),
             "payments_configured": payments_configured(),
+            "payments_sandbox": settings.PAYMENTS_SANDBOX,
+            "payments_sandbox_url": settings.PAYMENTS_SANDBOX_URL,
             "packs": CreditPack.objects.filter(active=True),
             "plans": Plan.objects.filter(active=True),
             "subscription": subscription,

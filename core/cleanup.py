@@ -15,6 +15,8 @@ from typing import Any
 
 from django.db.models import QuerySet
 
+from core.skips import item_guard
+
 BATCH = 1_000
 
 
@@ -67,18 +69,36 @@ def parts_run(
     parts: list[Callable[[], Part]], *, dry_run: bool, on_item: Callable[[str, str], None] | None = None
 ) -> list[Part]:
     """Apply every part batch by batch (or only count, with dry_run); `on_item(part, item)` is
-    called for each item as its batch is read, so a listing never builds up in memory."""
+    called for each item as its batch is read, so a listing never builds up in memory.
+
+    One bad item stops nothing: a batch whose removal raises is removed again row by row, and a
+    row that still raises is skipped (core/skips.py); a part that raises is skipped whole."""
     done = []
     for make in parts:
-        part = make()
-        for source in part.sources:
-            for batch in _batches(source):
-                for row in batch:
-                    for label in source.labels(row):
-                        part.count += 1
-                        if on_item is not None:
-                            on_item(part.name, label)
-                if not dry_run:
-                    source.remove(batch)
+        part = Part(getattr(make, "__name__", "part").strip("_"), "")
+        with item_guard(loop="cleanup", item=f"part {part.name}"):
+            part = make()
+            _part_run(part, dry_run=dry_run, on_item=on_item)
         done.append(part)
     return done
+
+
+def _part_run(part: Part, *, dry_run: bool, on_item: Callable[[str, str], None] | None) -> None:
+    for source in part.sources:
+        for batch in _batches(source):
+            for row in batch:
+                for label in source.labels(row):
+                    part.count += 1
+                    if on_item is not None:
+                        on_item(part.name, label)
+            if dry_run:
+                continue
+            try:
+                source.remove(batch)
+            except Exception:
+                for row in batch:
+                    labels = source.labels(row)
+                    with item_guard(
+                        loop="cleanup", item=f"{part.name} {labels[0] if labels else getattr(row, source.key)}"
+                    ):
+                        source.remove([row])

@@ -28,6 +28,10 @@ class Registry(Generic[T]):
             raise ImproperlyConfigured(f"{self.what}: {name!r} is registered twice")
         self._entries[name] = entry
 
+    def unregister(self, name: str) -> None:
+        # An answer withdrawn (a test's own check, registered for the length of the test).
+        self._entries.pop(name, None)
+
     def get(self, name: str) -> T | None:
         return self._entries.get(name)
 

@@ -263,6 +263,19 @@ STRIPE_SECRET_KEY = env_str("STRIPE_SECRET_KEY")
 STRIPE_WEBHOOK_SECRET = env_str("STRIPE_WEBHOOK_SECRET")
 # Stripe's API address; only for tests or a proxy. Empty: api.stripe.com.
 STRIPE_API_BASE = env_str("STRIPE_API_BASE").rstrip("/")
+# The local payments sandbox (`make dev` turns it on): the fake Stripe on loopback, with a
+# checkout page and a test card, a portal, a dashboard with refunds, and webhooks sent back
+# (fakes/sandbox.py, scripts/dev_payments.py). Nothing is charged. Production refuses it.
+PAYMENTS_SANDBOX = env_bool("PAYMENTS_SANDBOX", False)
+PAYMENTS_SANDBOX_URL = env_str("PAYMENTS_SANDBOX_URL", "http://127.0.0.1:8010").rstrip("/")
+if PAYMENTS_SANDBOX:
+    if PRODUCTION:
+        raise ImproperlyConfigured(
+            "PAYMENTS_SANDBOX is for `make dev` only: it takes pretend payments. Unset it in production."
+        )
+    STRIPE_SECRET_KEY = "sk_test_payments_sandbox"  # noqa: S105 (the sandbox's own, public on purpose)
+    STRIPE_WEBHOOK_SECRET = "whsec_dreampixel_payments_sandbox"  # noqa: S105 (likewise)
+    STRIPE_API_BASE = PAYMENTS_SANDBOX_URL
 # How far back `reconcile` lists paid Checkout sessions and invoices from Stripe.
 STRIPE_RECONCILE_WINDOW_HOURS = env_int("STRIPE_RECONCILE_WINDOW_HOURS", 72, minimum=1)
 # Buy and portal POSTs per client address.
@@ -376,7 +389,11 @@ ACCOUNT_RATE_LIMITS = {
     "signup": "20/m/ip",
     "login": "30/m/ip",
 }
-SOCIALACCOUNT_ONLY = not EMAIL_LOGIN_ENABLED
+# Google only (EMAIL_LOGIN_ENABLED off) is not allauth's SOCIALACCOUNT_ONLY: allauth refuses that
+# with its MFA app and with mandatory email verification (system-check errors that stop `check`
+# and `migrate`), and staff need the second factor. Instead the adapters close email sign-up and
+# password sign-in to all but staff, and the sign-in page offers Google (accounts/adapters.py).
+SOCIALACCOUNT_ONLY = False
 SOCIALACCOUNT_AUTO_SIGNUP = True
 SOCIALACCOUNT_LOGIN_ON_GET = False
 SOCIALACCOUNT_STORE_TOKENS = False
@@ -446,7 +463,12 @@ _csp = {
         "object-src": [NONE],
         "base-uri": [SELF],
         "frame-ancestors": [NONE],
-        "form-action": [SELF, "https://accounts.google.com", "https://checkout.stripe.com"],
+        "form-action": [
+            SELF,
+            "https://accounts.google.com",
+            "https://checkout.stripe.com",
+            *([PAYMENTS_SANDBOX_URL] if PAYMENTS_SANDBOX else []),
+        ],
     }
 }
 if PRODUCTION:

@@ -30,6 +30,11 @@ Scenarios are picked by a marker in the `prompt` input, so one test run can mix 
   "[null]"    succeeded with output null
   "[slow]"    takes 10x predict_seconds, at least 30 s (for cancel and sweeper tests)
   "[expired]" succeeded, but the file URLs answer 404 (Replicate deleted the files)
+  "[aborted]" never starts: "starting" until its seconds pass, then "aborted" (Replicate's status
+              for a prediction whose deadline passed before it ran; no output, no metrics, not billed)
+`add_prediction(status=...)` puts a prediction the app did not make into the account's list, with
+any status (`aborted`, or one nobody has seen yet) and any shape, as runs started from Replicate's
+website or by another app on the same account appear there.
 An uploaded file (POST /v1/files) containing POISON bytes, or a PNG whose top-left pixel is
 POISON_PIXEL, fails the predictions that use it.
 Outputs: PNG images (64x64, deterministic from prompt, seed and index; `output_format`
@@ -46,7 +51,9 @@ The list (`GET /v1/predictions`) is what Replicate's reference documents: the to
 account's predictions, newest first, 100 a page with a `next` cursor, each item with `id`,
 `model`, `version`, `status`, `input`, `output`, `error`, `metrics`, `source`, `data_removed`,
 `urls` and the timestamps, and no `webhook` (a get shows `webhook` and its filter, as the bodies of
-real webhooks do). Tokens map to accounts (`accounts={token: account}`; by default all one
+real webhooks do). Every field is one of Replicate's published Prediction type, and every status
+one of its published statuses (fakes/contracts/replicate_published_examples.json, checked by
+generation/tests/test_replicate_published_shapes.py). Tokens map to accounts (`accounts={token: account}`; by default all one
 account): another account's prediction answers 404 to get and cancel, as on Replicate, and is
 not in the list. `list_enabled = False` makes the list answer 404 (a provider without it).
 Webhooks: only the "completed" event is sent (if it is in `webhook_events_filter`), from a
@@ -89,14 +96,16 @@ import replicate
 from PIL import Image, ImageDraw
 
 DEFAULT_TOKEN = "r8_test_token"
-FINAL_STATUSES = frozenset({"succeeded", "failed", "canceled"})
+# Replicate's prediction lifecycle documents these final statuses; the pinned client (1.0.7) knows
+# only the first three and raises a pydantic error on `aborted`.
+FINAL_STATUSES = frozenset({"succeeded", "failed", "canceled", "aborted"})
 ALL_WEBHOOK_EVENTS = ("start", "output", "logs", "completed")
 FAIL_ERROR = (
     "Model crashed: CUDA out of memory. Tried to allocate 2.00 GiB "
     "(GPU 0; 23.69 GiB total capacity; 21.90 GiB already allocated)"
 )
 NSFW_ERROR = "NSFW content detected. Try running it again, or try a different prompt."
-MARKERS = ("fail", "nsfw", "empty", "null", "slow", "expired")
+MARKERS = ("fail", "nsfw", "empty", "null", "slow", "expired", "aborted")
 # An uploaded file containing these bytes (e.g. in a PNG text chunk) makes the prediction that
 # uses it fail: one bad photo in a batch that shares one prompt.
 POISON = b"FAKE-REPLICATE-FAIL"
@@ -148,11 +157,19 @@ class FakePrediction:
     expired: bool = False
     webhook_sent: bool = False
     timer: threading.Timer | None = field(default=None, repr=False)
+    # A prediction put in by add_prediction: this status always, and these fields over the render.
+    fixed_status: str | None = None
+    overrides: dict[str, Any] = field(default_factory=dict)
+    source: str = "api"
 
     def status_at(self, now: float) -> str:
+        if self.fixed_status is not None:
+            return self.fixed_status
         if self.canceled is not None:
             return "canceled"
         elapsed = now - self.created
+        if self.scenario == "aborted":
+            return "aborted" if elapsed >= self.seconds else "starting"
         if elapsed >= self.seconds:
             return "failed" if self.scenario in ("fail", "nsfw") else "succeeded"
         return "starting" if elapsed < self.seconds * STARTING_SHARE else "processing"
@@ -311,6 +328,40 @@ class FakeReplicate:
         """API requests per bearer token sent (None: no token), valid or not."""
         with self._lock:
             return dict(self._token_counts)
+
+    def add_prediction(
+        self,
+        *,
+        status: str,
+        model: str = "someone-else/their-model",
+        input: Any = None,
+        source: str = "web",
+        token: str | None = None,
+        **overrides: Any,
+    ) -> str:
+        """A prediction this app did not make, in the list of `token`'s account (default: the
+        default account), newest of all, with a fixed `status`; `overrides` replace fields of its
+        JSON. An `input` that is not an object is shown as it is. Returns its id."""
+        if input is not None and not isinstance(input, dict):
+            overrides["input"] = input
+        record = FakePrediction(
+            id=_new_id(),
+            model=model,
+            version=hashlib.sha256(model.encode()).hexdigest(),
+            input=dict(input) if isinstance(input, dict) else {"prompt": "made elsewhere"},
+            token=token,
+            account=self.account_of(token),
+            scenario="ok",
+            seconds=0.0,
+            created=time.monotonic(),
+            created_at=datetime.now(UTC),
+            fixed_status=status,
+            overrides=overrides,
+            source=source,
+        )
+        with self._lock:
+            self.predictions[record.id] = record
+        return record.id
 
     def status_of(self, prediction_id: str) -> str:
         with self._lock:
@@ -511,7 +562,7 @@ class FakeReplicate:
         if scenario == "slow":
             seconds = max(seconds * SLOW_FACTOR, SLOW_MINIMUM_SECONDS)
         # Outputs are made up front (outside the lock: Pillow is the slow part).
-        files = {} if scenario in ("fail", "nsfw", "empty", "null") else _make_outputs(model, inputs)
+        files = {} if scenario in ("fail", "nsfw", "empty", "null", "aborted") else _make_outputs(model, inputs)
 
         events = data.get("webhook_events_filter")
         record = FakePrediction(
@@ -639,8 +690,8 @@ class FakeReplicate:
         created_at = record.created_at
         start_offset = record.seconds * STARTING_SHARE
         end_offset = (record.canceled - record.created) if record.canceled is not None else record.seconds
-        started = status in ("processing", "succeeded", "failed") or (
-            status == "canceled" and end_offset >= start_offset
+        started = record.scenario != "aborted" and (
+            status in ("processing", "succeeded", "failed") or (status == "canceled" and end_offset >= start_offset)
         )
         final = status in FINAL_STATUSES
 
@@ -657,7 +708,7 @@ class FakeReplicate:
         fraction = min(max((moment - record.created - start_offset) / running, 0.0), 1.0) if running else 1.0
         logs = _logs(record, status, fraction) if started else ""
         metrics = {}
-        if final:
+        if final and started:
             metrics = {
                 "predict_time": round(max(end_offset - start_offset, 0.0), 3),
                 "total_time": round(end_offset, 3),
@@ -680,12 +731,13 @@ class FakeReplicate:
                 "cancel": f"{self.url}/v1/predictions/{record.id}/cancel",
             },
         }
-        if listed:  # the list's documented item: no logs, no webhook; where it came from
+        # Where it came from, and whether its data was removed: fields of every prediction.
+        rendered |= {"source": record.source, "data_removed": False}
+        if listed:  # the list's documented item: no logs, no webhook
             del rendered["logs"]
-            rendered |= {"source": "api", "data_removed": False}
         elif with_webhook and record.webhook:
             rendered |= {"webhook": record.webhook, "webhook_events_filter": record.webhook_events_filter}
-        return rendered
+        return rendered | record.overrides
 
 
 def _logs(record: FakePrediction, status: str, fraction: float) -> str:

@@ -28,6 +28,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
@@ -55,6 +56,10 @@ LEGACY_FIELDS: dict[str, tuple[str, ...]] = {
     "subscription": ("current_period_start", "current_period_end"),
     "line_item": ("subscription", "price"),
 }
+
+
+# Objects Stripe shows without `livemode` (their published example and the library's type).
+_NO_LIVEMODE = frozenset({"refund"})
 
 
 # --------------------------------------------------------------------------------------------------
@@ -227,6 +232,12 @@ class _StoredResponse:
     status: int
     body: bytes
     request_id: str
+    stored_at: int = 0  # the fake's clock
+
+
+# Stripe keeps an idempotency key's result for 24 hours; within them the same key with other
+# parameters (or on another endpoint) is refused with `idempotency_error`.
+IDEMPOTENCY_KEY_SECONDS = 24 * 3600
 
 
 @dataclass
@@ -329,12 +340,18 @@ class _Handler(BaseHTTPRequestHandler):
     def _dispatch(self, method: str) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
-        if self.path == "/favicon.ico":  # what a browser on the checkout page asks for
+        fake = self.server.fake
+        page = fake.pages(method, self.path, body) if fake.pages is not None else None
+        if page is not None:  # the payments sandbox's pages (fakes/sandbox.py)
+            status, payload, headers = page
+        elif self.path == "/favicon.ico":  # what a browser on the checkout page asks for
             status, payload, headers = 204, b"", {"Content-Type": "image/x-icon"}
         elif self.path.startswith("/c/pay/"):
-            status, payload, headers = self.server.fake._checkout_page(method, self.path)
+            status, payload, headers = fake._checkout_page(method, self.path)
         else:
-            status, payload, headers = self.server.fake._handle(method, self.path, dict(self.headers), body)
+            status, payload, headers = fake._handle(method, self.path, dict(self.headers), body)
+            if method != "GET" and status == 200 and fake.after_change is not None:
+                fake.after_change()  # outside the lock: e.g. the sandbox sends the new events
         self.send_response(status)
         if "Content-Type" not in headers:
             self.send_header("Content-Type", "application/json")
@@ -356,9 +373,15 @@ class _Server(ThreadingHTTPServer):
 class FakeStripe:
     """In-memory Stripe behind a loopback HTTP server. Thread-safe: one lock guards all state."""
 
-    def __init__(self, *, legacy_fields: bool = True) -> None:
+    def __init__(
+        self, *, legacy_fields: bool = True, published: Mapping[str, Obj] | None = None, port: int = 0
+    ) -> None:
         """``legacy_fields=False`` strips the pre-2025-03-31 fields listed in ``LEGACY_FIELDS`` from
-        every response and event, to prove code under test reads only the current shapes."""
+        every response and event, to prove code under test reads only the current shapes.
+        ``published`` (``published_fixtures()``) fills every object with the fields of Stripe's own
+        published example of its resource that the fake does not set, so code under test meets
+        the whole real shape (every field, nested ones included), not only what the fake models.
+        ``port`` 0 takes a free one (tests); the payments sandbox listens on a fixed one."""
         self._lock = threading.RLock()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -377,11 +400,17 @@ class FakeStripe:
         self._invoice_payment_intent: dict[str, str] = {}
         self._failures: list[Obj] = []
         self.legacy_fields = legacy_fields
+        self.published: dict[str, Obj] = dict(published or {})
         # The hosted Checkout page (for browser tests): sessions get a URL on this server whose
         # "Pay" button completes the session, sends the signed webhook here, then redirects back.
         self.checkout_page = False
         self.webhook_url: str | None = None
         self.webhook_secret: str | None = None
+        # Hooks of the payments sandbox (fakes/sandbox.py): pages of its own, answered before the
+        # API (None: not one of them), and a call after each API request that changed something.
+        self.pages: Callable[[str, str, bytes], tuple[int, bytes, dict[str, str]] | None] | None = None
+        self.after_change: Callable[[], None] | None = None
+        self.port = port
 
     # ---- the hosted Checkout page ----------------------------------------------------------------
 
@@ -413,7 +442,7 @@ class FakeStripe:
     def start(self) -> FakeStripe:
         if self._server is not None:
             return self
-        server = _Server(("127.0.0.1", 0), _Handler)
+        server = _Server(("127.0.0.1", self.port), _Handler)
         server.fake = self
         self._server = server
         self.url = f"http://127.0.0.1:{server.server_address[1]}"
@@ -515,9 +544,13 @@ class FakeStripe:
             )
             return self._render(price)
 
-    def add_customer(self, email: str | None = None, name: str | None = None, **metadata: str) -> Obj:
+    def add_customer(
+        self, email: str | None = None, name: str | None = None, *, customer_id: str | None = None, **metadata: str
+    ) -> Obj:
+        """A customer made outside the code under test; `customer_id` keeps a known id (the
+        payments sandbox brings back the customers the database remembers)."""
         with self._lock:
-            return self._render(self._new_customer(email, name, dict(metadata)))
+            return self._render(self._new_customer(email, name, dict(metadata), object_id=customer_id))
 
     # ---- failure injection ----------------------------------------------------------------------
 
@@ -729,6 +762,8 @@ class FakeStripe:
             fingerprint = tuple(sorted(pairs))
             if idempotency_key:
                 stored = self._idempotent.get(idempotency_key)
+                if stored is not None and self.now() - stored.stored_at >= IDEMPOTENCY_KEY_SECONDS:
+                    stored = None  # pruned, as Stripe does after 24 hours: the key is new again
                 if stored is not None:
                     return self._replay(record, stored, (method, path), fingerprint, response_headers)
 
@@ -744,7 +779,7 @@ class FakeStripe:
             # so a corrected retry with the same key can succeed. Only successes are saved here.
             if idempotency_key and status == 200:
                 self._idempotent[idempotency_key] = _StoredResponse(
-                    (method, path), fingerprint, status, payload, request_id
+                    (method, path), fingerprint, status, payload, request_id, self.now()
                 )
             record.status = status
             return status, payload, response_headers
@@ -813,7 +848,7 @@ class FakeStripe:
             "id": object_id or self._new_id(prefix),
             "object": object_name,
             "created": self.now(),
-            "livemode": False,
+            **({} if object_name in _NO_LIVEMODE else {"livemode": False}),
             **fields,
         }
         self._index[obj["id"]] = obj
@@ -838,6 +873,8 @@ class FakeStripe:
 
     def _render(self, obj: Obj) -> Obj:
         snapshot = copy.deepcopy(obj)
+        if obj.get("object") in self.published:
+            snapshot = _underlay(self.published[obj["object"]], snapshot)
         if not self.legacy_fields:
             _strip_legacy(snapshot)
         if obj["object"] == "charge":
@@ -850,7 +887,6 @@ class FakeStripe:
                 "object": "list",
                 "data": [copy.deepcopy(r) for r in refunds],
                 "has_more": False,
-                "total_count": len(refunds),
                 "url": f"/v1/charges/{obj['id']}/refunds",
             }
         return snapshot
@@ -931,6 +967,7 @@ class FakeStripe:
         return self._new(
             "cus_",
             "customer",
+            object_id=extra.get("object_id"),
             address=None,
             balance=0,
             currency=None,
@@ -1224,7 +1261,6 @@ class FakeStripe:
             "object": "list",
             "data": items,
             "has_more": False,
-            "total_count": len(items),
             "url": f"/v1/subscription_items?subscription={subscription['id']}",
         }
         lines = [(item["price"], item["quantity"], item["id"], start, end) for item in items]
@@ -1320,7 +1356,6 @@ class FakeStripe:
                 "object": "list",
                 "data": line_objects,
                 "has_more": False,
-                "total_count": len(line_objects),
                 "url": f"/v1/invoices/{invoice_id}/lines",
             },
             metadata={},
@@ -1732,7 +1767,8 @@ class FakeStripe:
             return_url=params.get("return_url"),
             url=None,
         )
-        portal["url"] = f"https://billing.stripe.test/p/session/{portal['id']}"
+        base = self.url if self.checkout_page else "https://billing.stripe.test"
+        portal["url"] = f"{base}/p/session/{portal['id']}"
         return self._render(portal)
 
     # ---- handlers: catalogue, billing, payments -------------------------------------------------
@@ -1894,6 +1930,25 @@ class FakeStripe:
 
 def _random(length: int) -> str:
     return "".join(secrets.choice(_ALNUM) for _ in range(length))
+
+
+def _underlay(published: Any, ours: Any) -> Any:
+    """``ours`` with every key of ``published`` it lacks, nested objects merged the same way."""
+    if not isinstance(published, dict) or not isinstance(ours, dict):
+        return ours
+    merged = {key: copy.deepcopy(value) for key, value in published.items() if key not in ours}
+    for key, value in ours.items():
+        merged[key] = _underlay(published.get(key), value) if isinstance(value, dict) else value
+    return merged
+
+
+PUBLISHED_FIXTURES = Path(__file__).parent / "contracts" / "stripe_published_fixtures.json"
+
+
+def published_fixtures() -> dict[str, Obj]:
+    """Stripe's published example object of each resource the product uses, by its `object`
+    name (fakes/contracts/stripe_published_fixtures.json names the repository, path and commit)."""
+    return json.loads(PUBLISHED_FIXTURES.read_text())["resources"]
 
 
 def _strip_legacy(node: Any) -> None:

@@ -19,6 +19,7 @@ from django.utils import timezone
 from billing.models import LedgerEntry
 from billing.reconcile.findings import EXAMPLES, Check, Finding
 from billing.services import credits_refund
+from core.skips import item_guard
 from generation.models import Job
 from generation.services.sweeping import sweep_stuck_jobs
 
@@ -78,10 +79,13 @@ def finished_jobs_without_refund(*, since: datetime | None = None) -> Finding:
         jobs = jobs.filter(finished_at__gte=since)
 
     def fix() -> int:
-        owed = list(jobs.only("id"))
-        for job in owed:
-            credits_refund(charge_key=job.charge_key, key=job.refund_key, memo="Refund owed (reconcile)")
-        return len(owed)
+        repaired = 0
+        for job in list(jobs.only("id")):
+            # A job whose refund is refused (no charge to refund) stops none of the others.
+            with item_guard(loop="reconcile", item=f"refund of job {job.pk}"):
+                credits_refund(charge_key=job.charge_key, key=job.refund_key, memo="Refund owed (reconcile)")
+                repaired += 1
+        return repaired
 
     finding = _finding("finished_jobs_without_refund", "Failed or canceled jobs that were not refunded", jobs)
     finding.fix = fix if finding.count else None

@@ -16,7 +16,7 @@ from django.views.decorators.http import require_POST
 from replicate.webhook import Webhooks, WebhookSigningSecret
 
 from generation.models import Job, ProviderWebhook
-from generation.providers import Prediction, ProviderError, get_provider
+from generation.providers import RUNNING_STATUSES, Prediction, ProviderError, get_provider
 from generation.providers.replicate import JOB_INPUT_KEY, ReplicateProvider
 from generation.queue import job_sync_enqueue
 from generation.services.running import job_adopt_prediction
@@ -89,7 +89,10 @@ def replicate_webhook(request: HttpRequest) -> HttpResponse:
         prediction = Prediction(id=prediction_id, status=status, job_id=marker)
         if job_adopt_prediction(job_id=named_job, prediction=prediction):
             job_id = named_job
-    if job_id and status in ("succeeded", "failed", "canceled"):
+    # Any status but the two of a running prediction: `aborted`, and a final status Replicate may
+    # add one day, are settled by asking Replicate (an unknown one reads as running, and the
+    # job's deadline ends it).
+    if job_id and status not in RUNNING_STATUSES:
         job_sync_enqueue(job_id)  # raises if the queue is down: a 500, and Replicate delivers again
     ProviderWebhook.objects.filter(webhook_id=headers["webhook-id"]).update(processed_at=timezone.now())
     return JsonResponse({"ok": True})

@@ -13,6 +13,7 @@ from django_q.models import Task
 
 from billing import cleanup as billing_cleanup
 from core.cleanup import Part, parts_run, rows_part
+from core.models import SkippedItem
 from generation import cleanup as generation_cleanup
 
 
@@ -37,10 +38,21 @@ def _expired_sessions() -> Part:
     )
 
 
+def _skipped_items() -> Part:
+    cutoff = timezone.now() - timedelta(days=30)
+    return rows_part(
+        "skipped_items",
+        "Records of items the scheduled work skipped, not seen for 30 days",
+        lambda: SkippedItem.objects.filter(last_seen_at__lt=cutoff),
+        "id",
+    )
+
+
 PARTS: list[Callable[[], Part]] = [
     *generation_cleanup.PARTS,
     _task_results,
     _expired_sessions,
+    _skipped_items,
     *billing_cleanup.PARTS,
 ]
 

@@ -23,6 +23,7 @@ from billing.backoffice import billing_figures, billing_panels, outstanding_cred
 from billing.models import LedgerEntry
 from billing.money import format_money
 from core.charts import Series, bar_chart, line_chart
+from core.skips import skipped_recently
 from generation.models import Job, JobReport
 from generation.stats import duration_percentiles, percentile
 from operations.alerts import alerts_current
@@ -218,4 +219,6 @@ def dashboard() -> dict:
             .order_by("deadline_at")[:10]
         ),
         "open_reports": JobReport.objects.filter(status=JobReport.Status.OPEN).count(),
+        # What the scheduled loops went past in the last day (one bad item stops no loop).
+        "skipped": skipped_recently(),
     } | billing_panels()

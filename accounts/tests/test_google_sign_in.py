@@ -7,7 +7,7 @@ from django.core import mail
 from django.urls import reverse
 
 from accounts.models import User
-from accounts.tests.factories import UserFactory
+from accounts.tests.factories import PASSWORD, UserFactory
 from accounts.tests.google import google_settings, google_sign_in
 
 pytestmark = pytest.mark.django_db
@@ -80,3 +80,27 @@ def test_a_token_issued_for_another_app_is_refused(client):
     response = google_sign_in(client, sub="1005", email="mal@example.com", audience="someone-else")
     assert response.status_code == 401
     assert not User.objects.filter(email="mal@example.com").exists()
+
+
+def test_with_email_sign_in_off_a_new_google_user_is_signed_up(client, settings):
+    settings.EMAIL_LOGIN_ENABLED = False
+    response = google_sign_in(client, sub="1101", email="nia@example.com", name="Nia Only")
+    assert response.status_code == 302 and response["Location"] == reverse("create")
+    assert _signed_in_user(client) == User.objects.get(email="nia@example.com")
+
+
+def test_with_email_sign_in_off_a_password_signs_in_staff_alone(client, settings):
+    settings.EMAIL_LOGIN_ENABLED = False
+    UserFactory(email="pat@example.com")
+    staff = User.objects.create_superuser(email="boss@example.com", password=PASSWORD)
+    EmailAddress.objects.create(user=staff, email=staff.email, verified=True, primary=True)
+    page = client.get(reverse("account_login")).content.decode()
+    assert "Continue with Google" in page and "Staff: sign in with email and password" in page
+    refused = client.post(reverse("account_login"), {"login": "pat@example.com", "password": PASSWORD})
+    assert refused.status_code == 200 and _signed_in_user(client) is None
+    client.post(reverse("account_login"), {"login": "boss@example.com", "password": PASSWORD})
+    assert _signed_in_user(client) == staff
+    client.post(reverse("account_logout"))
+    # Email sign-up is closed: the form is not offered, and a post makes nobody.
+    client.post("/accounts/signup/", {"email": "new@example.com", "password1": PASSWORD, "password2": PASSWORD})
+    assert not User.objects.filter(email="new@example.com").exists()

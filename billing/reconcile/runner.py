@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta
 
+from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 
 from accounts.models import StaffAction, User
@@ -14,6 +15,7 @@ from billing.models import ReconcileFinding, ReconcileRun
 from billing.reconcile.findings import RECONCILE_CHECKS, Finding
 from billing.reconcile.stripe_checks import stripe_listings_kept
 from billing.services import ledger_acting_for
+from core.skips import item_guard, item_skipped
 
 # Incremental runs start this long before their watermark: an entry stamped just before the
 # last run may have committed just after it read.
@@ -39,7 +41,24 @@ def run_checks(*, full: bool = False) -> tuple[list[Finding], dict[str, datetime
     checks = list(RECONCILE_CHECKS.items())
     scopes = {name: None if full else check_since(name) for name, _ in checks}
     with stripe_listings_kept():
-        return [check(since=scopes[name]) for name, check in checks], scopes
+        return [_check_run(name, check, scopes[name]) for name, check in checks], scopes
+
+
+def _check_run(name: str, check, since: datetime | None) -> Finding:
+    """One check's finding; a check that raises stops none of the others and is itself a
+    finding (so the run is not clean and the admin shows why)."""
+    try:
+        return check(since=since)
+    except (OperationalError, InterfaceError):
+        raise
+    except Exception as error:
+        item_skipped(loop="reconcile", item=f"check {name}", error=error)
+        return Finding(
+            name=name,
+            description=f"The check {name} could not run; it is retried on the next run",
+            count=1,
+            examples=[{"error": f"{type(error).__name__}: {error}"[:500]}],
+        )
 
 
 def reconcile_run(
@@ -55,10 +74,12 @@ def reconcile_run(
     if fix:
         for finding in findings:
             if finding.fix is not None and not finding.ok:
-                fixed[finding.name] = finding.fix()
+                # A repair that raises is skipped (the finding stays); the others still run.
+                with item_guard(loop="reconcile", item=f"fix {finding.name}"):
+                    fixed[finding.name] = finding.fix()
         if fixed:
             # Checked again outside run_checks, so Stripe is read afresh after the repairs.
-            findings = [_check(f.name)(since=scopes[f.name]) for f in findings]
+            findings = [_check_run(f.name, _check(f.name), scopes[f.name]) for f in findings]
     ReconcileFinding.objects.bulk_create(
         ReconcileFinding(
             run=run,

@@ -8,7 +8,6 @@ STRIPE_RECONCILE_WINDOW_HOURS, whatever `since` says (the event check reads our 
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -17,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 
 import stripe
 from django.conf import settings
+from django.db import InterfaceError, OperationalError
 from django.db.models import Count, Q
 from django.utils import timezone
 
@@ -26,8 +26,7 @@ from billing.models import LedgerEntry, StripeCustomer, StripeEvent, Subscriptio
 from billing.reconcile.findings import EXAMPLES, Check, Finding, rows_finding
 from billing.stripe_client import payments_configured, stripe_client
 from billing.stripe_services.common import stripe_id
-
-logger = logging.getLogger(__name__)
+from core.skips import item_guard
 
 _STRIPE_ERRORS_NOTE = "Stripe could not be reached"
 
@@ -101,11 +100,10 @@ def _read_paid_plan_invoices(client, since: int) -> list[dict]:
 
 
 def _repair(fulfil: Callable[..., object], **kwargs: str) -> bool:
-    try:
-        return fulfil(**kwargs) is not None
-    except Exception:
-        logger.exception("reconcile could not repair %s(%s)", fulfil.__name__, kwargs)
-        return False
+    repaired = False
+    with item_guard(loop="reconcile", item=f"{fulfil.__name__} {' '.join(kwargs.values())}"):
+        repaired = fulfil(**kwargs) is not None
+    return repaired
 
 
 def _stripe_finding(name: str, description: str, find: Callable[[object, int], Finding]) -> Finding:
@@ -401,10 +399,11 @@ def stripe_event_unprocessed(*, since: datetime | None = None) -> Finding:
         for event in events.exclude(status__in=StripeEvent.DONE)[:500]:
             try:
                 stripe_services.stripe_event_process(event=event)
-            except Exception:
-                logger.exception("reconcile could not process Stripe event %s", event.event_id)
-            else:
-                repaired += 1
+            except (OperationalError, InterfaceError):
+                raise
+            except Exception:  # noqa: S112 (recorded and logged once by stripe_event_process)
+                continue  # a poison payload stays failed for a person; the next event goes on
+            repaired += 1
         return repaired
 
     finding.fix = fix if payments_configured() else None

@@ -18,6 +18,7 @@ from billing.stripe_services.checkout import checkout_start, portal_session_crea
 from billing.stripe_services.common import (
     DISPUTE_CLAWBACK_STATUSES,
     DISPUTE_RESTORE_STATUSES,
+    DISPUTE_STATUS_EFFECTS,
     GRANTING_BILLING_REASONS,
     PAID_SESSION,
     REFUND_CLAWBACK_STATUSES,
@@ -39,6 +40,7 @@ from billing.stripe_services.reversals import charge_reversals_settle, credits_s
 __all__ = [
     "DISPUTE_CLAWBACK_STATUSES",
     "DISPUTE_RESTORE_STATUSES",
+    "DISPUTE_STATUS_EFFECTS",
     "EVENT_HANDLERS",
     "GRANTING_BILLING_REASONS",
     "PAID_SESSION",

@@ -44,6 +44,8 @@ def checkout_start(
     """Create a Checkout session for a pack (mode payment) or a plan (mode subscription); returns its URL.
 
     `attempt` comes from the buy form, so a double-click reuses Stripe's session instead of making two.
+    The key also names what is bought: the page the browser brings back with Back carries the same
+    attempt in every buy form, and Stripe refuses one key with other parameters for 24 hours.
     """
     is_plan = isinstance(product, Plan)
     if is_plan and Subscription.objects.filter(user=user, status__in=Subscription.CURRENT).exists():
@@ -71,7 +73,7 @@ def checkout_start(
         params["payment_intent_data"] = {"metadata": metadata}
     session = stripe_client().v1.checkout.sessions.create(
         params=params,  # type: ignore[arg-type]  # a plain dict, not stripe's TypedDict
-        options={"idempotency_key": f"checkout:{user.pk}:{attempt}"},
+        options={"idempotency_key": checkout_idempotency_key(user=user, product=product, attempt=attempt)},
     )
     CheckoutSession.objects.get_or_create(
         session_id=session.id,
@@ -88,6 +90,13 @@ def checkout_start(
     if not session.url:  # a hosted session always has one; an embedded one (never made here) would not
         raise stripe.InvalidRequestError(f"Checkout session {session.id} came back without a URL.", param="url")
     return session.url
+
+
+def checkout_idempotency_key(*, user: User, product: CreditPack | Plan, attempt: str) -> str:
+    """One key per page view and thing bought (its kind, row and Stripe price): pressing another
+    button of the same page is another request, never a clash with the first."""
+    kind = "plan" if isinstance(product, Plan) else "pack"
+    return f"checkout:{user.pk}:{kind}:{product.pk}:{product.stripe_price_id}:{attempt}"
 
 
 ALREADY_SUBSCRIBED = "You already have a monthly plan. Change or cancel it from “Manage plan and invoices”."

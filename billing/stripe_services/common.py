@@ -22,9 +22,27 @@ GRANTING_BILLING_REASONS = ("subscription_create", "subscription_cycle")
 # "won" keeps that clawback and adds a restore, so the ledger is the same whatever the order.
 REFUND_CLAWBACK_STATUSES = ("succeeded",)
 
-DISPUTE_CLAWBACK_STATUSES = ("needs_response", "under_review", "lost", "won")
+# What each status of Stripe's dispute object means for the credits the charge bought: every
+# value the pinned library's `Dispute.status` lists. An inquiry (`warning_*`) and a dispute the
+# network `prevented` take no money. A chargeback takes it at once and keeps it while open, lost
+# or under appeal (appeals follow a lost dispute: a dispute first seen in an appeal state, after a
+# lost webhook, is still clawed back). A won one gives it back.
+DISPUTE_STATUS_EFFECTS: dict[str, str] = {
+    "warning_needs_response": "none",
+    "warning_under_review": "none",
+    "warning_closed": "none",
+    "prevented": "none",
+    "needs_response": "clawback",
+    "under_review": "clawback",
+    "lost": "clawback",
+    "appeal_needs_response": "clawback",
+    "appeal_under_review": "clawback",
+    "won": "restore",
+}
 
-DISPUTE_RESTORE_STATUSES = ("won",)
+DISPUTE_CLAWBACK_STATUSES = tuple(status for status, effect in DISPUTE_STATUS_EFFECTS.items() if effect != "none")
+
+DISPUTE_RESTORE_STATUSES = tuple(status for status, effect in DISPUTE_STATUS_EFFECTS.items() if effect == "restore")
 
 
 class StripeDataError(Exception):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 
 from django.db import IntegrityError, transaction
@@ -14,8 +13,7 @@ from billing.stripe_services.common import stripe_id
 from billing.stripe_services.fulfilment import checkout_fulfill, invoice_fulfill, subscription_sync
 from billing.stripe_services.plans import plan_duplicates_settle
 from billing.stripe_services.reversals import charge_reversals_settle
-
-logger = logging.getLogger("billing.stripe_services")
+from core.skips import item_skipped
 
 
 def _on_checkout(obj: dict) -> object:
@@ -112,7 +110,9 @@ def stripe_event_process(*, event: StripeEvent) -> None:
     try:
         handler(event.payload["data"]["object"])
     except Exception as error:
-        logger.exception("Stripe event %s (%s) failed", event.event_id, event.type)
+        # Logged with its traceback once (a day) per event, however often it is retried; kept
+        # for the admin home with the other items the scheduled work went past.
+        item_skipped(loop="stripe_events", item=f"{event.event_id} ({event.type})", error=error)
         # A concurrent delivery may have finished the same work meanwhile: processed stays processed.
         StripeEvent.objects.filter(pk=event.pk).exclude(status=StripeEvent.Status.PROCESSED).update(
             status=StripeEvent.Status.FAILED, error=f"{type(error).__name__}: {error}"

@@ -14,7 +14,9 @@ from billing.stripe_client import stripe_client
 from billing.stripe_services.common import (
     DISPUTE_CLAWBACK_STATUSES,
     DISPUTE_RESTORE_STATUSES,
+    DISPUTE_STATUS_EFFECTS,
     REFUND_CLAWBACK_STATUSES,
+    StripeDataError,
     stripe_dict,
     stripe_id,
 )
@@ -55,6 +57,9 @@ def _reversals_read(client, charge_id: str) -> list[_Reversal]:
         if refund.status in REFUND_CLAWBACK_STATUSES:
             reversals.append(_Reversal("refund", refund.id, refund.amount, refund.created))
     for dispute in client.v1.disputes.list(params={"charge": charge_id, "limit": 100}).auto_paging_iter():
+        if dispute.status not in DISPUTE_STATUS_EFFECTS:
+            # A status Stripe added after this code: a person decides (the event fails, visibly).
+            raise StripeDataError(f"Dispute {dispute.id} has a status we do not know: {dispute.status!r}.")
         if dispute.status in DISPUTE_CLAWBACK_STATUSES:
             restore = dispute.status in DISPUTE_RESTORE_STATUSES
             reversals.append(_Reversal("dispute", dispute.id, dispute.amount, dispute.created, restore))

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.test import Client
 from django.urls import reverse
@@ -263,3 +265,27 @@ def test_the_billing_page_lets_its_forms_lead_to_stripes_checkout_and_portal(cli
     assert "https://checkout.stripe.com" in form_action and "https://billing.stripe.com" in form_action
     other_page = client.get(reverse("checkout_cancel"))["Content-Security-Policy"]
     assert "https://billing.stripe.com" not in other_page
+
+
+def test_back_to_the_billing_page_and_another_button_buys_the_other_thing(client, stripe_fake, pack, plan, buyer):
+    # The browser brings the page back from its cache with Back: the same `attempt` value sits in
+    # every buy form. Stripe keeps a key 24 hours and refuses it with other parameters.
+    big = CreditPack.objects.create(name="Studio", credits=30_000, price_cents=2_000, stripe_price_id="price_t_studio")
+    stripe_fake.add_price(big.stripe_price_id, 2_000, "usd")
+    client.force_login(buyer)
+    page = client.get(reverse("billing")).content.decode()
+    attempts = set(re.findall(r'name="attempt" value="([0-9a-f]{32})"', page))
+    assert len(attempts) == 1  # one page view, one value, in every form
+    (attempt,) = attempts
+
+    first = client.post(reverse("buy_pack", args=[pack.pk]), {"attempt": attempt})
+    second = client.post(reverse("buy_pack", args=[big.pk]), {"attempt": attempt})
+    third = client.post(reverse("buy_plan", args=[plan.pk]), {"attempt": attempt}, follow=True)
+    assert "Payments are unavailable" not in third.content.decode()
+    sessions = [r["Location"].rsplit("/", 1)[-1] for r in (first, second)] + [
+        third.redirect_chain[0][0].rsplit("/", 1)[-1]
+    ]
+    assert [stripe_fake.get(s)["amount_total"] for s in sessions] == [500, 2_000, 1_200]
+    # A double-click on one button is still one Checkout session.
+    again = client.post(reverse("buy_pack", args=[big.pk]), {"attempt": attempt})
+    assert again["Location"] == second["Location"]

@@ -108,3 +108,17 @@ def test_typed_readers(monkeypatch):
     monkeypatch.setenv("X_INT", "-1")
     with pytest.raises(ImproperlyConfigured, match="at least 0"):
         env_int("X_INT", 0, minimum=0)
+
+
+def test_production_refuses_the_payments_sandbox():
+    result = manage("check", env={**PRODUCTION_ENV, "PAYMENTS_SANDBOX": "true"})
+    assert result.returncode != 0
+    assert "PAYMENTS_SANDBOX is for `make dev` only" in result.stderr
+
+
+def test_make_dev_runs_the_payments_sandbox_beside_the_site():
+    makefile = (ROOT / "Makefile").read_text()
+    dev = makefile[makefile.index("\ndev:") :].split("\n\n")[0]
+    assert "PAYMENTS_SANDBOX=true" in dev
+    procfile = (ROOT / "Procfile.dev").read_text()
+    assert "payments: exec python scripts/dev_payments.py" in procfile

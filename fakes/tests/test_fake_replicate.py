@@ -514,3 +514,50 @@ def test_a_dropped_create_answer_still_made_the_prediction(fake, client):
     assert fake.created_count == 1
     (listed,) = client.predictions.list().results
     assert listed.input == {"prompt": "cut"}
+
+
+def test_an_aborted_prediction_never_starts_and_ends_aborted_in_get_list_and_webhook(http, fake, receiver):
+    # Replicate's lifecycle: "aborted: the prediction exceeded its deadline before it could
+    # start running" (not billed: no metrics). The pinned client cannot read it (below).
+    headers = {"Authorization": "Bearer r8_test_token"}
+    created = http.post(
+        f"{fake.url}/v1/models/{MODEL}/predictions",
+        json={
+            "input": {"prompt": "Too late [aborted]"},
+            "webhook": receiver.url,
+            "webhook_events_filter": ["completed"],
+        },
+        headers=headers,
+    ).json()
+    assert created["status"] == "starting"
+    fake.set_predict_seconds(created["id"], 0)
+    got = http.get(f"{fake.url}/v1/predictions/{created['id']}", headers=headers).json()
+    assert (got["status"], got["output"], got["started_at"], got["metrics"]) == ("aborted", None, None, {})
+    assert got["completed_at"]
+    listed = http.get(f"{fake.url}/v1/predictions", headers=headers).json()["results"]
+    assert [item["status"] for item in listed] == ["aborted"]
+    (delivery,) = fake.wait_for_webhooks(1)
+    assert json.loads(delivery.body)["status"] == "aborted"
+
+
+def test_the_pinned_client_cannot_read_an_aborted_prediction(fake, client):
+    # Why the product reads Replicate's JSON itself: the client's model raises a pydantic error,
+    # which is not a ReplicateError, for a get and for the whole list page it is in.
+    prediction_id = fake.add_prediction(status="aborted")
+    with pytest.raises(Exception) as raised:
+        client.predictions.get(prediction_id)
+    assert type(raised.value).__name__ == "ValidationError"
+    assert not isinstance(raised.value, ReplicateError)
+    with pytest.raises(Exception, match="aborted"):
+        client.predictions.list()
+
+
+def test_predictions_added_for_another_app_are_listed_with_their_status_and_shape(http, fake):
+    fake.add_prediction(status="aborted", source="web")
+    fake.add_prediction(status="something-new", input="not an object")
+    listed = http.get(f"{fake.url}/v1/predictions", headers={"Authorization": "Bearer r8_test_token"}).json()
+    assert [(item["status"], item["source"]) for item in listed["results"]] == [
+        ("something-new", "web"),
+        ("aborted", "web"),
+    ]
+    assert listed["results"][0]["input"] == "not an object"

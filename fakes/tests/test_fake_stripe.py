@@ -149,6 +149,25 @@ def test_idempotency_key_returns_the_same_session(client: stripe.StripeClient, f
         )
 
 
+def test_an_idempotency_key_with_other_parameters_is_refused_for_24_hours_then_new(
+    client: stripe.StripeClient, fake: FakeStripe
+) -> None:
+    # Stripe's rule: the same key with other parameters is an idempotency_error while the key is
+    # kept (24 hours); after that it is a new request.
+    fake.set_time(1_800_000_000)
+    pack = {"mode": "payment", "line_items": [{"price": "price_pack_500", "quantity": 1}]}
+    other = {"mode": "payment", "line_items": [{"price": "price_pack_500", "quantity": 2}]}
+    client.v1.checkout.sessions.create(params=pack, options={"idempotency_key": "page-view-1"})
+    fake.advance_time(23 * 3600)
+    with pytest.raises(stripe.IdempotencyError) as refused:
+        client.v1.checkout.sessions.create(params=other, options={"idempotency_key": "page-view-1"})
+    assert refused.value.http_status == 400
+    assert refused.value.error.type == "idempotency_error"
+    fake.advance_time(3600)
+    again = client.v1.checkout.sessions.create(params=other, options={"idempotency_key": "page-view-1"})
+    assert again.amount_total == 2 * (client.v1.prices.retrieve("price_pack_500").unit_amount or 0)
+
+
 def test_completed_payment_checkout_reads_back_as_paid(client: stripe.StripeClient, fake: FakeStripe) -> None:
     session = _pack_session(client)
     event = fake.complete_checkout(session.id)

@@ -7,6 +7,9 @@ from functools import cache
 from django.conf import settings
 
 from generation.providers.base import (  # noqa: F401  (the interface, re-exported)
+    FINAL_STATUSES,
+    RUNNING_STATUSES,
+    MalformedPrediction,
     OutputUnavailable,
     Prediction,
     PredictionNotFound,

@@ -28,10 +28,22 @@ class OutputUnavailable(ProviderError):
     """The provider said it succeeded but its output could not be fetched (e.g. expired)."""
 
 
+class MalformedPrediction(ProviderError):
+    """The provider answered with something that is not a prediction we can read (no id, not an
+    object): nothing to act on, and asking again will not change it."""
+
+
+# The statuses a prediction ends in. Replicate documents `aborted` (its deadline passed before it
+# started; not billed) beside the other three. Any other status is read as still running: the
+# job's deadline ends it, so a status nobody has seen yet never wedges a job.
+FINAL_STATUSES = frozenset({"succeeded", "failed", "canceled", "aborted"})
+RUNNING_STATUSES = frozenset({"starting", "processing"})
+
+
 @dataclass(frozen=True)
 class Prediction:
     id: str
-    # "starting" | "processing" | "succeeded" | "failed" | "canceled"
+    # "starting" | "processing" | one of FINAL_STATUSES; anything else reads as still running
     status: str
     outputs: list[str] = field(default_factory=list)
     error: str = ""
@@ -41,7 +53,7 @@ class Prediction:
 
     @property
     def is_final(self) -> bool:
-        return self.status in ("succeeded", "failed", "canceled")
+        return self.status in FINAL_STATUSES
 
 
 @dataclass(frozen=True)

@@ -1,19 +1,32 @@
-"""Replicate through its official client. Several API tokens may be configured: they rotate."""
+"""Replicate, several API tokens rotating. Predictions are read from Replicate's JSON as it is.
+
+The official client's prediction model is stricter than the API: replicate 1.0.7 (the newest
+release) accepts five statuses and raises a pydantic error on `aborted`, a final status Replicate
+documents, for a get and for a whole list page (the list covers the account, runs from the
+website included). So the provider sends its requests through the client's own HTTP transport
+(the same retries of idempotent requests on 429, 503 and 504) and reads each prediction itself:
+an unknown status reads as still running, an item it cannot read is skipped, never raised. The
+client is still used to upload a photo in an input (its file API).
+"""
 
 from __future__ import annotations
 
 import hashlib
 import itertools
+import logging
 import threading
 from collections.abc import Callable
 from datetime import datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import httpx
 import replicate
+from replicate.client import RetryTransport
 from replicate.exceptions import ReplicateError
+from replicate.helpers import encode_json
 
 from generation.providers.base import (
+    MalformedPrediction,
     OutputUnavailable,
     Prediction,
     PredictionNotFound,
@@ -23,6 +36,9 @@ from generation.providers.base import (
     decode_data_url,
 )
 
+logger = logging.getLogger("generation.providers")
+
+DEFAULT_BASE_URL = "https://api.replicate.com"
 MAX_PAGES_SEARCHED = 5
 # The job's id travels in the prediction's input under this key. Replicate's reference
 # documents `input` in the predictions list (the webhook URL is not there), and Replicate
@@ -54,7 +70,7 @@ def _translate(error: Exception) -> ProviderError:
     return ProviderError(str(error))
 
 
-def _as_list(output) -> list[str]:
+def _as_list(output: Any) -> list[str]:
     if output is None:
         return []
     if isinstance(output, str):
@@ -83,8 +99,69 @@ class _TimeoutFloor(httpx.BaseTransport):
         self._inner.close()
 
 
-def _created_at(candidate) -> datetime:
-    return datetime.fromisoformat(str(candidate.created_at).replace("Z", "+00:00"))
+def _created_at(item: dict) -> datetime | None:
+    try:
+        return datetime.fromisoformat(str(item.get("created_at") or "").replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def _job_marker(item: dict) -> str:
+    inputs = item.get("input")
+    return str(inputs.get(JOB_INPUT_KEY) or "") if isinstance(inputs, dict) else ""
+
+
+def prediction_from_json(data: Any) -> Prediction:
+    """A prediction as Replicate's JSON shows it, read leniently: only an object with an id is
+    required. An unknown status stays as it is (read as still running); odd fields read empty."""
+    if not isinstance(data, dict) or not isinstance(data.get("id"), str) or not data["id"]:
+        raise MalformedPrediction(f"Replicate answered something that is not a prediction: {str(data)[:200]}")
+    status = data.get("status")
+    metrics = data.get("metrics")
+    error = data.get("error")
+    return Prediction(
+        id=data["id"][:100],
+        status=status[:32] if isinstance(status, str) else "",
+        outputs=_as_list(data.get("output")),
+        error="" if error is None else str(error),
+        metrics=dict(metrics) if isinstance(metrics, dict) else {},
+        job_id=_job_marker(data),
+    )
+
+
+class _Api:
+    """One API token: a plain HTTP client on the official client's retrying transport, and the
+    official client itself for what it does well (uploading a photo named in an input)."""
+
+    def __init__(self, token: str, *, base_url: str | None, timeout: httpx.Timeout):
+        self.client = replicate.Client(
+            api_token=token, base_url=base_url, timeout=timeout, transport=_TimeoutFloor(timeout)
+        )
+        self.http = httpx.Client(
+            base_url=base_url or DEFAULT_BASE_URL,
+            headers={"Authorization": f"Bearer {token}", "User-Agent": "dreampixel"},
+            timeout=timeout,
+            transport=RetryTransport(wrapped_transport=httpx.HTTPTransport()),
+        )
+
+    def request(self, method: str, path: str, **options: Any) -> Any:
+        """The JSON of an answer; ReplicateError for an error status (as the client raises it),
+        MalformedPrediction for a body that is not JSON."""
+        response = self.http.request(method, path, **options)
+        if response.status_code >= 400:
+            raise ReplicateError.from_response(response)
+        try:
+            return response.json()
+        except ValueError as error:
+            raise MalformedPrediction(
+                f"Replicate answered {response.status_code} with a body that is not JSON"
+            ) from error
+
+    def get(self, prediction_id: str) -> Prediction:
+        return prediction_from_json(self.request("GET", f"/v1/predictions/{prediction_id}"))
+
+    def cancel(self, prediction_id: str) -> None:
+        self.request("POST", f"/v1/predictions/{prediction_id}/cancel")
 
 
 class ReplicateProvider:
@@ -99,10 +176,7 @@ class ReplicateProvider:
         # prediction, and get, cancel and the lookup use that token (another account's token
         # gets 404 for it).
         self._clients = {
-            token_fingerprint(token): replicate.Client(
-                api_token=token, base_url=base_url, timeout=self._timeout, transport=_TimeoutFloor(self._timeout)
-            )
-            for token in tokens
+            token_fingerprint(token): _Api(token, base_url=base_url, timeout=self._timeout) for token in tokens
         }
         self._rotation = itertools.cycle(list(self._clients))
         self._lock = threading.Lock()
@@ -117,40 +191,32 @@ class ReplicateProvider:
         with self._lock:
             return next(self._rotation)
 
-    def _clients_for(self, token: str) -> list[replicate.Client]:
+    def _clients_for(self, token: str) -> list[_Api]:
         # A token no longer configured (rotated out), or a job from before tokens were
         # recorded: try each; the one whose account made the prediction answers.
         if token in self._clients:
             return [self._clients[token]]
         return list(self._clients.values())
 
-    @staticmethod
-    def _prediction(p) -> Prediction:
-        return Prediction(
-            id=p.id,
-            status=p.status,
-            outputs=_as_list(p.output),
-            error=str(p.error or ""),
-            metrics=dict(p.metrics or {}),
-            job_id=str((p.input or {}).get(JOB_INPUT_KEY) or ""),
-        )
-
     def create(self, request: PredictionRequest, *, token: str = "") -> Prediction:
         provider_input = dict(request.input)
         if request.job_id:
             provider_input[JOB_INPUT_KEY] = request.job_id
-        options: dict = {"input": provider_input}
+        api = self._clients_for(token)[0]
+        options: dict[str, Any] = {}
         if request.wait:
-            options["wait"] = int(request.wait)
-        if request.webhook_url:
-            options |= {"webhook": request.webhook_url, "webhook_events_filter": ["completed"]}
-        client = self._clients_for(token)[0]
+            # As the client sends it: Replicate holds the answer up to N seconds.
+            options["headers"] = {"Prefer": f"wait={int(request.wait)}"}
+            options["timeout"] = httpx.Timeout(self._timeout.connect, read=int(request.wait) + 0.5)
         try:
+            body: dict[str, Any] = {"input": encode_json(provider_input, api.client)}
+            if request.webhook_url:
+                body |= {"webhook": request.webhook_url, "webhook_events_filter": ["completed"]}
             if ":" in request.model_ref:
-                _, version = request.model_ref.split(":", 1)
-                prediction = client.predictions.create(version=version, **options)
+                body["version"] = request.model_ref.split(":", 1)[1]
+                answer = api.request("POST", "/v1/predictions", json=body, **options)
             else:
-                prediction = client.models.predictions.create(model=request.model_ref, **options)
+                answer = api.request("POST", f"/v1/models/{request.model_ref}/predictions", json=body, **options)
         except (ReplicateError, httpx.TransportError) as error:
             translated = _translate(error)
             # A 404 here (only Replicate answers one) is e.g. an unknown model: not a lookup.
@@ -160,9 +226,9 @@ class ReplicateProvider:
                 answered_4xx = isinstance(error, ReplicateError) and 400 <= (error.status or 0) < 500
                 translated.maybe_created = not (answered_4xx or isinstance(error, httpx.ConnectError))
             raise translated from error
-        return self._prediction(prediction)
+        return prediction_from_json(answer)
 
-    def _on_its_account(self, token: str, call: Callable[[replicate.Client], T]) -> T:
+    def _on_its_account(self, token: str, call: Callable[[_Api], T]) -> T:
         # A prediction is known only to the account that made it: another account's 404 means
         # "ask the next one"; any other error is the answer.
         not_found: ProviderError | None = None
@@ -177,23 +243,36 @@ class ReplicateProvider:
         raise not_found or PredictionNotFound("Replicate does not know this prediction.")
 
     def get(self, prediction_id: str, *, token: str = "") -> Prediction:
-        return self._on_its_account(token, lambda client: self._prediction(client.predictions.get(prediction_id)))
+        return self._on_its_account(token, lambda api: api.get(prediction_id))
 
     def cancel(self, prediction_id: str, *, token: str = "") -> None:
-        self._on_its_account(token, lambda client: client.predictions.cancel(prediction_id))
+        self._on_its_account(token, lambda api: api.cancel(prediction_id))
 
-    def _list_since(self, client: replicate.Client, since: datetime, max_pages: int) -> tuple[list, bool]:
+    def _list_since(self, api: _Api, since: datetime, max_pages: int) -> tuple[list[dict], bool]:
         """List pages newest first until one reaches back past `since`; also whether it did.
-        A list that answers 404 (a provider without it) is trouble to retry, never an answer."""
-        found: list = []
+        A list that answers 404 (a provider without it) is trouble to retry, never an answer.
+        Items come back as Replicate's JSON: one that is not a prediction is left out here."""
+        found: list[dict] = []
         try:
-            page = client.predictions.list()
+            page = api.request("GET", "/v1/predictions")
             for number in range(max_pages):
-                found += page.results
-                if not page.next or (page.results and _created_at(page.results[-1]) < since):
+                if not isinstance(page, dict):
+                    raise MalformedPrediction("Replicate's prediction list is not an object")
+                results = page.get("results")
+                results = results if isinstance(results, list) else []
+                items = [item for item in results if isinstance(item, dict) and isinstance(item.get("id"), str)]
+                if len(items) < len(results):
+                    logger.warning(
+                        "Replicate's list held %s item(s) that are not predictions", len(results) - len(items)
+                    )
+                found += items
+                oldest = _created_at(items[-1]) if items else None
+                following = page.get("next")
+                if not following or not isinstance(following, str) or (oldest is not None and oldest < since):
                     return found, True
                 if number + 1 < max_pages:
-                    page = client.predictions.list(cursor=page.next)
+                    # The cursor is an opaque link to the next page, on the API's own host.
+                    page = api.request("GET", following)
         except (ReplicateError, httpx.TransportError) as error:
             if isinstance(error, ReplicateError) and error.status == 404:
                 raise ProviderUnavailable("Replicate's prediction list is not available (404).") from error
@@ -209,8 +288,8 @@ class ReplicateProvider:
         for client in self._clients_for(token):
             candidates, reached = self._list_since(client, since, MAX_PAGES_SEARCHED)
             for candidate in candidates:
-                if str((candidate.input or {}).get(JOB_INPUT_KEY) or "") == request.job_id:
-                    return self._prediction(candidate)
+                if _job_marker(candidate) == request.job_id:
+                    return prediction_from_json(candidate)
             if not reached:
                 raise ProviderUnavailable("The prediction list is too long to search back that far.")
         return None
@@ -218,14 +297,17 @@ class ReplicateProvider:
     def recent(self, *, since: datetime, token: str = "", max_pages: int = 3) -> tuple[dict[str, Prediction], bool]:
         # The poller's batch: one list call shows up to 100 predictions' states.
         candidates, reached = self._list_since(self._clients_for(token)[0], since, max_pages)
-        return {candidate.id: self._prediction(candidate) for candidate in candidates}, reached
+        return {candidate["id"]: prediction_from_json(candidate) for candidate in candidates}, reached
 
     def webhook_secret(self) -> str:
-        client = next(iter(self._clients.values()))
+        api = next(iter(self._clients.values()))
         try:
-            return client.webhooks.default.secret().key
+            answer = api.request("GET", "/v1/webhooks/default/secret")
         except (ReplicateError, httpx.TransportError) as error:
             raise _translate(error) from error
+        if not isinstance(answer, dict) or not isinstance(answer.get("key"), str):
+            raise ProviderError("Replicate's webhook secret answer has no key.")
+        return answer["key"]
 
     def fetch_output(self, url: str) -> bytes:
         if url.startswith("data:"):

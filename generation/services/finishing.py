@@ -22,6 +22,7 @@ from generation.providers import OutputUnavailable, Prediction, ProviderError, P
 from generation.services.common import (
     MESSAGE_BLOCKED,
     MESSAGE_EXPIRED,
+    MESSAGE_UNAVAILABLE,
     MESSAGE_UNREADABLE,
     Status,
     failure_message,
@@ -51,6 +52,10 @@ def job_sync(*, job_id: uuid.UUID) -> None:
 def job_finish(*, job: Job, prediction: Prediction) -> bool:
     """Act on a final prediction: keep its outputs, or fail and refund. True if this call
     decided the job's outcome."""
+    if prediction.status == "aborted":
+        # Replicate could not start it before its deadline: the provider's trouble, not the prompt's.
+        error = prediction.error or "prediction aborted before it started"
+        return job_fail(job_id=job.pk, message=MESSAGE_UNAVAILABLE, provider_error=error, metrics=prediction.metrics)
     if prediction.status != "succeeded":
         error = prediction.error or f"prediction {prediction.status}"
         return job_fail(job_id=job.pk, message=failure_message(error), provider_error=error, metrics=prediction.metrics)

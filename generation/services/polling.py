@@ -19,6 +19,7 @@ from django.conf import settings
 from django.db.models import F, Q
 from django.utils import timezone
 
+from core.skips import item_guard
 from generation.models import AIModel, Job, PredictionPoller
 from generation.providers import Prediction, ProviderError, get_provider
 from generation.queue import job_sync_enqueue, poller_enqueue
@@ -69,32 +70,39 @@ def predictions_poll_pass() -> int:
     for row in rows:
         by_token.setdefault(row["provider_token"], []).append(row)
     for token, group in by_token.items():
-        try:
-            found, _ = provider.recent(since=min(r["started_at"] for r in group) - LOOKBACK, token=token)
-            seen |= found
-        except ProviderError as error:
-            logger.warning("poller could not list predictions: %s", error)
+        with item_guard(loop="poller", item=f"prediction list (token {token or '-'})"):
+            try:
+                found, _ = provider.recent(since=min(r["started_at"] for r in group) - LOOKBACK, token=token)
+                seen |= found
+            except ProviderError as error:
+                logger.warning("poller could not list predictions: %s", error)
     # The rest (the list unavailable, or too long to reach them): a few by id each pass, in turn.
     unseen = [row for row in rows if row["prediction_id"] not in seen]
     if unseen:
         start = _get_offset % len(unseen)
         for row in (unseen[start:] + unseen[:start])[: settings.JOB_POLL_GETS_PER_PASS]:
-            try:
-                seen[row["prediction_id"]] = provider.get(row["prediction_id"], token=row["provider_token"])
-            except ProviderError as error:
-                logger.warning("poller could not ask about %s: %s", row["prediction_id"], error)
+            with item_guard(loop="poller", item=f"job {row['id']}"):
+                try:
+                    seen[row["prediction_id"]] = provider.get(row["prediction_id"], token=row["provider_token"])
+                except ProviderError as error:
+                    logger.warning("poller could not ask about %s: %s", row["prediction_id"], error)
         _get_offset += settings.JOB_POLL_GETS_PER_PASS
     for row in rows:
-        prediction = seen.get(row["prediction_id"])
-        if prediction is not None and prediction.is_final:
-            model_seconds_note(row["model_id"], prediction)
-            _enqueue_finish(row["id"])
-        elif row["deadline_at"] and row["deadline_at"] <= now:
-            # From the row: what cancelling needs, without a query per overdue job.
-            prediction_cancel(job_id=row["id"], provider=row["provider"], prediction_id=row["prediction_id"],
-                              token=row["provider_token"])  # fmt: skip
-            job_fail(job_id=row["id"], message=MESSAGE_TIMEOUT, provider_error="deadline passed")
+        # One job that cannot be settled (its refund refused, say) stops none of the others.
+        with item_guard(loop="poller", item=f"job {row['id']}"):
+            _settle_row(row, seen.get(row["prediction_id"]), now)
     return len(rows)
+
+
+def _settle_row(row: Mapping[str, Any], prediction: Prediction | None, now) -> None:
+    if prediction is not None and prediction.is_final:
+        model_seconds_note(row["model_id"], prediction)
+        _enqueue_finish(row["id"])
+    elif row["deadline_at"] and row["deadline_at"] <= now:
+        # From the row: what cancelling needs, without a query per overdue job.
+        prediction_cancel(job_id=row["id"], provider=row["provider"], prediction_id=row["prediction_id"],
+                          token=row["provider_token"])  # fmt: skip
+        job_fail(job_id=row["id"], message=MESSAGE_TIMEOUT, provider_error="deadline passed")
 
 
 def _poller_lease() -> timedelta:

@@ -8,6 +8,7 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
+from core.skips import item_guard
 from generation.models import Job
 from generation.queue import job_enqueue
 from generation.services.common import MESSAGE_TIMEOUT, Status, job_lease, job_prediction_cancel
@@ -22,25 +23,14 @@ def sweep_stuck_jobs() -> dict[str, int]:
     grace = timedelta(seconds=settings.JOB_SWEEP_GRACE_SECONDS)
     counts = {"finished": 0, "failed": 0, "restarted": 0}
 
-    # Past the deadline: take the job over (a fresh lease keeps a worker from racing us),
-    # then ask the provider once.
+    # Past the deadline: take the job over, then ask the provider once.
     overdue = Job.objects.filter(status=Status.RUNNING, deadline_at__lt=now - grace).values_list("pk", flat=True)
     for job_id in list(overdue[:200]):
-        taken = Job.objects.filter(pk=job_id, status=Status.RUNNING, deadline_at__lt=now - grace).update(
-            lease_until=timezone.now() + job_lease()
-        )
-        if not taken:
-            continue
-        job = Job.objects.select_related("model").get(pk=job_id)
-        # Known by id, or found by the job's own id if a create may have gone through.
-        prediction = job_ask_provider(job=job)
-        if prediction is not None and prediction.is_final:
-            job_finish(job=job, prediction=prediction)
-            counts["finished"] += 1
-        else:
-            job_prediction_cancel(job)
-            if job_fail(job_id=job.pk, message=MESSAGE_TIMEOUT, provider_error="swept: past deadline"):
-                counts["failed"] += 1
+        # One job that cannot be settled stops neither the others nor the requeue below.
+        with item_guard(loop="sweeper", item=f"job {job_id}"):
+            outcome = _sweep_overdue(job_id, now - grace)
+            if outcome:
+                counts[outcome] += 1
 
     # Lost their worker before the deadline, or their task was lost (a queue restart, a
     # cluster killed with tasks it had taken, an enqueue that failed): send them again. Each
@@ -52,9 +42,28 @@ def sweep_stuck_jobs() -> dict[str, int]:
         Q(last_enqueued_at__lt=requeue_before) | Q(last_enqueued_at__isnull=True, created_at__lt=requeue_before)
     )
     for job_id in list(Job.objects.filter(due).values_list("pk", flat=True)[:200]):
-        if Job.objects.filter(due, pk=job_id).update(last_enqueued_at=now):
-            job_enqueue(job_id)
-            counts["restarted"] += 1
+        with item_guard(loop="sweeper", item=f"job {job_id}"):
+            if Job.objects.filter(due, pk=job_id).update(last_enqueued_at=now):
+                job_enqueue(job_id)
+                counts["restarted"] += 1
     if not settings.PUBLIC_BASE_URL and has_running_predictions():
         poller_kick()  # a poller lost with its worker is started again within the minute
     return counts
+
+
+def _sweep_overdue(job_id, deadline_before) -> str:
+    """Take an overdue job over (a fresh lease keeps a worker from racing us), ask the provider
+    once, and finish or fail it. Returns what happened ("finished", "failed" or "")."""
+    taken = Job.objects.filter(pk=job_id, status=Status.RUNNING, deadline_at__lt=deadline_before).update(
+        lease_until=timezone.now() + job_lease()
+    )
+    if not taken:
+        return ""
+    job = Job.objects.select_related("model").get(pk=job_id)
+    # Known by id, or found by the job's own id if a create may have gone through.
+    prediction = job_ask_provider(job=job)
+    if prediction is not None and prediction.is_final:
+        job_finish(job=job, prediction=prediction)
+        return "finished"
+    job_prediction_cancel(job)
+    return "failed" if job_fail(job_id=job.pk, message=MESSAGE_TIMEOUT, provider_error="swept: past deadline") else ""

@@ -6,12 +6,18 @@ from urllib.parse import parse_qs, urlparse
 
 import httpx
 import pytest
+from botocore.exceptions import ClientError
+from django.core.files.base import ContentFile
 from django.urls import reverse
+from storages.backends.s3 import S3Storage
 
 from accounts.tests.factories import UserFactory
+from generation.models import Job
 from generation.services import job_create, job_run
 from generation.tests.factories import local_model
-from tests.s3 import local_s3, new_bucket, s3_storage_settings
+from generation.tests.photos import photo
+from generation.uploads import image_validate, upload_store, uploads_discard
+from tests.s3 import OwnershipEnforcedBucket, local_s3, new_bucket, s3_storage_settings
 
 pytestmark = pytest.mark.django_db
 
@@ -62,3 +68,26 @@ def test_readyz_checks_the_bucket(client, s3, settings):
     settings.STORAGES = {**settings.STORAGES, "default": s3_storage_settings(endpoint, "no-such-bucket")}
     body = client.get("/readyz").json()
     assert body["failing"] == ["storage"]
+
+
+def test_no_acl_is_sent_so_a_bucket_with_ownership_enforced_takes_every_write(client, creator, settings):
+    # Real S3 refuses any ACL on a bucket whose owner enforces ownership (the default for new
+    # buckets); moto does not, so a front that refuses them as S3 does stands before it.
+    with local_s3() as (endpoint, s3_client), OwnershipEnforcedBucket(endpoint) as bucket_front:
+        bucket = new_bucket(s3_client)
+        settings.STORAGES = {**settings.STORAGES, "default": s3_storage_settings(bucket_front.url, bucket)}
+        job = job_create(user=creator, model=local_model(), prompt="Owned by the bucket", aspect_ratio="square")
+        job_run(job_id=job.id)
+        upload = upload_store(user=creator, image=image_validate(photo()))
+        assert Job.objects.get(pk=job.pk).status == Job.Status.SUCCEEDED
+        keys = {item["Key"] for item in s3_client.list_objects_v2(Bucket=bucket)["Contents"]}
+        output = job.outputs.get()
+        assert {output.file.name, output.thumbnail.name, upload.file.name} <= keys
+        uploads_discard([upload])
+        assert [method for method, _ in bucket_front.requests].count("PUT") >= 3
+        assert bucket_front.refused == []
+
+        # The front refuses as S3 does: the same storage told to send an ACL fails.
+        with_acl = S3Storage(**{**s3_storage_settings(bucket_front.url, bucket)["OPTIONS"], "default_acl": "private"})
+        with pytest.raises(ClientError, match="AccessControlListNotSupported"):
+            with_acl.save("uploads/acl-test.txt", ContentFile(b"x"))

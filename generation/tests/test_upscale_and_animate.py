@@ -74,7 +74,7 @@ def test_an_image_is_upscaled_x2_and_x4_as_jobs_of_their_own_shown_beside_it(cli
     assert "Remix…" not in upscale_page
 
 
-def test_the_upscale_keeps_its_picture_when_the_original_job_is_deleted(client, creator):
+def test_the_upscale_keeps_its_picture_when_the_original_job_is_deleted(client, creator, staff_client):
     source = finished_image(creator)
     job = job_create(user=creator, model=local_upscaler(2), prompt=source.job.prompt, aspect_ratio="original",
                      source_output=source)  # fmt: skip
@@ -84,6 +84,8 @@ def test_the_upscale_keeps_its_picture_when_the_original_job_is_deleted(client, 
     assert job.status == Job.Status.SUCCEEDED and not JobOutput.objects.filter(pk=source.pk).exists()
     client.force_login(creator)
     assert "A result you have since deleted" in client.get(job.get_absolute_url()).content.decode()
+    # Staff see the job too, its vanished source shown as empty.
+    assert staff_client.get(reverse("admin:generation_job_change", args=[job.pk])).status_code == 200
 
 
 def test_a_picture_that_would_grow_too_large_or_is_not_yours_is_refused_before_charging(client, creator):

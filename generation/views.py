@@ -366,6 +366,8 @@ def job_again(request: AuthenticatedHttpRequest, job_id: uuid.UUID) -> HttpRespo
         token = uuid.UUID(request.POST.get("form_token", ""))
     except ValueError:
         token = None
+    # Made from a result still there: start from it again (and say so); else from the job's copy.
+    source_output = user_output(user=request.user, output_id=job.source_output_id) if job.source_output_id else None
     try:
         new_job = services.job_create(
             user=request.user,
@@ -374,7 +376,8 @@ def job_again(request: AuthenticatedHttpRequest, job_id: uuid.UUID) -> HttpRespo
             aspect_ratio=job.aspect_ratio,
             seed=job.seed_to_repeat,  # a new variation, unless the person chose the seed
             style=job.style,
-            source=job.source,
+            source=job.source if source_output is None else None,
+            source_output=source_output,
             batch=job.batch,
             num_outputs=job.num_outputs,
             form_token=token,

@@ -234,3 +234,25 @@ def test_flux_schnell_makes_four_and_an_image_its_filter_holds_back_is_refunded(
     assert balance_of(creator) == 10_000 - 1_500
     with Image.open(io.BytesIO(read(job.outputs.first()))) as image:
         assert image.format == "PNG"
+
+
+def test_the_landing_page_prices_upscales_and_animations_from_the_catalog(client):
+    local_upscaler(2, credit_cost=250), local_upscaler(4, credit_cost=400)
+    local_animator(3, credit_cost=1_800), local_animator(5, credit_cost=2_700)
+    page = client.get(reverse("landing")).content.decode()
+    assert '<h3>Upscale ×2</h3><p class="price">250 <span>credits</span>' in page and "×4 for 400" in page
+    assert (
+        '<h3>Animate a photo, 3 s</h3><p class="price">1,800 <span>credits</span>' in page and "5 s for 2,700" in page
+    )
+
+
+def test_running_an_animation_again_starts_from_the_same_picture(client, creator):
+    source = finished_image(creator)
+    job = job_create(
+        user=creator, model=local_animator(3), prompt="Waves", aspect_ratio="original", source_output=source
+    )
+    job_run(job_id=job.id)
+    client.force_login(creator)
+    client.post(reverse("job_again", args=[job.id]), {"form_token": str(uuid.uuid4())})
+    again = Job.objects.filter(kind=Kind.ANIMATE).latest("created_at")
+    assert again.pk != job.pk and again.source_output == source and again.cost == 2_000

@@ -107,9 +107,11 @@ class ImageJobForm(JobForm):
         coerce=int,
         initial=1,
         required=False,
-        empty_value=1,
         widget=forms.RadioSelect,
     )
+
+    def clean_num_outputs(self) -> int:
+        return self.cleaned_data["num_outputs"] or 1
 
     def clean(self):
         cleaned = super().clean()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Iterable
 from functools import partial
 
 from django.db import transaction
@@ -88,10 +89,10 @@ def job_finish(*, job: Job, prediction: Prediction) -> bool:
 
     failed = job.num_outputs - len(stored)
     note = _lost_results_note(job=job, failed=failed, held_back=held_back) if failed else ""
-    staff_note = "; ".join(error for _, error in problems) + (f"; {held_back} not returned" if held_back else "")
+    staff_note = [error for _, error in problems] + ([f"{held_back} not returned"] if held_back else [])
     succeeded = job_succeed(
         job_id=job.pk, user_id=job.user_id, outputs=stored, metrics=prediction.metrics, failed=failed,
-        message=note, provider_error=staff_note.strip("; "),
+        message=note, provider_error="; ".join(staff_note),
     )  # fmt: skip
     if succeeded:
         return True
@@ -152,7 +153,7 @@ def job_succeed(
 
 
 def results_refund(
-    *, job_id: uuid.UUID, indexes, count: int, memo: str, actor: User | None = None
+    *, job_id: uuid.UUID, indexes: Iterable[int], count: int, memo: str, actor: User | None = None
 ) -> list[LedgerEntry]:
     """Refund these results of a job, each its own charge given back once (a result refunded
     before is a replay: nothing changes). Returns the refunds, old and new."""

@@ -56,7 +56,7 @@ def made(found: dict) -> dict:
 
 def run(job: Job) -> JobOutput:
     job_run(job_id=job.id)
-    return JobOutput.objects.select_related("job__model").filter(job=job).order_by("index").first()
+    return JobOutput.objects.select_related("job__model").filter(job=job).order_by("index")[0]
 
 
 def test_every_kind_of_output_is_signed_as_made_by_ai_with_its_model(client, creator):

@@ -28,7 +28,7 @@ def finished_image(user, **fields) -> JobOutput:
     job = job_create(user=user, model=local_model(max_outputs=4), prompt="A lighthouse at dusk", aspect_ratio="landscape",
                      **fields)  # fmt: skip
     job_run(job_id=job.id)
-    return JobOutput.objects.select_related("job").filter(job=job).order_by("index").first()
+    return JobOutput.objects.select_related("job").filter(job=job).order_by("index")[0]
 
 
 def read(output: JobOutput) -> bytes:

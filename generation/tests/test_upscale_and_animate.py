@@ -256,3 +256,28 @@ def test_running_an_animation_again_starts_from_the_same_picture(client, creator
     client.post(reverse("job_again", args=[job.id]), {"form_token": str(uuid.uuid4())})
     again = Job.objects.filter(kind=Kind.ANIMATE).latest("created_at")
     assert again.pk != job.pk and again.source_output == source and again.cost == 2_000
+
+
+@pytest.mark.parametrize("kind", ["upscale", "animate"])
+def test_an_upscale_or_animation_the_model_fails_is_refunded_once(creator, fake_replicate, capsys, kind):
+    from django.core.management import call_command
+
+    model = replicate_entry(
+        key=f"failing-{kind}", kind=kind, credit_cost=700, image_input="image", aspect_ratios={"original": ""},
+        provider_ref="bytedance/seedance-1-lite" if kind == "animate" else "acme/upscaler",
+        duration_seconds=3 if kind == "animate" else None, upscale_factor=2 if kind == "upscale" else None,
+    )  # fmt: skip
+    # A picture the fake's model chokes on (its top-left pixel), as a real model may.
+    upload = Upload.objects.create(
+        user=creator, file=default_storage.save("uploads/p.png", io.BytesIO(photo_bytes("PNG", poison=True))),
+        content_type="image/png", size=1, width=320, height=240,
+    )  # fmt: skip
+    job = job_create(user=creator, model=model, prompt="It fails", aspect_ratio="original", source=upload)
+    assert balance_of(creator) == 10_000 - 700
+    run_to_the_end(job.id)
+    job.refresh_from_db()
+    assert job.status == Job.Status.FAILED and "refunded" in job.error_message
+    assert [e.amount for e in LedgerEntry.objects.filter(kind="refund", reference=f"job:{job.id}")] == [700]
+    assert balance_of(creator) == 10_000
+    call_command("reconcile", "--json", "--full")
+    assert '"ok": true' in capsys.readouterr().out

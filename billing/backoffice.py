@@ -97,7 +97,8 @@ NEXT_STEPS = {
     "negative_balance": "The person owes credits after a Stripe refund or lost dispute: they start no jobs until "
     "they buy more. Forgive the debt with an adjustment only if Finance agrees.",
     "succeeded_jobs_with_refund": "Open the job: if its result was good, take the refund back with an adjustment.",
-    "jobs_without_charge": "A job ran without being paid for: a bug. Tell engineering with the job ids.",
+    "jobs_without_charge": "A job ran without being paid for each of its results: a bug. Tell engineering with the "
+    "job ids.",
     "charges_without_job": "Credits were taken for no job: refund them with an adjustment naming the charge.",
     "stripe_grant_without_payment": "Look the object up at Stripe: if it was never paid, take the credits back with "
     "an adjustment naming it.",

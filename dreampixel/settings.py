@@ -16,6 +16,7 @@ from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 from core.env import env_bool, env_choice, env_float, env_int, env_list, env_str
+from core.signing import signing_credentials_problem
 from core.storages import default_storage_settings
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -295,6 +296,16 @@ REPLICATE_WEBHOOK_TOLERANCE = env_int("REPLICATE_WEBHOOK_TOLERANCE", 300, minimu
 # The local preview renderer is offered when there is no Replicate token, unless set.
 LOCAL_RENDERER_ENABLED = env_bool("LOCAL_RENDERER_ENABLED", not REPLICATE_API_TOKENS)
 LOCAL_RENDER_DELAY = env_int("LOCAL_RENDER_DELAY_MS", 0, minimum=0) / 1000
+# Content Credentials (C2PA): every result is signed as made by AI, naming its model. The
+# certificate chain (signing certificate first) and its private key, each PEM text or a file's
+# path. Development and tests sign with a pair made at run time; production refuses to start
+# without its own, or with a self-signed or the development one (docs/deployment.md).
+C2PA_SIGNING_CERT = env_str("C2PA_SIGNING_CERT")
+C2PA_SIGNING_KEY = env_str("C2PA_SIGNING_KEY")
+# An RFC 3161 timestamp authority: signatures then stay valid after the certificate expires.
+C2PA_TIMESTAMP_URL = env_str("C2PA_TIMESTAMP_URL")
+if problem := signing_credentials_problem(C2PA_SIGNING_CERT, C2PA_SIGNING_KEY, production=PRODUCTION):
+    raise ImproperlyConfigured(problem)
 # A worker holds a running job for this long and renews it while it waits.
 JOB_LEASE_SECONDS = env_int("JOB_LEASE_SECONDS", 60, minimum=5)
 JOB_SWEEP_GRACE_SECONDS = env_int("JOB_SWEEP_GRACE_SECONDS", 30, minimum=0)

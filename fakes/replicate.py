@@ -30,6 +30,8 @@ Scenarios are picked by a marker in the `prompt` input, so one test run can mix 
   "[null]"    succeeded with output null
   "[slow]"    takes 10x predict_seconds, at least 30 s (for cancel and sweeper tests)
   "[expired]" succeeded, but the file URLs answer 404 (Replicate deleted the files)
+  "[nsfw-one]" succeeded with one output fewer than `num_outputs` asked (what FLUX's safety
+              checker does when it flags some of several images, not all)
   "[aborted]" never starts: "starting" until its seconds pass, then "aborted" (Replicate's status
               for a prediction whose deadline passed before it ran; no output, no metrics, not billed)
 `add_prediction(status=...)` puts a prediction the app did not make into the account's list, with
@@ -41,7 +43,10 @@ Outputs: PNG images (64x64, deterministic from prompt, seed and index; `output_f
 "jpg"/"webp" is honoured, `num_outputs` up to 4). A video model (name contains "video", or the
 input has "duration") gives one "output.mp4" served as video/mp4: a real one-second H.264 clip,
 or, with "[corrupt]" in the prompt, only an MP4 `ftyp` box plus filler (sniffers call it MP4,
-but nothing can play it).
+but nothing can play it). An upscaler (name contains "esrgan", or the input has "scale") gives
+its input `image` (an uploaded file, a data URL or an http URL) `scale` times larger, as PNG.
+Models whose published output schema is one URI (`SINGLE_OUTPUT_MODELS`: Real-ESRGAN, Seedance)
+answer `output` as a string, not a list, as they do on Replicate.
 
 Status follows the clock: "starting" for the first 20% of the prediction's seconds,
 "processing" until they have passed, then final. A create answer is always "starting", as on
@@ -79,7 +84,7 @@ import time
 import urllib.error
 import urllib.request
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email import policy
@@ -105,7 +110,13 @@ FAIL_ERROR = (
     "(GPU 0; 23.69 GiB total capacity; 21.90 GiB already allocated)"
 )
 NSFW_ERROR = "NSFW content detected. Try running it again, or try a different prompt."
-MARKERS = ("fail", "nsfw", "empty", "null", "slow", "expired", "aborted")
+MARKERS = ("fail", "nsfw-one", "nsfw", "empty", "null", "slow", "expired", "aborted")
+# Versions of community models as their pages publish them (these run by version, not by name).
+PUBLISHED_VERSIONS = {
+    "42fed1c4974146d4d2414e2be2c5277c7fcf05fcc3a73abf41610695738c1d7b": "nightmareai/real-esrgan",
+}
+# Output schema {"type": "string", "format": "uri"} on their model pages: one URL, not a list.
+SINGLE_OUTPUT_MODELS = frozenset({"nightmareai/real-esrgan", "bytedance/seedance-1-lite"})
 # An uploaded file containing these bytes (e.g. in a PNG text chunk) makes the prediction that
 # uses it fail: one bad photo in a batch that shares one prompt.
 POISON = b"FAKE-REPLICATE-FAIL"
@@ -225,7 +236,7 @@ class FakeReplicate:
         self.predict_seconds = predict_seconds
         self.webhook_secret = webhook_secret or "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
         # version id -> "owner/name", for creates by version; unknown versions are accepted.
-        self.versions: dict[str, str] = dict(versions or {})
+        self.versions: dict[str, str] = PUBLISHED_VERSIONS | dict(versions or {})
         self.webhook_timeout = webhook_timeout
         # token -> account; a token not named here belongs to the one default account.
         self.accounts: dict[str, str] = dict(accounts or {})
@@ -562,7 +573,13 @@ class FakeReplicate:
         if scenario == "slow":
             seconds = max(seconds * SLOW_FACTOR, SLOW_MINIMUM_SECONDS)
         # Outputs are made up front (outside the lock: Pillow is the slow part).
-        files = {} if scenario in ("fail", "nsfw", "empty", "null", "aborted") else _make_outputs(model, inputs)
+        files = (
+            {}
+            if scenario in ("fail", "nsfw", "empty", "null", "aborted")
+            else _make_outputs(model, inputs, self._input_file)
+        )
+        if scenario == "nsfw-one" and len(files) > 1:
+            files.popitem()
 
         events = data.get("webhook_events_filter")
         record = FakePrediction(
@@ -651,6 +668,22 @@ class FakeReplicate:
             return _json_reply(201, payload)
         return _problem(422, "- content: file is required")
 
+    def _input_file(self, value: Any) -> bytes:
+        """The bytes of a file input: an upload to this fake, a data URL, or an http URL (a
+        signed storage URL, as the app sends from S3)."""
+        if not isinstance(value, str):
+            return b""
+        if match := re.search(r"/v1/files/([A-Za-z0-9]+)", value):
+            with self._lock:
+                upload = self.uploads.get(match[1])
+            return upload["data"] if upload else b""
+        if value.startswith("data:"):
+            return base64.b64decode(value.partition(",")[2])
+        if value.startswith(("http://", "https://")):
+            with contextlib.suppress(OSError, ValueError):
+                return httpx.get(value, timeout=10).content
+        return b""
+
     def _uses_poisoned_upload(self, inputs: dict[str, Any]) -> bool:
         for value in inputs.values():
             match = re.search(r"/v1/files/([A-Za-z0-9]+)", value) if isinstance(value, str) else None
@@ -695,9 +728,11 @@ class FakeReplicate:
         )
         final = status in FINAL_STATUSES
 
-        output: list[str] | None = None
+        output: list[str] | str | None = None
         if status == "succeeded" and record.scenario != "null":
             output = [f"{self.url}/files/{record.id}/{name}" for name in record.files]
+            if record.model in SINGLE_OUTPUT_MODELS and output:
+                output = output[0]
         error = None
         if status == "failed":
             error = NSFW_ERROR if record.scenario == "nsfw" else FAIL_ERROR
@@ -766,12 +801,16 @@ def _seed(inputs: Mapping[str, Any]) -> int:
     return int.from_bytes(hashlib.sha256(str(inputs.get("prompt", "")).encode()).digest()[:4], "big")
 
 
-def _make_outputs(model: str, inputs: Mapping[str, Any]) -> dict[str, tuple[str, bytes]]:
+def _make_outputs(
+    model: str, inputs: Mapping[str, Any], input_file: Callable[[Any], bytes]
+) -> dict[str, tuple[str, bytes]]:
     prompt = str(inputs.get("prompt", ""))
     seed = _seed(inputs)
     if "video" in model.lower() or "duration" in inputs:
         make = _corrupt_mp4 if "[corrupt]" in prompt else _fake_mp4
         return {"output.mp4": ("video/mp4", make(f"{prompt}|{seed}"))}
+    if "esrgan" in model.lower() or "scale" in inputs:
+        return {"output.png": ("image/png", _upscaled(input_file(inputs.get("image")), inputs.get("scale", 4)))}
     image_format, content_type, extension = IMAGE_FORMATS.get(
         str(inputs.get("output_format", "png")).lower(), IMAGE_FORMATS["png"]
     )
@@ -792,6 +831,24 @@ def _image(key: str, image_format: str) -> bytes:
     ImageDraw.Draw(image).ellipse((x, y, x + IMAGE_SIZE // 2, y + IMAGE_SIZE // 2), fill=tuple(digest[3:6]))
     buffer = io.BytesIO()
     image.save(buffer, format=image_format)
+    return buffer.getvalue()
+
+
+def _upscaled(data: bytes, scale: Any) -> bytes:
+    """The input `scale` times larger (Real-ESRGAN's default is 4), or a small grey square if
+    the input could not be read (the real model would fail; tests that care send a picture)."""
+    try:
+        factor = min(max(float(scale), 1.0), 10.0)
+    except (TypeError, ValueError):
+        factor = 4.0
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            picture = image.convert("RGB")
+    except OSError:
+        picture = Image.new("RGB", (IMAGE_SIZE, IMAGE_SIZE), (128, 128, 128))
+    size = (round(picture.width * factor), round(picture.height * factor))
+    buffer = io.BytesIO()
+    picture.resize(size, Image.Resampling.LANCZOS).save(buffer, format="PNG")
     return buffer.getvalue()
 
 

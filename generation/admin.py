@@ -30,6 +30,7 @@ class AIModelAdmin(StaffReasonAdminMixin, admin.ModelAdmin):
         "provider",
         "provider_ref",
         "credit_cost",
+        "max_outputs",
         "timeout_seconds",
         "enabled",
         "position",
@@ -66,7 +67,12 @@ class JobAdmin(admin.ModelAdmin):
     fieldsets = [
         (
             None,
-            {"fields": ["id", "user", "model", "kind", "status", "cost", "prompt", "aspect_ratio", "seed", "style"]},
+            {
+                "fields": [
+                    *["id", "user", "model", "kind", "status", "cost", "num_outputs", "failed_outputs"],
+                    *["prompt", "aspect_ratio", "seed", "style"],
+                ]
+            },
         ),
         ("Outcome", {"fields": ["error_message", "provider_error", "metrics", "share_token", "deleted_at"]}),
         (
@@ -74,7 +80,7 @@ class JobAdmin(admin.ModelAdmin):
             {"fields": ["provider", "provider_ref", "prediction_id", "attempts", "lease_until", "deadline_at"]},
         ),
         ("Times", {"fields": ["created_at", "started_at", "finished_at"]}),
-        ("Links", {"fields": ["source", "batch", "duration_seconds", "form_token"]}),
+        ("Links", {"fields": ["source", "source_output", "batch", "duration_seconds", "upscale_factor", "form_token"]}),
         ("Staff actions", {"fields": ["staff_actions"]}),
     ]
     show_full_result_count = False

@@ -19,11 +19,11 @@ class GenerationConfig(AppConfig):
             signals,  # noqa: F401  (account deletion removes the person's content)
         )
         from generation.models import Batch
-        from generation.selectors import catalog_credit_costs
+        from generation.selectors import catalog_making_costs
         from generation.uploads import MAX_UPLOAD_BYTES
 
         # Pages in billing show job prices from the catalog, which billing does not know.
-        PRICE_LISTS.register("catalog", catalog_credit_costs)
+        PRICE_LISTS.register("catalog", catalog_making_costs)
 
         # A job and its ledger entries agree: reconcile's checks of both sides.
         checks_register(reconcile.CHECKS)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django import forms
 
-from generation.models import AIModel, AspectRatio, Batch, Kind
+from generation.models import MAX_OUTPUTS, AIModel, AspectRatio, Batch, Kind
 from generation.presets import STYLE_CHOICES
 from generation.providers import provider_available
 from generation.services import MAX_PROMPT_LENGTH
@@ -11,10 +11,10 @@ from generation.uploads import MAX_UPLOAD_BYTES, UploadRejected, ValidatedImage,
 PHOTO_TYPES = "image/jpeg,image/png,image/webp"
 
 
-def available_models(kind: str) -> list[AIModel]:
+def available_models(*kinds: str) -> list[AIModel]:
     return [
         model
-        for model in AIModel.objects.filter(kind=kind, enabled=True).order_by("position", "name")
+        for model in AIModel.objects.filter(kind__in=kinds, enabled=True).order_by("position", "name")
         if provider_available(model.provider)
     ]
 
@@ -100,11 +100,36 @@ class ImageJobForm(JobForm):
     seed = forms.IntegerField(
         required=False, min_value=0, max_value=2**32 - 1, help_text="Optional: the same seed repeats a result."
     )
+    # Results per job, each charged at the model's price (and refunded on its own if it fails).
+    # Not sent (a page from before this field, a script): one.
+    num_outputs = forms.TypedChoiceField(
+        choices=[(n, str(n)) for n in range(1, MAX_OUTPUTS + 1)],
+        coerce=int,
+        initial=1,
+        required=False,
+        widget=forms.RadioSelect,
+    )
+
+    def clean_num_outputs(self) -> int:
+        return self.cleaned_data["num_outputs"] or 1
+
+    def clean(self):
+        cleaned = super().clean()
+        model, count = cleaned.get("model"), cleaned.get("num_outputs")
+        if model and count and count > model.max_outputs:
+            self.add_error(
+                "num_outputs",
+                f"{model.name} makes one image at a time."
+                if model.max_outputs == 1
+                else f"{model.name} makes up to {model.max_outputs} images at a time.",
+            )
+        return cleaned
 
 
 class VideoJobForm(ImageJobForm):
     kind = Kind.VIDEO
     title = "Create a video"
+    num_outputs = None  # type: ignore[assignment]  # one clip per job: Django's way to drop a field
 
     style = forms.ChoiceField(choices=STYLE_CHOICES, required=False, initial="cinematic", widget=forms.RadioSelect)
 
@@ -120,16 +145,33 @@ class EditJobForm(JobForm):
     kind = Kind.IMAGE_EDIT
     title = "Edit a photo"
 
+    missing_photo = "Choose a photo to edit."
+
     photo = forms.FileField(
+        required=False,
         widget=forms.ClearableFileInput(
             attrs={"accept": PHOTO_TYPES, "data-max-bytes": MAX_UPLOAD_BYTES, "data-max-count": 1}
         ),
         help_text=f"JPEG, PNG or WebP, up to {MAX_UPLOAD_BYTES // (1024 * 1024)} MB.",
-        error_messages={"required": "Choose a photo to edit."},
     )
+    # Or one of the person's own results (its id; the view looks it up among theirs).
+    source_output = forms.UUIDField(required=False, widget=forms.HiddenInput)
 
-    def clean_photo(self) -> ValidatedImage:
-        return _validated(self.cleaned_data["photo"])
+    def clean_photo(self) -> ValidatedImage | None:
+        photo = self.cleaned_data["photo"]
+        return _validated(photo) if photo else None
+
+    def clean(self):
+        cleaned = super().clean()
+        if not cleaned.get("photo") and not cleaned.get("source_output") and "photo" not in self.errors:
+            self.add_error("photo", self.missing_photo)
+        return cleaned
+
+
+class AnimateJobForm(EditJobForm):
+    kind = Kind.ANIMATE
+    title = "Animate a photo"
+    missing_photo = "Choose a photo to animate."
 
 
 class BatchForm(JobForm):
@@ -163,4 +205,5 @@ FORMS_BY_KIND: dict[str, type[JobForm]] = {
     "image": ImageJobForm,
     "edit": EditJobForm,
     "video": VideoJobForm,
+    "animate": AnimateJobForm,
 }

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import io
 
-from PIL import Image, ImageOps
+from PIL import Image, ImageOps, PngImagePlugin
 
 # How each format is written again; JPEG at a quality that does not visibly change a photo.
 SAVE_OPTIONS = {
@@ -19,18 +19,25 @@ SAVE_OPTIONS = {
 }
 
 
-def image_without_metadata(data: bytes) -> tuple[bytes, int, int]:
+def image_without_metadata(data: bytes, *, xmp: bytes = b"") -> tuple[bytes, int, int]:
     """The image re-encoded in its own format without metadata, and its (upright) size.
-    Formats we do not re-encode (GIF, animations) come back as they are."""
+    Formats we do not re-encode (GIF, animations) come back as they are. `xmp`, when given, is
+    the one packet written back: ours (a result's digital source type), never the file's."""
     with Image.open(io.BytesIO(data)) as image:
         image_format = image.format
         if image_format not in SAVE_OPTIONS or getattr(image, "n_frames", 1) > 1:
             return data, image.width, image.height
-        options = dict(SAVE_OPTIONS[image_format])
+        options: dict[str, object] = dict(SAVE_OPTIONS[image_format])
         if icc_profile := image.info.get("icc_profile"):
             options["icc_profile"] = icc_profile
         if image.mode == "P" and "transparency" in image.info:
             options["transparency"] = image.info["transparency"]
+        if xmp and image_format == "PNG":
+            text = PngImagePlugin.PngInfo()
+            text.add_itxt("XML:com.adobe.xmp", xmp.decode(), zip=False)
+            options["pnginfo"] = text
+        elif xmp:
+            options["xmp"] = xmp
         upright = ImageOps.exif_transpose(image) or image
         # A fresh image holds only pixels (and a palette): nothing of the original's info,
         # EXIF, XMP or comments can be written back by the encoder.

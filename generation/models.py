@@ -17,6 +17,17 @@ class Kind(models.TextChoices):
     IMAGE = "image", "Image"
     IMAGE_EDIT = "image_edit", "Photo edit"
     VIDEO = "video", "Video"
+    # From an image: a result made larger, and a photo (or a result) set in motion.
+    UPSCALE = "upscale", "Upscale"
+    ANIMATE = "animate", "Animated photo"
+
+
+# The kinds that start from an image (a person's photo, or one of their results).
+KINDS_FROM_AN_IMAGE = (Kind.IMAGE_EDIT, Kind.UPSCALE, Kind.ANIMATE)
+# The kinds whose result is a video.
+VIDEO_KINDS = (Kind.VIDEO, Kind.ANIMATE)
+# Results per job, at most (Midjourney's four).
+MAX_OUTPUTS = 4
 
 
 class AspectRatio(models.TextChoices):
@@ -48,6 +59,14 @@ class AIModel(models.Model):
     aspect_ratios = models.JSONField(default=dict)
     # Videos: the clip length this entry makes (and is priced for).
     duration_seconds = models.PositiveSmallIntegerField(null=True, blank=True)
+    # Upscalers: how many times larger this entry makes an image (and is priced for).
+    upscale_factor = models.PositiveSmallIntegerField(null=True, blank=True)
+    # How many results one job may ask for: more than one only for models whose API takes
+    # `num_outputs` (and the preview renderer). credit_cost is the price of each.
+    max_outputs = models.PositiveSmallIntegerField(default=1, db_default=1)
+    # The input the photo goes in, for kinds that start from an image ("image" for most
+    # upscalers and image-to-video models, "input_image" for FLUX Kontext).
+    image_input = models.CharField(max_length=40, blank=True, default="input_image", db_default="input_image")
     # Input the provider gets on top of prompt, aspect ratio and seed.
     input_defaults = models.JSONField(default=dict, blank=True)
     enabled = models.BooleanField(default=True)
@@ -63,6 +82,9 @@ class AIModel(models.Model):
         constraints = [
             models.CheckConstraint(condition=Q(credit_cost__gt=0), name="generation_aimodel_cost_positive"),
             models.CheckConstraint(condition=Q(timeout_seconds__gt=0), name="generation_aimodel_timeout_positive"),
+            models.CheckConstraint(
+                condition=Q(max_outputs__gte=1, max_outputs__lte=MAX_OUTPUTS), name="generation_aimodel_outputs_range"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -74,6 +96,9 @@ class AIModel(models.Model):
 
     def offered_ratios(self) -> list[str]:
         return [ratio for ratio in AspectRatio.values if ratio in self.aspect_ratios]
+
+    def cost_of(self, outputs: int = 1) -> int:
+        return self.credit_cost * outputs
 
 
 class SiteSettings(models.Model):
@@ -179,8 +204,30 @@ class Job(models.Model):
     source = models.ForeignKey(Upload, null=True, blank=True, on_delete=models.PROTECT, related_name="jobs")
     batch = models.ForeignKey(Batch, null=True, blank=True, on_delete=models.PROTECT, related_name="jobs")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
-    # Credits charged, copied from the catalog when the job was created.
+    # Credits charged, copied from the catalog when the job was created: the price of one
+    # result times num_outputs. Each result is charged (and refunded) on its own.
     cost = models.PositiveIntegerField()
+    # Results asked for (1 to MAX_OUTPUTS), and how many of them failed (each refunded): a
+    # succeeded job delivered num_outputs - failed_outputs, as outputs 0, 1, ... The services
+    # keep the ranges; no CHECK on these columns, whose adding would scan the jobs table locked.
+    num_outputs = models.SmallIntegerField(default=1, db_default=1)
+    failed_outputs = models.SmallIntegerField(default=0, db_default=0)
+    # Upscales: the factor, copied from the catalog like a video's length.
+    upscale_factor = models.SmallIntegerField(null=True, blank=True)
+    # Upscales and animations of a result, and edits of one: the result they started from
+    # (its file was copied into `source`, so the job keeps its input if that result is deleted).
+    # No database constraint (adding one would lock the jobs table while it is checked), and the
+    # id stays when the result is deleted: the page then says where it came from is gone. Its
+    # index is built concurrently (0018).
+    source_output = models.ForeignKey(
+        "JobOutput",
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        related_name="derived_jobs",
+        db_index=False,
+        db_constraint=False,
+    )
     provider = models.CharField(max_length=16, choices=AIModel.Provider.choices)
     provider_ref = models.CharField(max_length=200, blank=True)
     # Saved before any wait, so a restarted worker resumes this prediction instead of paying
@@ -229,6 +276,10 @@ class Job(models.Model):
             models.Index(fields=["-created_at", "-id"], name="generation_job_recent_idx"),
             # Alerts: jobs finished in the last hour.
             models.Index(fields=["finished_at"], name="generation_job_finished_idx"),
+            # A result's page lists the upscales and animations made from it.
+            models.Index(
+                fields=["source_output"], condition=Q(source_output__isnull=False), name="generation_job_derived_idx"
+            ),
         ]
         constraints = [
             models.UniqueConstraint(fields=["user", "form_token"], name="generation_job_one_per_form_token"),
@@ -259,6 +310,19 @@ class Job(models.Model):
         return job_refund_key(self.id)
 
     @property
+    def unit_cost(self) -> int:
+        # What one result costs: cost is always num_outputs times it.
+        return self.cost // self.num_outputs
+
+    @property
+    def delivered_outputs(self) -> int:
+        return self.num_outputs - self.failed_outputs
+
+    @property
+    def is_video(self) -> bool:
+        return self.kind in VIDEO_KINDS
+
+    @property
     def reference(self) -> str:
         return f"job:{self.id}"
 
@@ -278,13 +342,15 @@ class Job(models.Model):
         return self.status in (self.Status.QUEUED, self.Status.RUNNING)
 
 
-# A job's entries in the ledger, by idempotency key: one charge, at most one refund.
-def job_charge_key(job_id: uuid.UUID) -> str:
-    return f"charge:{job_id}"
+# A job's entries in the ledger, by idempotency key: one charge per result, and at most one
+# refund of each. The first result's keep the keys a one-result job always had
+# (`charge:<job>`, `refund:<job>`); the others add their index (`charge:<job>:1`, ...).
+def job_charge_key(job_id: uuid.UUID, index: int = 0) -> str:
+    return f"charge:{job_id}" if index == 0 else f"charge:{job_id}:{index}"
 
 
-def job_refund_key(job_id: uuid.UUID) -> str:
-    return f"refund:{job_id}"
+def job_refund_key(job_id: uuid.UUID, index: int = 0) -> str:
+    return f"refund:{job_id}" if index == 0 else f"refund:{job_id}:{index}"
 
 
 _PLACEHOLDER = uuid.UUID(int=0)
@@ -322,6 +388,11 @@ class JobOutput(models.Model):
     width = models.PositiveIntegerField(null=True, blank=True)
     height = models.PositiveIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    # Not columns: a job page lists the jobs made from each result; a shared page its address.
+    made_from_it: list[Job]
+    actions: dict
+    shared_url: str
 
     class Meta:
         ordering = ["job", "index"]

@@ -1,9 +1,12 @@
-"""Copying provider outputs into our own storage, with a thumbnail and what we know of the file."""
+"""Copying provider outputs into our own storage, with a thumbnail and what we know of the file,
+each signed with its Content Credentials (generation/provenance.py) on the way in."""
 
 from __future__ import annotations
 
 import io
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 
 import av
 from django.core.files.base import ContentFile
@@ -12,6 +15,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from generation.imagemeta import image_without_metadata
 from generation.models import output_upload_to, thumbnail_upload_to
+from generation.provenance import Provenance, SigningFailed, content_credentials_sign, xmp_packet
 
 THUMBNAIL_SIZE = (512, 512)
 IMAGE_TYPES = {
@@ -64,19 +68,41 @@ def _first_frame(data: bytes) -> Image.Image | None:
     return None
 
 
-def store_output(data: bytes) -> StoredOutput:
-    """Save one output file (and its thumbnail) to the default storage. Network I/O on S3:
-    call it outside any database transaction."""
+def _as_mp4(data: bytes) -> bytes:
+    """A video in another container (WebM) re-encoded as H.264 MP4, which Content Credentials
+    can be embedded in and every browser plays."""
+    with tempfile.NamedTemporaryFile(suffix=".mp4") as file:
+        with av.open(io.BytesIO(data), mode="r") as source, av.open(file.name, mode="w", format="mp4") as target:
+            stream_in = source.streams.video[0]
+            rate = stream_in.average_rate or 24
+            stream = target.add_stream("libx264", rate=rate, options={"preset": "veryfast", "crf": "23"})
+            stream.width, stream.height, stream.pix_fmt = stream_in.width, stream_in.height, "yuv420p"
+            for frame in source.decode(stream_in):
+                for packet in stream.encode(frame.reformat(format="yuv420p")):
+                    target.mux(packet)
+            for packet in stream.encode():
+                target.mux(packet)
+        return Path(file.name).read_bytes()
+
+
+def store_output(data: bytes, *, provenance: Provenance) -> StoredOutput:
+    """Save one output file (and its thumbnail) to the default storage, signed as made by AI.
+    Network I/O on S3: call it outside any database transaction."""
     if not data:
         raise UnreadableOutput("The output file is empty.")
     video = _video_type(data)
     width = height = None
     thumbnail = b""
     if video:
-        content_type, extension = video
         frame = _first_frame(data)
         if frame is None:
             raise UnreadableOutput("The video could not be decoded.")
+        if video[0] != "video/mp4":
+            try:
+                data = _as_mp4(data)
+            except (av.error.FFmpegError, IndexError) as error:
+                raise UnreadableOutput("The video could not be converted to MP4.") from error
+        content_type, extension = "video/mp4", "mp4"
         width, height = frame.size
         thumbnail = _thumbnail(frame)
     else:
@@ -87,10 +113,15 @@ def store_output(data: bytes) -> StoredOutput:
                     raise UnreadableOutput(f"The output is a {image.format} file, which we do not keep.")
                 content_type, extension = IMAGE_TYPES[image.format]
                 thumbnail = _thumbnail(image)
-            # Kept without the metadata a provider wrote (its tools, the source photo's EXIF).
-            data, width, height = image_without_metadata(data)
+            # Kept without the metadata a provider wrote (its tools, the source photo's EXIF), and
+            # with ours: the IPTC marker that the picture was made by AI.
+            data, width, height = image_without_metadata(data, xmp=xmp_packet(provenance.digital_source_type))
         except (UnidentifiedImageError, OSError) as error:
             raise UnreadableOutput("The output is not an image or video we can read.") from error
+    try:
+        data = content_credentials_sign(data, content_type=content_type, provenance=provenance)
+    except SigningFailed as error:
+        raise UnreadableOutput(str(error)) from error
 
     file_name = default_storage.save(output_upload_to(None, f"output.{extension}"), ContentFile(data))
     thumbnail_name = ""

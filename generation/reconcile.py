@@ -1,10 +1,12 @@
 """Reconciliation checks that need both a job and its ledger entries (registered with `reconcile`
 in generation/apps.py).
 
-Each check is one set-based query: the job's entry is found by its idempotency key
-(`charge:<job id>`, `refund:<job id>`) through the ledger's unique index, and a charge's job by
-its primary key. An incremental run (`since`) reads only the jobs created or finished since
-then and the entries written since then, through their indexes.
+Each check is one set-based query. A job is charged once per result it asks for and each
+result refunded at most once (keys `charge:<job>`, `charge:<job>:1`, ..., and the same for
+`refund:`), all entries referring to `job:<job id>`: a job's entries are counted through the
+ledger's index on that reference, and a charge's job is found by its primary key. An
+incremental run (`since`) reads only the jobs created or finished since then and the entries
+written since then, through their indexes.
 """
 
 from __future__ import annotations
@@ -12,15 +14,15 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import CharField, Exists, Func, OuterRef, QuerySet, UUIDField, Value
-from django.db.models.functions import Concat, Substr
+from django.db.models import CharField, Count, Exists, F, Func, OuterRef, Q, QuerySet, Subquery, UUIDField, Value
+from django.db.models.functions import Coalesce, Concat, Substr
 from django.utils import timezone
 
 from billing.models import LedgerEntry
 from billing.reconcile.findings import EXAMPLES, Check, Finding
-from billing.services import credits_refund
 from core.skips import item_guard
 from generation.models import Job
+from generation.services.finishing import results_refund
 from generation.services.sweeping import sweep_stuck_jobs
 
 Status = Job.Status
@@ -58,9 +60,12 @@ class JobIdOf(Func):
         )
 
 
-def _entry(prefix: str, **filters) -> Exists:
-    key = Concat(Value(f"{prefix}:"), UUIDText(OuterRef("pk")), output_field=CharField())
-    return Exists(LedgerEntry.objects.filter(idempotency_key=key, **filters))
+def _entries(kind: str, **filters):
+    """How many entries of this kind refer to the job (0 when none): one probe of the ledger's
+    reference index per job."""
+    reference = Concat(Value("job:"), UUIDText(OuterRef("pk")), output_field=CharField())
+    entries = LedgerEntry.objects.filter(kind=kind, reference=reference, **filters).order_by().values("reference")
+    return Coalesce(Subquery(entries.annotate(n=Count("pk")).values("n")[:1]), Value(0))
 
 
 def _finding(name: str, description: str, jobs: QuerySet[Job], **extra) -> Finding:
@@ -73,28 +78,44 @@ def _finding(name: str, description: str, jobs: QuerySet[Job], **extra) -> Findi
 
 
 def finished_jobs_without_refund(*, since: datetime | None = None) -> Finding:
-    jobs = Job.objects.filter(status__in=[Status.FAILED, Status.CANCELED]).exclude(_entry("refund"))
+    # Owed: every result of a failed or canceled job, and the results a succeeded job did not
+    # deliver (its last failed_outputs).
+    owed = Q(status__in=[Status.FAILED, Status.CANCELED], refunds__lt=F("num_outputs")) | Q(
+        status=Status.SUCCEEDED, failed_outputs__gt=0, refunds__lt=F("failed_outputs")
+    )
+    jobs = Job.objects.filter(
+        Q(status__in=[Status.FAILED, Status.CANCELED]) | Q(status=Status.SUCCEEDED, failed_outputs__gt=0)
+    )
     if since is not None:
-        # job_fail stamps finished_at with the status; a final job without it was edited by hand.
+        # job_fail and job_succeed stamp finished_at with the status; a final job without it was edited by hand.
         jobs = jobs.filter(finished_at__gte=since)
+    jobs = jobs.annotate(refunds=_entries(LedgerEntry.Kind.REFUND)).filter(owed)
 
     def fix() -> int:
         repaired = 0
-        for job in list(jobs.only("id")):
-            # A job whose refund is refused (no charge to refund) stops none of the others.
+        for job in list(jobs.only("id", "status", "num_outputs", "failed_outputs")):
+            failed = job.num_outputs if job.status != Status.SUCCEEDED else job.failed_outputs
+            # Each result's refund by its key: those written already are replays. A job whose
+            # refund is refused (no charge to refund) stops none of the others.
             with item_guard(loop="reconcile", item=f"refund of job {job.pk}"):
-                credits_refund(charge_key=job.charge_key, key=job.refund_key, memo="Refund owed (reconcile)")
+                results_refund(
+                    job_id=job.pk, indexes=range(job.num_outputs - failed, job.num_outputs), count=job.num_outputs,
+                    memo="Refund owed (reconcile)",
+                )  # fmt: skip
                 repaired += 1
         return repaired
 
-    finding = _finding("finished_jobs_without_refund", "Failed or canceled jobs that were not refunded", jobs)
+    finding = _finding(
+        "finished_jobs_without_refund", "Failed or canceled jobs that were not refunded, or results a job lost", jobs
+    )
     finding.fix = fix if finding.count else None
     return finding
 
 
 def succeeded_jobs_with_refund(*, since: datetime | None = None) -> Finding:
-    # Staff may refund a succeeded job on purpose (a reported bad result); the system never should.
-    jobs = Job.objects.filter(status=Status.SUCCEEDED).filter(_entry("refund", actor_type=LedgerEntry.Actor.SYSTEM))
+    # Staff may refund a succeeded job on purpose (a reported bad result); the system refunds only
+    # the results a job did not deliver.
+    jobs = Job.objects.filter(status=Status.SUCCEEDED)
     if since is not None:
         # Either side may be the new one: a job that succeeded since, or a refund written since.
         # Two indexed reads (an OR of the two would read every succeeded job).
@@ -104,15 +125,21 @@ def succeeded_jobs_with_refund(*, since: datetime | None = None) -> Finding:
         found = {*jobs.filter(finished_at__gte=since).values_list("pk", flat=True)}
         found |= {*jobs.filter(pk__in=refunded).values_list("pk", flat=True)}
         jobs = Job.objects.filter(pk__in=found)
-    return _finding("succeeded_jobs_with_refund", "Succeeded jobs that the system refunded as well", jobs)
+    jobs = jobs.annotate(system_refunds=_entries(LedgerEntry.Kind.REFUND, actor_type=LedgerEntry.Actor.SYSTEM)).filter(
+        system_refunds__gt=F("failed_outputs")
+    )
+    return _finding(
+        "succeeded_jobs_with_refund", "Succeeded jobs the system refunded for more than the results they lost", jobs
+    )
 
 
 def jobs_without_charge(*, since: datetime | None = None) -> Finding:
-    # The charge is written in the job's own transaction: a job created since then is the change.
-    jobs = Job.objects.exclude(_entry("charge"))
+    # The charges are written in the job's own transaction: a job created since then is the change.
+    jobs = Job.objects.all()
     if since is not None:
         jobs = jobs.filter(created_at__gte=since)
-    return _finding("jobs_without_charge", "Jobs with no charge in the ledger", jobs)
+    jobs = jobs.annotate(charges=_entries(LedgerEntry.Kind.CHARGE)).exclude(charges=F("num_outputs"))
+    return _finding("jobs_without_charge", "Jobs not charged once for each result they asked for", jobs)
 
 
 def charges_without_job(*, since: datetime | None = None) -> Finding:

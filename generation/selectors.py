@@ -34,6 +34,7 @@ WAITING_FIELDS = (
     "kind",
     "prompt",
     "cost",
+    "num_outputs",
     "aspect_ratio",
     "source_id",
     "created_at",
@@ -60,6 +61,33 @@ def _job_waiting_sql() -> str:
     return f"SELECT {columns} FROM {Job._meta.db_table} WHERE id = %s AND user_id = %s AND deleted_at IS NULL"  # noqa: S608 (names from the model)
 
 
+def user_output(*, user: User, output_id: uuid.UUID) -> JobOutput | None:
+    """One of the person's finished results (to upscale, vary, remix or animate), or None."""
+    return (
+        JobOutput.objects.select_related("job")
+        .filter(pk=output_id, job__user=user, job__deleted_at__isnull=True, job__status=Job.Status.SUCCEEDED)
+        .first()
+    )
+
+
+def derived_jobs(*, outputs: list[JobOutput]) -> dict[uuid.UUID, list[Job]]:
+    """The jobs made from each of these results (upscales, animations, variations), oldest
+    first, by result: one query through the index on source_output."""
+    made: dict[uuid.UUID, list[Job]] = {}
+    if not outputs:
+        return made
+    jobs = (
+        Job.objects.filter(source_output__in=[output.id for output in outputs], deleted_at__isnull=True)
+        .select_related("model")
+        .only("id", "kind", "status", "upscale_factor", "duration_seconds", "source_output_id", "model__name")
+        .order_by("created_at")
+    )
+    for job in jobs:
+        assert job.source_output_id is not None  # filtered above
+        made.setdefault(job.source_output_id, []).append(job)
+    return made
+
+
 def user_batches(*, user: User) -> QuerySet[Batch]:
     return Batch.objects.filter(user=user, deleted_at__isnull=True)
 
@@ -79,6 +107,8 @@ def gallery_outputs(*, user: User, kind: str | None = None) -> QuerySet[JobOutpu
             "job__prompt",
             "job__kind",
             "job__created_at",
+            "job__num_outputs",
+            "job__failed_outputs",
         )
     )
     if kind:
@@ -88,21 +118,33 @@ def gallery_outputs(*, user: User, kind: str | None = None) -> QuerySet[JobOutpu
 
 def catalog_credit_costs() -> dict[str, int]:
     """What each offering costs now, from the catalog staff edit: the cheapest model people can
-    choose of it. Keys: "image", "image_edit", and "video_<seconds>s" per video length."""
+    choose of it. Keys: "image", "image_edit", "video_<seconds>s" and "animate_<seconds>s" per
+    clip length, "upscale_<factor>x" per factor. An image's price is per result."""
     costs: dict[str, int] = {}
     # Read on every signed-in page (the header's low-balance hint): written out, not built by
     # the ORM per request, like the balance beside it (billing.services.balance_of).
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT kind, duration_seconds, provider, credit_cost FROM {AIModel._meta.db_table} WHERE enabled"  # noqa: S608 (table name from the model)
+            f"SELECT kind, duration_seconds, upscale_factor, provider, credit_cost FROM {AIModel._meta.db_table} WHERE enabled"  # noqa: S608 (table name from the model)
         )
         models = cursor.fetchall()
-    for kind, seconds, provider, cost in models:
+    for kind, seconds, factor, provider, cost in models:
         if not provider_available(provider):
             continue
-        key = f"{kind}_{seconds}s" if kind == Kind.VIDEO else kind
+        if kind in (Kind.VIDEO, Kind.ANIMATE):
+            key = f"{kind}_{seconds}s"
+        elif kind == Kind.UPSCALE:
+            key = f"{kind}_{factor}x"
+        else:
+            key = kind
         costs[key] = min(cost, costs.get(key, cost))
     return costs
+
+
+def catalog_making_costs() -> dict[str, int]:
+    """What one can make from nothing but a prompt or a photo (billing's price list, whose
+    cheapest entry is the low-balance line): an upscale needs a result first, so is left out."""
+    return {key: cost for key, cost in catalog_credit_costs().items() if not key.startswith(Kind.UPSCALE)}
 
 
 TYPICAL_SAMPLE = 20  # recent finished jobs a model's typical run time is taken from

@@ -113,10 +113,13 @@ def generation_stats(*, hours: int) -> list[ModelStats]:
             target.charged += row["cost"]
     _durations(jobs, per_model, total)
     # A refund comes after its job, so the refunds of these jobs are among those since `since`.
+    # Summed per job: a job of several results may have a refund for each.
     refunds = dict(
-        LedgerEntry.objects.filter(
-            kind=LedgerEntry.Kind.REFUND, created_at__gte=since, reference__startswith="job:"
-        ).values_list("reference", "amount")
+        LedgerEntry.objects.filter(kind=LedgerEntry.Kind.REFUND, created_at__gte=since, reference__startswith="job:")
+        .values("reference")
+        .annotate(total=Sum("amount"))
+        .values_list("reference", "total")
+        .order_by()
     )
     job_ids = []
     for reference in refunds:

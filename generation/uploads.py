@@ -13,7 +13,7 @@ from PIL import Image, UnidentifiedImageError
 
 from accounts.models import User
 from generation.imagemeta import image_without_metadata
-from generation.models import Upload, upload_upload_to
+from generation.models import JobOutput, Upload, upload_upload_to
 
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024
 MAX_PIXELS = 40_000_000  # 40 megapixels: bigger than any phone photo, far from a decompression bomb
@@ -83,6 +83,24 @@ def upload_store(*, user: User, image: ValidatedImage) -> Upload:
         size=len(image.data),
         width=image.width,
         height=image.height,
+    )
+
+
+def upload_from_output(*, user: User, output: JobOutput) -> Upload:
+    """A private copy of one of the person's results, as the input of a job made from it (an
+    upscale, an animation, an edit): the job keeps its input even if that result is deleted.
+    The copy keeps the result's Content Credentials, so the new result names it as its source.
+    Storage I/O: outside any transaction."""
+    with default_storage.open(output.file.name) as file:
+        data = file.read()
+    name = default_storage.save(upload_upload_to(None, f"result.{output.extension}"), ContentFile(data))
+    return Upload.objects.create(
+        user=user,
+        file=name,
+        content_type=output.content_type,
+        size=len(data),
+        width=output.width or 0,
+        height=output.height or 0,
     )
 
 

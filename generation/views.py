@@ -24,18 +24,21 @@ from core.ratelimits import limit_job_creation
 from core.storages import file_extension, storage_is_s3
 from generation import services
 from generation.downloads import zip_stream
-from generation.forms import FORMS_BY_KIND, BatchForm
+from generation.forms import FORMS_BY_KIND, BatchForm, available_models
 from generation.gallery import gallery_grid
-from generation.models import Job, JobOutput, Kind, SiteSettings, Upload
+from generation.models import AIModel, Job, JobOutput, Kind, SiteSettings, Upload
 from generation.selectors import (
     GALLERY_KEYS,
+    derived_jobs,
     gallery_outputs,
     job_waiting,
     model_typical_seconds,
     user_batches,
     user_jobs,
+    user_output,
 )
 from generation.services import GenerationError
+from generation.uploads import MAX_PIXELS
 
 GALLERY_PAGE_SIZE = 24
 
@@ -67,7 +70,7 @@ def _serve(name: str, *, filename: str, download: bool) -> HttpResponseBase:
 
 
 # What one job of each create page is called in "enough for 6 images".
-AFFORD_NOUNS = {"image": "image", "edit": "photo edit", "video": "video", "batch": "photo edit"}
+AFFORD_NOUNS = {"image": "image", "edit": "photo edit", "video": "video", "batch": "photo edit", "animate": "animation"}
 
 
 def _create_context(request: AuthenticatedHttpRequest, form, kind: str) -> dict:
@@ -75,25 +78,49 @@ def _create_context(request: AuthenticatedHttpRequest, form, kind: str) -> dict:
     cheapest = min((model.credit_cost for model in form.models), default=0)
     balance = balance_of(request.user)
     afford = balance // cheapest if cheapest else 0
+    source_output = _chosen_output(request, form)
     return {
         "form": form,
         "kind": kind,
         "switch": SiteSettings.current(),
         "afford": afford,
         "afford_noun": AFFORD_NOUNS[kind],
+        "source_output": source_output,
     }
 
 
+def _chosen_output(request: AuthenticatedHttpRequest, form) -> JobOutput | None:
+    # The person's own result an edit or animation starts from, instead of an uploaded photo.
+    if "source_output" not in form.fields:
+        return None
+    value = form["source_output"].value()
+    try:
+        output_id = uuid.UUID(str(value)) if value else None
+    except ValueError:
+        return None
+    return user_output(user=request.user, output_id=output_id) if output_id else None
+
+
 def _remix_initial(request: AuthenticatedHttpRequest) -> dict:
-    # "Remix": a person's own earlier job prefills the form (another's id is simply ignored).
+    # "Remix": a person's own earlier job prefills the form (another's id is simply ignored),
+    # and "?image=" one of their results to start an edit or an animation from.
+    initial: dict = {}
+    try:
+        output_id = uuid.UUID(request.GET.get("image", ""))
+    except ValueError:
+        output_id = None
+    output = user_output(user=request.user, output_id=output_id) if output_id else None
+    if output is not None:
+        initial |= {"source_output": output.id, "prompt": output.job.prompt}
     try:
         job_id = uuid.UUID(request.GET.get("from", ""))
     except ValueError:
-        return {}
+        return initial
     job = user_jobs(user=request.user).filter(pk=job_id).first()
     if job is None:
-        return {}
-    initial = {"model": job.model_id, "prompt": job.prompt, "aspect_ratio": job.aspect_ratio, "style": job.style}
+        return initial
+    initial |= {"model": job.model_id, "prompt": job.prompt, "aspect_ratio": job.aspect_ratio, "style": job.style}
+    initial["num_outputs"] = job.num_outputs
     if job.seed_to_repeat is not None:
         initial["seed"] = job.seed_to_repeat
     return initial
@@ -113,7 +140,12 @@ def create(request: AuthenticatedHttpRequest, kind: str = "image") -> HttpRespon
     form = form_class(request.POST or None, request.FILES or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
+        source_output = None
+        if data.get("source_output") and not data.get("photo"):
+            source_output = user_output(user=request.user, output_id=data["source_output"])
         try:
+            if data.get("source_output") and not data.get("photo") and source_output is None:
+                raise GenerationError("That picture is no longer in your gallery; choose a photo instead.")
             job = services.job_create(
                 user=request.user,
                 model=data["model"],
@@ -122,6 +154,8 @@ def create(request: AuthenticatedHttpRequest, kind: str = "image") -> HttpRespon
                 seed=data.get("seed"),
                 style=data.get("style") or "",
                 photo=data.get("photo"),
+                source_output=source_output,
+                num_outputs=data.get("num_outputs") or 1,
                 form_token=data["form_token"],
             )
         except (InsufficientCredits, GenerationError) as error:
@@ -129,6 +163,57 @@ def create(request: AuthenticatedHttpRequest, kind: str = "image") -> HttpRespon
         else:
             return redirect(job)
     return render(request, "generation/create.html", _create_context(request, form, kind))
+
+
+# --- Starting from a result: upscale, vary -------------------------------------------------
+
+
+def _output_for_user(request: AuthenticatedHttpRequest, output_id: uuid.UUID) -> JobOutput:
+    output = user_output(user=request.user, output_id=output_id)
+    if output is None:
+        raise Http404
+    return output
+
+
+def _form_token(request: HttpRequest) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(request.POST.get("form_token", ""))
+    except ValueError:
+        return None
+
+
+def _job_from_result(request: AuthenticatedHttpRequest, output: JobOutput, *, kind: str) -> HttpResponse:
+    """One click on a result: an upscale (the model posted, 2x or 4x) or a variation (the first
+    edit model, with the result's prompt). Charged now at the catalog's price, shown on the button."""
+    models = {model.pk: model for model in available_models(kind)}
+    try:
+        model = models[int(request.POST.get("model", ""))] if kind == Kind.UPSCALE else next(iter(models.values()))
+    except (ValueError, KeyError, StopIteration):
+        messages.error(request, "That model is not available right now. Choose another.")
+        return redirect(output.job)
+    try:
+        job = services.job_create(
+            user=request.user, model=model, prompt=output.job.prompt, aspect_ratio="original",
+            source_output=output, form_token=_form_token(request),
+        )  # fmt: skip
+    except (InsufficientCredits, GenerationError) as error:
+        messages.error(request, str(error))
+        return redirect(output.job)
+    return redirect(job)
+
+
+@login_required
+@require_POST
+@limit_job_creation
+def result_upscale(request: AuthenticatedHttpRequest, output_id: uuid.UUID) -> HttpResponse:
+    return _job_from_result(request, _output_for_user(request, output_id), kind=Kind.UPSCALE)
+
+
+@login_required
+@require_POST
+@limit_job_creation
+def result_vary(request: AuthenticatedHttpRequest, output_id: uuid.UUID) -> HttpResponse:
+    return _job_from_result(request, _output_for_user(request, output_id), kind=Kind.IMAGE_EDIT)
 
 
 @login_required
@@ -179,9 +264,22 @@ def _waiting_context(job: Job) -> dict:
 
 
 def _job_context(request: AuthenticatedHttpRequest, job: Job) -> dict:
-    context: dict = {"job": job, "again_token": uuid.uuid4(), "remix_url": _remix_url(job)}
+    context: dict = {
+        "job": job,
+        "again_token": uuid.uuid4(),
+        "again_cost": job.model.cost_of(job.num_outputs),
+        "remix_url": _remix_url(job),
+    }
     if job.status == Job.Status.SUCCEEDED:
-        context["outputs"] = list(job.outputs.all())
+        outputs = list(job.outputs.all())
+        made_from = derived_jobs(outputs=outputs)
+        for output in outputs:
+            output.made_from_it = made_from.get(output.id, [])
+        _result_actions(job, outputs)
+        context["outputs"] = outputs
+    if job.source_output_id is not None:
+        # Where an upscale, an animation or an edit of a result came from, if it is still there.
+        context["source_job"] = user_jobs(user=request.user).filter(outputs__id=job.source_output_id).first()
     if not job.is_final:
         context |= _waiting_context(job)
     if job.share_token:
@@ -189,8 +287,40 @@ def _job_context(request: AuthenticatedHttpRequest, job: Job) -> dict:
     return context
 
 
+def _result_actions(job: Job, outputs: list[JobOutput]) -> None:
+    """What each picture of a finished job offers, priced from the catalog: upscale (the first
+    model of each factor on offer), vary, remix and animate. Each button posts a form token of
+    its own: a double click makes one job, two different clicks make two."""
+    if job.is_video:
+        return
+    catalog = available_models(Kind.UPSCALE, Kind.IMAGE_EDIT, Kind.ANIMATE)  # one query
+    upscalers: dict[int, AIModel] = {}
+    for model in catalog:
+        if model.kind == Kind.UPSCALE and model.upscale_factor:
+            upscalers.setdefault(model.upscale_factor, model)
+    editors = [model for model in catalog if model.kind == Kind.IMAGE_EDIT]
+    animate = any(model.kind == Kind.ANIMATE for model in catalog)
+    for output in outputs:
+        if output.is_video:
+            continue
+        factors = sorted(f for f in upscalers if (output.width or 0) * (output.height or 0) * f * f <= MAX_PIXELS)
+        output.actions = {
+            "upscale": [(upscalers[f], uuid.uuid4()) for f in factors],
+            "vary": (editors[0], uuid.uuid4()) if editors else None,
+            "animate": animate,
+        }
+
+
 def _remix_url(job: Job) -> str:
-    page = {Kind.IMAGE: "create", Kind.IMAGE_EDIT: "create_edit", Kind.VIDEO: "create_video"}[Kind(job.kind)]
+    pages = {
+        Kind.IMAGE: "create",
+        Kind.IMAGE_EDIT: "create_edit",
+        Kind.VIDEO: "create_video",
+        Kind.ANIMATE: "create_animate",
+    }
+    page = pages.get(Kind(job.kind))
+    if page is None:
+        return ""  # an upscale has nothing to remix: upscale its source again instead
     return f"{reverse(page)}?from={job.id}"
 
 
@@ -236,6 +366,8 @@ def job_again(request: AuthenticatedHttpRequest, job_id: uuid.UUID) -> HttpRespo
         token = uuid.UUID(request.POST.get("form_token", ""))
     except ValueError:
         token = None
+    # Made from a result still there: start from it again (and say so); else from the job's copy.
+    source_output = user_output(user=request.user, output_id=job.source_output_id) if job.source_output_id else None
     try:
         new_job = services.job_create(
             user=request.user,
@@ -244,8 +376,10 @@ def job_again(request: AuthenticatedHttpRequest, job_id: uuid.UUID) -> HttpRespo
             aspect_ratio=job.aspect_ratio,
             seed=job.seed_to_repeat,  # a new variation, unless the person chose the seed
             style=job.style,
-            source=job.source,
+            source=job.source if source_output is None else None,
+            source_output=source_output,
             batch=job.batch,
+            num_outputs=job.num_outputs,
             form_token=token,
         )
     except (InsufficientCredits, GenerationError) as error:
@@ -435,17 +569,22 @@ def _shared_job(token: str) -> Job:
 @require_GET
 def shared(request: HttpRequest, token: str) -> HttpResponse:
     job = _shared_job(token)
-    output = job.outputs.order_by("index").first()
-    if output is None:
+    outputs = list(job.outputs.order_by("index"))
+    if not outputs:
         raise Http404
+    output = outputs[0]
     media_url = absolute_url(f"/s/{token}/media/", request=request)
     poster_url = absolute_url(f"/s/{token}/poster/", request=request) if output.thumbnail else ""
+    # Every result of the job, each at /s/<token>/media/?i=<index>; the first is the preview's.
+    for each in outputs:
+        each.shared_url = f"{media_url}?i={each.index}" if each.index else media_url
     return render(
         request,
         "generation/shared.html",
         {
             "job": job,
             "output": output,
+            "outputs": outputs,
             "media_url": media_url,
             "poster_url": poster_url,
             "page_url": absolute_url(request.get_full_path(), request=request),
@@ -456,7 +595,11 @@ def shared(request: HttpRequest, token: str) -> HttpResponse:
 @require_GET
 def shared_media(request: HttpRequest, token: str, variant: str = "file") -> HttpResponseBase:
     job = _shared_job(token)
-    output = job.outputs.order_by("index").first()
+    try:
+        index = int(request.GET.get("i", "0"))
+    except ValueError:
+        raise Http404 from None
+    output = job.outputs.filter(index=index).first()
     if output is None:
         raise Http404
     if variant == "before":

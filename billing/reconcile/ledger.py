@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from django.db.models import F, OuterRef, Q, Subquery, Sum, Value, Window
+from django.db.models import Count, F, OuterRef, Q, Subquery, Sum, Value, Window
 from django.db.models.functions import Coalesce
 
 from billing.models import CreditAccount, LedgerEntry
@@ -94,23 +94,26 @@ def refund_amount_mismatch(*, since: datetime | None = None) -> Finding:
 
 
 def charge_refunded_twice(*, since: datetime | None = None) -> Finding:
-    # The one-to-one link stops a second refund entry for one charge; this also catches two
-    # refunds written for the same thing under different charges' references.
-    refunds = LedgerEntry.objects.filter(kind=LedgerEntry.Kind.REFUND)
+    # The one-to-one link stops a second refund entry for one charge. A thing may be charged in
+    # parts (a job of several results: one charge each, each refunded on its own), so this
+    # counts per reference: more refunds than charges means something was refunded twice under
+    # different charges' references.
+    entries = LedgerEntry.objects.filter(kind__in=[LedgerEntry.Kind.CHARGE, LedgerEntry.Kind.REFUND])
     if since is not None:
-        refunds = refunds.filter(reference__in=_refunds(since).values("reference"))
+        entries = entries.filter(reference__in=_refunds(since).values("reference"))
+    is_refund = Q(kind=LedgerEntry.Kind.REFUND)
     duplicated = (
-        refunds.exclude(reference="")
+        entries.exclude(reference="")
         .values("account", "reference")
-        .annotate(refunds=Sum(Value(1)))
-        .filter(refunds__gt=1)
+        .annotate(refunds=Count("pk", filter=is_refund), charges=Count("pk", filter=~is_refund))
+        .filter(refunds__gt=F("charges"))
         .order_by("reference")
     )
     count = duplicated.count()
-    examples = list(duplicated.values("reference", "refunds")[:EXAMPLES]) if count else []
+    examples = list(duplicated.values("reference", "refunds", "charges")[:EXAMPLES]) if count else []
     return Finding(
         name="charge_refunded_twice",
-        description="Things refunded more than once",
+        description="Things refunded more times than they were charged",
         count=count,
         examples=examples,
     )

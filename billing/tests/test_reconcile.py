@@ -85,3 +85,31 @@ def test_an_entry_whose_balance_after_breaks_the_running_sum_is_found(busy_ledge
     assert failed and chain["count"] == 1
     assert chain["examples"][0]["idempotency_key"] == "raw:chain"
     assert LedgerEntry.objects.filter(idempotency_key="raw:chain").exists()
+
+
+def test_a_thing_charged_in_parts_may_be_refunded_part_by_part_but_not_more_often(busy_ledger, capsys):
+    from billing.models import LedgerEntry
+
+    user = busy_ledger[0]
+    for part in range(2):  # two parts of one thing (a job of two results), both refunded
+        credits_charge(user=user, amount=100, key=f"charge:parts:{part}", reference="order:parts")
+        credits_refund(charge_key=f"charge:parts:{part}", key=f"refund:parts:{part}")
+    report, failed = reconcile_json(capsys)
+    assert not failed and report["findings"]["charge_refunded_twice"]["count"] == 0
+
+    # A refund written behind the services' back, giving back another thing's charge under this
+    # thing's reference: three refunds of a thing charged twice.
+    other = LedgerEntry.objects.get(idempotency_key="charge:a0")
+    balance = user.credit_account.balance
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO billing_ledgerentry (account_id, kind, amount, balance_after, idempotency_key, reference,"
+            " refund_of_id, actor_type, memo, created_at)"
+            " VALUES (%s, 'refund', 500, %s, 'raw:refund', 'order:parts', %s, 'system', '', now())",
+            [other.account_id, balance + 500, other.pk],
+        )
+        cursor.execute("UPDATE billing_creditaccount SET balance = balance + 500 WHERE id = %s", [other.account_id])
+    report, failed = reconcile_json(capsys)
+    twice = report["findings"]["charge_refunded_twice"]
+    assert failed and twice["count"] == 1
+    assert twice["examples"] == [{"reference": "order:parts", "refunds": 3, "charges": 2}]

@@ -9,8 +9,13 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 
 from core.env import env_bool, env_int, env_list
+from core.signing import certificate_pair, dev_signing_credentials
 
 ROOT = Path(__file__).resolve().parents[2]
+
+# A signing certificate issued by a certificate authority (made up here, as an operator's would
+# be issued): what production signs Content Credentials with.
+SITE_CHAIN, SITE_KEY, _ = certificate_pair(organization="Dream Pixel Example Ltd")
 
 PRODUCTION_ENV = {
     "DREAMPIXEL_ENV": "production",
@@ -20,6 +25,8 @@ PRODUCTION_ENV = {
     "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/dreampixel",
     "REDIS_URL": "redis://127.0.0.1:6379/0",
     "EMAIL_HOST": "smtp.example.com",
+    "C2PA_SIGNING_CERT": SITE_CHAIN.decode(),
+    "C2PA_SIGNING_KEY": SITE_KEY.decode(),
 }
 
 
@@ -81,6 +88,66 @@ def test_production_with_a_weak_secret_key_fails_at_start(key):
     result = manage("check", env={**PRODUCTION_ENV, "SECRET_KEY": key})
     assert result.returncode != 0
     assert "SECRET_KEY is too weak" in result.stderr
+
+
+def test_production_without_a_signing_certificate_fails_at_start_because_results_must_say_they_are_ai():
+    env = {k: v for k, v in PRODUCTION_ENV.items() if k != "C2PA_SIGNING_CERT"}
+    result = manage("check", env=env)
+    assert result.returncode != 0
+    assert "C2PA_SIGNING_CERT is not set" in result.stderr
+
+
+def test_production_refuses_the_development_certificate_and_a_self_signed_one(tmp_path):
+    chain, key, _ = dev_signing_credentials()
+    result = manage(
+        "check", env={**PRODUCTION_ENV, "C2PA_SIGNING_CERT": chain.decode(), "C2PA_SIGNING_KEY": key.decode()}
+    )
+    assert result.returncode != 0 and "the development certificate" in result.stderr
+
+    # A certificate that signs itself: just the first of a pair, issued by nobody else.
+    root_key, root_chain = _self_signed()
+    result = manage("check", env={**PRODUCTION_ENV, "C2PA_SIGNING_CERT": root_chain, "C2PA_SIGNING_KEY": root_key})
+    assert result.returncode != 0 and "self-signed" in result.stderr
+
+    # Someone else's key next to the site's certificate.
+    _, other_key, _ = certificate_pair(organization="Someone Else")
+    result = manage("check", env={**PRODUCTION_ENV, "C2PA_SIGNING_KEY": other_key.decode()})
+    assert result.returncode != 0 and "is not the private key" in result.stderr
+
+
+def test_production_reads_the_certificate_and_key_from_files(tmp_path):
+    (tmp_path / "chain.pem").write_bytes(SITE_CHAIN)
+    (tmp_path / "key.pem").write_bytes(SITE_KEY)
+    env = {
+        **PRODUCTION_ENV,
+        "C2PA_SIGNING_CERT": str(tmp_path / "chain.pem"),
+        "C2PA_SIGNING_KEY": str(tmp_path / "key.pem"),
+    }
+    assert manage("check", env=env).returncode == 0
+    result = manage("check", env={**env, "C2PA_SIGNING_KEY": str(tmp_path / "missing.pem")})
+    assert result.returncode != 0 and "C2PA_SIGNING_KEY is neither PEM text nor the path" in result.stderr
+
+
+def _self_signed() -> tuple[str, str]:
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Signs itself")])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number()).not_valid_before(now).not_valid_after(now + datetime.timedelta(days=30))
+        .sign(key, hashes.SHA256())
+    )  # fmt: skip
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    return key_pem.decode(), certificate.public_bytes(serialization.Encoding.PEM).decode()
 
 
 def test_a_trusted_proxy_network_that_is_not_one_names_the_variable():

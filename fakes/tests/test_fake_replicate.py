@@ -211,6 +211,37 @@ def test_video_models_serve_an_mp4_typed_file(http, client):
     assert response.content[4:8] == b"ftyp"
 
 
+def test_real_esrgan_by_its_published_version_answers_one_url_of_its_input_made_larger(http, client):
+    source = io.BytesIO()
+    Image.new("RGB", (40, 30), (10, 200, 30)).save(source, format="PNG")
+    source.seek(0)
+    source.name = "small.png"
+    prediction = client.predictions.create(
+        version="42fed1c4974146d4d2414e2be2c5277c7fcf05fcc3a73abf41610695738c1d7b",
+        input={"image": source, "scale": 2, "face_enhance": False},
+    )
+    prediction.wait()
+    # Real-ESRGAN's output schema is one URI: a string, not a list.
+    assert prediction.model == "nightmareai/real-esrgan" and isinstance(prediction.output, str)
+    with Image.open(io.BytesIO(http.get(prediction.output).content)) as larger:
+        assert larger.size == (80, 60) and larger.getpixel((40, 30)) == (10, 200, 30)
+
+
+def test_seedance_with_an_image_answers_one_mp4_url(http, client):
+    prediction = client.models.predictions.create(
+        model="bytedance/seedance-1-lite",
+        input={"prompt": "it moves", "image": "data:image/png;base64,", "duration": 3},
+    )
+    prediction.wait()
+    assert isinstance(prediction.output, str) and http.get(prediction.output).content[4:8] == b"ftyp"
+
+
+def test_nsfw_one_holds_back_one_of_several_images(client):
+    prediction = client.models.predictions.create(model=MODEL, input={"prompt": "tulips [nsfw-one]", "num_outputs": 4})
+    prediction.wait()
+    assert prediction.status == "succeeded" and len(prediction.output) == 3
+
+
 def test_cancel_stops_a_slow_prediction_and_is_counted(fake, client):
     prediction = client.models.predictions.create(model=MODEL, input={"prompt": "[slow] mountains"})
     assert fake.status_of(prediction.id) in ("starting", "processing")

@@ -1,7 +1,9 @@
-"""The local preview renderer: deterministic pictures, photo restyles and short clips.
+"""The local preview renderer: deterministic pictures, photo restyles, upscales and short clips.
 
 Same prompt, seed and shape, same result. It lets the whole product run offline, and is
-labelled in the UI as a preview, not AI.
+labelled in the UI as a preview, not AI. Markers in the prompt let people try the failure
+paths offline: "[fail]" fails the job, "[fail-one]" holds back the last of several results
+(what a model's safety filter does).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import tempfile
 import textwrap
 import time
 import uuid
+from collections.abc import Iterable
 from pathlib import Path
 
 import av
@@ -92,6 +95,41 @@ def render_edit(*, photo: bytes, prompt: str, seed: int) -> bytes:
     return _png(image)
 
 
+def render_upscale(*, photo: bytes, factor: int) -> bytes:
+    """The picture `factor` times larger, by resizing (Lanczos): what an upscaler's result
+    looks like, without the new detail a model would invent."""
+    with Image.open(io.BytesIO(photo)) as source:
+        image = ImageOps.exif_transpose(source).convert("RGB")
+    image = image.resize((image.width * factor, image.height * factor), Image.Resampling.LANCZOS)
+    return _png(image)
+
+
+def render_animation(*, photo: bytes, prompt: str, seed: int, seconds: int) -> bytes:
+    """A real H.264 MP4 of the photo: a slow push-in (a Ken Burns move) for `seconds` seconds."""
+    with Image.open(io.BytesIO(photo)) as source:
+        image = ImageOps.exif_transpose(source).convert("RGB")
+    image.thumbnail((512, 512))
+    # Even sides: H.264 in yuv420p needs them.
+    width, height = image.width // 2 * 2, image.height // 2 * 2
+    image = image.crop((0, 0, width, height))
+    frames = VIDEO_FPS * seconds
+    drift = _rng(prompt, seed).choice([(-1, -1), (1, -1), (-1, 1), (1, 1)])
+
+    def frame(index: int) -> Image.Image:
+        zoom = 1 + 0.12 * index / frames  # up to 12% closer by the end
+        crop_w, crop_h = width / zoom, height / zoom
+        shift_x = (width - crop_w) / 2 * (1 + drift[0] * index / frames / 2)
+        shift_y = (height - crop_h) / 2 * (1 + drift[1] * index / frames / 2)
+        box = (shift_x, shift_y, shift_x + crop_w, shift_y + crop_h)
+        still = image.resize((width, height), Image.Resampling.BILINEAR, box=box)
+        _caption(still, prompt, f"Preview animation · seed {seed}")
+        return still
+
+    with tempfile.NamedTemporaryFile(suffix=".mp4") as file:
+        _encode_frames(file.name, (width, height), (frame(index) for index in range(frames)))
+        return Path(file.name).read_bytes()
+
+
 def render_video(*, prompt: str, seed: int, ratio: str, seconds: int) -> bytes:
     """A real H.264 MP4: the painting drifting for `seconds` seconds."""
     width, height = VIDEO_SIZES.get(ratio, VIDEO_SIZES["1:1"])
@@ -104,15 +142,23 @@ def render_video(*, prompt: str, seed: int, ratio: str, seconds: int) -> bytes:
 
 
 def _encode(path: str, *, prompt: str, seed: int, size: tuple[int, int], palette, seconds: int) -> None:
+    frames = VIDEO_FPS * seconds
+
+    def frame(index: int) -> Image.Image:
+        still = _painting(_rng(prompt, seed), size, palette, shift=index / frames)
+        _caption(still, prompt, f"Preview video · seed {seed}")
+        return still
+
+    _encode_frames(path, size, (frame(index) for index in range(frames)))
+
+
+def _encode_frames(path: str, size: tuple[int, int], frames: Iterable[Image.Image]) -> None:
     width, height = size
     with av.open(path, mode="w", format="mp4", options={"movflags": "+faststart"}) as container:
         stream = container.add_stream("libx264", rate=VIDEO_FPS, options={"preset": "ultrafast", "crf": "30"})
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        frames = VIDEO_FPS * seconds
-        for index in range(frames):
-            frame = _painting(_rng(prompt, seed), (width, height), palette, shift=index / frames)
-            _caption(frame, prompt, f"Preview video · seed {seed}")
-            for packet in stream.encode(av.VideoFrame.from_image(frame)):
+        for still in frames:
+            for packet in stream.encode(av.VideoFrame.from_image(still)):
                 container.mux(packet)
         for packet in stream.encode():
             container.mux(packet)
@@ -160,21 +206,35 @@ class LocalProvider:
             time.sleep(self.delay)
         seed = int(spec.get("seed") or 0)
         ratio = str(spec.get("aspect_ratio", "1:1"))
-        if "input_image" in spec:
-            output = _data_url(
-                "image/png", render_edit(photo=_read_photo(spec["input_image"]), prompt=prompt, seed=seed)
-            )
-        elif spec.get("duration"):
-            video = render_video(prompt=prompt, seed=seed, ratio=ratio, seconds=int(spec["duration"]))
-            output = _data_url("video/mp4", video)
-        else:
-            output = _data_url("image/png", render_image(prompt=prompt, seed=seed, ratio=ratio))
+        count = max(1, min(int(spec.get("num_outputs") or 1), 4))
+        photo_value = spec.get("input_image", spec.get("image"))
+        photo = _read_photo(photo_value) if photo_value is not None else None
+        outputs: list[str] = []
+        for index in range(count):
+            # Each result of one job is drawn with its own seed, as a model's would differ.
+            outputs.append(self._draw(spec, prompt=prompt, seed=seed + index, ratio=ratio, photo=photo))
+        if "[fail-one]" in prompt and count > 1:
+            outputs.pop()
         return Prediction(
             id=prediction_id,
             status="succeeded",
-            outputs=[output],
+            outputs=outputs,
             metrics={"predict_time": round(time.monotonic() - started, 3)},
         )
+
+    @staticmethod
+    def _draw(spec: dict, *, prompt: str, seed: int, ratio: str, photo: bytes | None) -> str:
+        if photo is not None and spec.get("scale"):
+            return _data_url("image/png", render_upscale(photo=photo, factor=int(spec["scale"])))
+        if photo is not None and spec.get("duration"):
+            video = render_animation(photo=photo, prompt=prompt, seed=seed, seconds=int(spec["duration"]))
+            return _data_url("video/mp4", video)
+        if photo is not None:
+            return _data_url("image/png", render_edit(photo=photo, prompt=prompt, seed=seed))
+        if spec.get("duration"):
+            video = render_video(prompt=prompt, seed=seed, ratio=ratio, seconds=int(spec["duration"]))
+            return _data_url("video/mp4", video)
+        return _data_url("image/png", render_image(prompt=prompt, seed=seed, ratio=ratio))
 
     def get(self, prediction_id: str, *, token: str = "") -> Prediction:
         # Local renders finish inside create(); one that was interrupted cannot be resumed.

@@ -11,17 +11,27 @@ from django.utils import timezone
 
 from accounts.models import User
 from billing.services import InsufficientCredits, balance_of, credits_charge
-from generation.models import AIModel, Batch, Job, Kind, SiteSettings, Upload
+from generation.models import (
+    KINDS_FROM_AN_IMAGE,
+    AIModel,
+    Batch,
+    Job,
+    JobOutput,
+    Kind,
+    SiteSettings,
+    Upload,
+    job_charge_key,
+)
 from generation.presets import STYLES
 from generation.providers import provider_available
 from generation.queue import job_enqueue
 from generation.services.common import MAX_PROMPT_LENGTH, GenerationError, GenerationPaused
-from generation.uploads import ValidatedImage, upload_store, uploads_discard
+from generation.uploads import MAX_PIXELS, ValidatedImage, upload_from_output, upload_store, uploads_discard
 
 logger = logging.getLogger("generation.services")
 
 
-def _check_request(*, model: AIModel, prompt: str, aspect_ratio: str, style: str = "") -> str:
+def _check_request(*, model: AIModel, prompt: str, aspect_ratio: str, style: str = "", num_outputs: int = 1) -> str:
     """The rules every submission meets; returns the cleaned prompt. Charges nothing."""
     switch = SiteSettings.current()
     if not switch.generation_enabled:
@@ -37,11 +47,31 @@ def _check_request(*, model: AIModel, prompt: str, aspect_ratio: str, style: str
         raise GenerationError(f"{model.name} does not offer the {aspect_ratio} shape.")
     if style not in STYLES:
         raise GenerationError("Choose one of the style presets.")
+    if not 1 <= num_outputs <= model.max_outputs:
+        raise GenerationError(
+            f"{model.name} makes one result at a time."
+            if model.max_outputs == 1
+            else f"{model.name} makes 1 to {model.max_outputs} results at a time."
+        )
     return prompt
 
 
-def job_insert(*, user: User, model: AIModel, prompt: str, aspect_ratio: str, **fields) -> Job:
-    """Insert a job and write its charge; call inside a transaction."""
+def _check_source_output(*, user: User, model: AIModel, output: JobOutput) -> None:
+    """A result someone starts from: their own, a picture, finished, and not too large to grow."""
+    job = Job.objects.get(pk=output.job_id)  # as it is now, not as the caller last saw it
+    if job.user_id != user.pk or job.deleted_at is not None or job.status != Job.Status.SUCCEEDED:
+        raise GenerationError("That picture is not one of yours.")
+    if output.is_video:
+        raise GenerationError("Only a picture can be the start of this; choose an image.")
+    factor = model.upscale_factor or 1
+    if (output.width or 0) * (output.height or 0) * factor * factor > MAX_PIXELS:
+        raise GenerationError(
+            f"This picture is {output.width:,}×{output.height:,} pixels already: ×{factor} would be too large."
+        )
+
+
+def job_insert(*, user: User, model: AIModel, prompt: str, aspect_ratio: str, num_outputs: int = 1, **fields) -> Job:
+    """Insert a job and write its charges, one per result; call inside a transaction."""
     # Every job records the seed it ran with, so the page can show it and a person can repeat
     # a result; without one of their own, a fresh one each time makes a new variation.
     seed = fields.pop("seed", None)
@@ -53,17 +83,39 @@ def job_insert(*, user: User, model: AIModel, prompt: str, aspect_ratio: str, **
         kind=model.kind,
         prompt=prompt,
         aspect_ratio=aspect_ratio,
-        cost=model.credit_cost,
+        cost=model.cost_of(num_outputs),
+        num_outputs=num_outputs,
         provider=model.provider,
         provider_ref=model.provider_ref,
         duration_seconds=model.duration_seconds,
+        upscale_factor=model.upscale_factor,
         last_enqueued_at=timezone.now(),  # the enqueue follows on commit
         **fields,
     )
-    # The memo names the model, never the prompt: the ledger is kept after an account is deleted.
-    credits_charge(user=user, amount=job.cost, key=job.charge_key, reference=job.reference, memo=model.name)
+    # One charge per result, so that each one that fails is refunded on its own (the refund
+    # gives back exactly its charge, once: billing's one-to-one rule). The memo names the model,
+    # never the prompt: the ledger is kept after an account is deleted.
+    for index in range(num_outputs):
+        memo = model.name if num_outputs == 1 else f"{model.name} · result {index + 1} of {num_outputs}"
+        try:
+            credits_charge(
+                user=user, amount=model.credit_cost, key=job_charge_key(job.id, index), reference=job.reference,
+                memo=memo,
+            )  # fmt: skip
+        except InsufficientCredits as short:
+            # Say what the whole job needs against the balance before it (this transaction
+            # rolls back the results charged so far).
+            raise InsufficientCredits(needed=job.cost, balance=short.balance + index * model.credit_cost) from None
     transaction.on_commit(lambda: job_enqueue(job.id))
     return job
+
+
+def _no_photo_message(model: AIModel) -> str:
+    return {
+        Kind.IMAGE_EDIT: "A photo edit needs a photo.",
+        Kind.UPSCALE: "Choose the picture to upscale.",
+        Kind.ANIMATE: "Choose the photo to animate.",
+    }.get(Kind(model.kind), "Choose a photo.")
 
 
 def _check_user(user: User) -> None:
@@ -81,20 +133,28 @@ def job_create(
     style: str = "",
     source: Upload | None = None,
     photo: ValidatedImage | None = None,
+    source_output: JobOutput | None = None,
     batch: Batch | None = None,
+    num_outputs: int = 1,
     form_token: uuid.UUID | None = None,
 ) -> Job:
     """Charge and insert in one transaction; enqueue on commit. Raises InsufficientCredits.
 
-    An edit takes either an existing `source` upload (run again) or a new, validated `photo`,
-    which is stored only once every rule has passed, and removed again if no job is made."""
+    A kind that starts from an image (an edit, an upscale, an animation) takes an existing
+    `source` upload (run again), a new, validated `photo`, or one of the person's results
+    (`source_output`), copied for the job. A photo or copy is stored only once every rule has
+    passed, and removed again if no job is made."""
     _check_user(user)
-    prompt = _check_request(model=model, prompt=prompt, aspect_ratio=aspect_ratio, style=style)
-    has_photo = source is not None or photo is not None
-    if (model.kind == Kind.IMAGE_EDIT) != has_photo:
-        raise GenerationError("A photo edit needs a photo." if not has_photo else f"{model.name} does not edit photos.")
+    prompt = _check_request(model=model, prompt=prompt, aspect_ratio=aspect_ratio, style=style, num_outputs=num_outputs)
+    has_photo = source is not None or photo is not None or source_output is not None
+    if (model.kind in KINDS_FROM_AN_IMAGE) != has_photo:
+        raise GenerationError(
+            _no_photo_message(model) if not has_photo else f"{model.name} does not start from a photo."
+        )
     if source is not None and source.user_id != user.pk:
         raise GenerationError("That photo is not yours.")
+    if source_output is not None:
+        _check_source_output(user=user, model=model, output=source_output)
     if batch is not None and batch.user_id != user.pk:
         raise GenerationError("That batch is not yours.")
 
@@ -102,12 +162,21 @@ def job_create(
         existing = Job.objects.filter(user=user, form_token=form_token).first()
         if existing is not None:
             return existing
-    stored = upload_store(user=user, image=photo) if photo is not None else None  # storage I/O, no transaction
+    balance = balance_of(user)
+    if balance < model.cost_of(num_outputs):  # say so before storing anything
+        raise InsufficientCredits(needed=model.cost_of(num_outputs), balance=balance)
+    # Storage I/O, outside any transaction.
+    stored = None
+    if photo is not None:
+        stored = upload_store(user=user, image=photo)
+    elif source_output is not None:
+        stored = upload_from_output(user=user, output=source_output)
     try:
         with transaction.atomic():
             job = job_insert(
                 user=user, model=model, prompt=prompt, aspect_ratio=aspect_ratio, seed=seed, style=style,
-                source=stored or source, batch=batch, form_token=form_token,
+                source=stored or source, source_output=source_output, batch=batch, num_outputs=num_outputs,
+                form_token=form_token,
             )  # fmt: skip
     except IntegrityError:
         if stored is not None:

@@ -97,17 +97,20 @@ def _photo_for_provider(upload: Upload):
 
 def _request_for(job: Job, *, wait: int = 0) -> PredictionRequest:
     model = job.model
-    provider_input = {
-        **model.input_defaults,
-        "prompt": styled_prompt(job.prompt, job.style),
-        "aspect_ratio": model.aspect_ratios[job.aspect_ratio],
-    }
+    provider_input = {**model.input_defaults, "prompt": styled_prompt(job.prompt, job.style)}
+    # An empty value: the model keeps the picture's own shape and takes no ratio.
+    if ratio := model.aspect_ratios.get(job.aspect_ratio):
+        provider_input["aspect_ratio"] = ratio
     if job.seed is not None:
         provider_input["seed"] = job.seed
+    if job.num_outputs > 1:
+        provider_input["num_outputs"] = job.num_outputs
     if job.duration_seconds:
         provider_input["duration"] = job.duration_seconds
+    if job.upscale_factor:
+        provider_input["scale"] = job.upscale_factor
     if job.source is not None:
-        provider_input["input_image"] = _photo_for_provider(job.source)
+        provider_input[model.image_input or "input_image"] = _photo_for_provider(job.source)
     webhook_url = None
     if job.provider == AIModel.Provider.REPLICATE and settings.PUBLIC_BASE_URL:
         # The job's id rides along here too: the webhook names its job even if the worker

@@ -13,25 +13,26 @@ from django.utils import timezone
 
 from accounts.models import StaffAction, User
 from accounts.services import staff_action_record
-from billing.models import LedgerEntry
-from billing.services import credits_adjust, credits_refund
+from billing.services import credits_adjust
 from generation.models import Job, JobReport
 from generation.services.common import GenerationError, Status, job_prediction_cancel
 from generation.services.creating import job_insert
-from generation.services.finishing import job_fail
+from generation.services.finishing import job_fail, results_not_refunded, results_refund
 
 Kind = StaffAction.Kind
 
 
 def report_decide(*, report: JobReport, staff: User, refund: bool, note: str = "") -> bool:
-    """Staff refund a reported job (once: the job's refund key) or dismiss the report."""
+    """Staff refund a reported job (each result not refunded yet, once: its refund key) or
+    dismiss the report."""
     with transaction.atomic():
         report = JobReport.objects.select_for_update().select_related("job").get(pk=report.pk)
         if report.status != JobReport.Status.OPEN:
             return False
         if refund:
-            credits_refund(
-                charge_key=report.job.charge_key, key=report.job.refund_key, actor=staff,
+            job = report.job
+            results_refund(
+                job_id=job.pk, indexes=results_not_refunded(job), count=job.num_outputs, actor=staff,
                 memo="Refund for a reported result",
             )  # fmt: skip
         report.status = JobReport.Status.REFUNDED if refund else JobReport.Status.DISMISSED
@@ -71,22 +72,28 @@ def job_cancel_by_staff(*, job: Job, staff: User, reason: str) -> bool:
 
 
 def job_refund_by_staff(*, job: Job, staff: User, reason: str = "") -> bool:
-    """Refund a job's charge (once, whatever its status). False if it was refunded already.
-    A job still queued or running is stopped first, at the provider too."""
-    if LedgerEntry.objects.filter(idempotency_key=job.refund_key).exists():
+    """Refund what a job's results were charged (each result once, whatever its status): the
+    rest, after results that failed on their own were refunded. False if nothing was left to
+    refund. A job still queued or running is stopped first, at the provider too."""
+    if not results_not_refunded(job):
         return False
     if job.can_cancel:
         if _stop_by_staff(job=job, staff=staff, reason=reason, kind=Kind.JOB_REFUND):
             return True
         # It finished meanwhile: a failure refunded it already; a success may still be refunded.
         job.refresh_from_db()
-        if LedgerEntry.objects.filter(idempotency_key=job.refund_key).exists():
-            return False
+    owed = results_not_refunded(job)
+    if not owed:
+        return False
     with transaction.atomic():
-        entry = credits_refund(charge_key=job.charge_key, key=job.refund_key, actor=staff, memo="Refunded by our team")
+        entries = results_refund(
+            job_id=job.pk, indexes=owed, count=job.num_outputs, actor=staff, memo="Refunded by our team"
+        )
+        # Keyed by the first refund: a replay of the same staff refund records nothing more.
         staff_action_record(
             staff=staff, kind=Kind.JOB_REFUND, user=job.user_id, reference=f"job:{job.pk}", reason=reason,
-            details={"status": job.status, "credits": entry.amount}, key=f"staff:{entry.idempotency_key}",
+            details={"status": job.status, "credits": sum(entry.amount for entry in entries), "results": owed},
+            key=f"staff:{entries[0].idempotency_key}",
         )  # fmt: skip
     return True
 
@@ -103,14 +110,15 @@ def job_rerun_by_staff(*, job: Job, staff: User, reason: str = "") -> Job:
     if existing is not None:
         return existing
     with transaction.atomic():
-        if job.status == Status.SUCCEEDED:  # credit first, so the charge below always fits
+        if job.status == Status.SUCCEEDED:  # credit first, so the charges below always fit
             credits_adjust(
-                user=job.user, amount=job.model.credit_cost, staff=staff, key=f"adjust:rerun:{job.pk}",
+                user=job.user, amount=job.model.cost_of(job.num_outputs), staff=staff, key=f"adjust:rerun:{job.pk}",
                 memo=f"Re-run of job {job.pk} on the house",
             )  # fmt: skip
         new_job = job_insert(
             user=job.user, model=job.model, prompt=job.prompt, aspect_ratio=job.aspect_ratio, seed=job.seed_to_repeat,
-            style=job.style, source=job.source, form_token=token,
+            style=job.style, source=job.source, source_output_id=job.source_output_id, num_outputs=job.num_outputs,
+            form_token=token,
         )  # fmt: skip
         staff_action_record(
             staff=staff, kind=Kind.JOB_RERUN, user=job.user_id, reference=f"job:{job.pk}", reason=reason,

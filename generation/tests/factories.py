@@ -35,3 +35,18 @@ def local_edit_model(**kwargs) -> AIModel:
 def replicate_model(**kwargs) -> AIModel:
     defaults = {"provider_ref": "black-forest-labs/flux-schnell", "timeout_seconds": 30}
     return AIModelFactory.create(key="test-replicate", name="FLUX test", provider="replicate", **(defaults | kwargs))
+
+
+ORIGINAL = {"original": ""}
+
+
+def local_upscaler(factor: int = 2, **kwargs) -> AIModel:
+    defaults = {"aspect_ratios": ORIGINAL, "credit_cost": 100 * (factor + 1), "upscale_factor": factor,
+                "image_input": "image", "name": f"Preview upscaler ×{factor}"}  # fmt: skip
+    return AIModelFactory.create(key=f"test-local-upscale-{factor}x", kind="upscale", **(defaults | kwargs))
+
+
+def local_animator(seconds: int = 3, **kwargs) -> AIModel:
+    defaults = {"aspect_ratios": ORIGINAL, "credit_cost": 2_000 if seconds == 3 else 3_000,
+                "duration_seconds": seconds, "image_input": "image", "name": f"Preview animation · {seconds} s"}  # fmt: skip
+    return AIModelFactory.create(key=f"test-local-animate-{seconds}s", kind="animate", **(defaults | kwargs))

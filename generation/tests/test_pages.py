@@ -157,7 +157,9 @@ def test_job_and_gallery_pages_run_a_fixed_number_of_queries(client, creator, dj
         url = reverse(url_name, args=[job.id]) if url_name != "gallery" else reverse(url_name)
         with django_assert_max_num_queries(expected):
             assert client.get(url).status_code == 200
-    assert counts["job_status"] <= 4
+    # The final answer swaps in the whole layout once: the job, its outputs, what was made from
+    # them and the catalog's prices for upscale, vary and animate.
+    assert counts["job_status"] <= 6
 
 
 def test_the_gallery_is_newest_first_filters_by_kind_and_lazy_loads(client, creator):

@@ -15,6 +15,7 @@ from PIL import Image
 from accounts.services import user_delete
 from generation.models import Job, Upload
 from generation.outputs import store_output
+from generation.provenance import TRAINED_ALGORITHMIC_MEDIA, Provenance
 from generation.services import job_run
 from generation.tests.factories import local_edit_model
 
@@ -68,10 +69,16 @@ def test_an_uploaded_photo_is_stored_served_and_sent_without_its_location(client
     assert_no_metadata(served)
 
 
-def test_provider_outputs_are_stored_without_metadata():
-    stored = store_output(located_photo("JPEG"))
+def test_provider_outputs_keep_none_of_their_metadata_only_the_mark_that_ai_made_them():
+    stored = store_output(located_photo("JPEG"), provenance=Provenance(model="FLUX.1 schnell", model_ref="flux"))
     with default_storage.open(stored.file_name) as file:
-        assert_no_metadata(file.read())
+        data = file.read()
+    with Image.open(io.BytesIO(data)) as image:
+        assert not image.getexif(), dict(image.getexif())
+        assert "comment" not in image.info
+        assert TRAINED_ALGORITHMIC_MEDIA.encode() in image.info["xmp"]  # ours, not the provider's
+    for secret in (b"CAMERA-SERIAL", b"XMP-HOME", b"IPTC-ish", b"Exif\x00\x00"):
+        assert secret not in data
 
 
 def test_a_deleted_job_takes_its_photo_with_it_at_once(client, creator):

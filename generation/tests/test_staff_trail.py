@@ -85,7 +85,7 @@ def test_suspensions_grants_reruns_reports_and_fixes_are_recorded_and_shown(staf
         ("grant", staff, f"Re-run of job {job.pk} on the house"),
         ("job_rerun", staff, "Outage re-run"),
         ("report_dismiss", staff, "Colours match the prompt"),
-        ("finding_fix", staff, "Failed or canceled jobs that were not refunded"),
+        ("finding_fix", staff, "Failed or canceled jobs that were not refunded, or results a job lost"),
     ]
     assert StaffAction.objects.get(kind="finding_fix").details == {"check": finding.name, "repaired": 1}
 
@@ -108,7 +108,8 @@ def test_a_price_change_and_the_emergency_switch_ask_why_and_are_recorded(staff_
         "key": model.key, "name": model.name, "description": "", "kind": model.kind, "provider": model.provider,
         "provider_ref": "", "credit_cost": 750, "timeout_seconds": 60, "aspect_ratios": '{"square": "1:1"}',
         "input_defaults": "{}", "enabled": "on", "position": 0, "provider_usd_per_run": "0",
-        "provider_usd_per_second": "0", "duration_seconds": "",
+        "provider_usd_per_second": "0", "duration_seconds": "", "upscale_factor": "", "max_outputs": 1,
+        "image_input": "input_image",
     }  # fmt: skip
     refused = staff_client.post(url, data)
     assert refused.status_code == 200 and AIModel.objects.get(pk=model.pk).credit_cost == 500

@@ -160,7 +160,7 @@ def test_the_admin_home_lists_only_open_findings_with_links_and_the_next_step(st
     page = page[page.index("<h2>Reconciliation</h2>") :]  # not the "repaired 1" message above it
     assert "1 open finding(s)" in page
     assert "Failed or canceled jobs that were not refunded" not in page
-    assert "Jobs with no charge in the ledger" in page
+    assert "Jobs not charged once for each result they asked for" in page
     assert f'href="{reverse("admin:generation_job_change", args=[unpaid.pk])}"' in page
     assert "Next step: A job ran without being paid for" in page
 

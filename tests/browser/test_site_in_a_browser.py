@@ -71,8 +71,10 @@ def test_landing_page_looks_finished_in_light_and_dark(page, browser, live_serve
 
     # The pricing cards show the catalog's prices: one model of each offering.
     for key, kind, seconds, cost in [("b-image", "image", None, 500), ("b-edit", "image_edit", None, 1_000),
-                                     ("b-video-3", "video", 3, 2_000), ("b-video-5", "video", 5, 3_000)]:  # fmt: skip
+                                     ("b-video-3", "video", 3, 2_000), ("b-video-5", "video", 5, 3_000),
+                                     ("b-animate-3", "animate", 3, 2_000)]:  # fmt: skip
         AIModelFactory(key=key, kind=kind, duration_seconds=seconds, credit_cost=cost)
+    AIModelFactory(key="b-upscale-2", kind="upscale", upscale_factor=2, credit_cost=200)
     _showcase()
     page.goto("/")
     expect(page.locator(".showcase-item")).to_have_count(3)
@@ -82,7 +84,7 @@ def test_landing_page_looks_finished_in_light_and_dark(page, browser, live_serve
         "[...document.querySelectorAll('.showcase img')].every(img => img.complete && img.naturalWidth > 0)"
     )
     expect(page.get_by_role("heading", name="Describe it. Dream Pixel makes it.")).to_be_visible()
-    assert page.locator("#pricing .price-card").count() == 4
+    assert page.locator("#pricing .price-card").count() == 6
     _visible_stylesheet_applied(page)
     screenshot(page, "landing")
 

@@ -26,9 +26,11 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture(autouse=True)
 def _own_catalog(db):
-    # Each test prices its own preview upscalers and animators: the seeded ones step aside, whether
-    # or not an earlier test's flush removed them already (the seeded Replicate ones are used).
-    AIModel.objects.filter(kind__in=[Kind.UPSCALE, Kind.ANIMATE], provider=AIModel.Provider.LOCAL).update(enabled=False)
+    # Each test prices its own preview upscalers, editors and animators: the seeded ones step aside,
+    # whether or not an earlier test's flush removed them already (the seeded Replicate ones are used).
+    AIModel.objects.filter(
+        kind__in=[Kind.UPSCALE, Kind.IMAGE_EDIT, Kind.ANIMATE], provider=AIModel.Provider.LOCAL
+    ).update(enabled=False)
 
 
 def finished_image(user, **fields) -> JobOutput:

@@ -72,7 +72,8 @@ def _finding(name: str, description: str, jobs: QuerySet[Job], **extra) -> Findi
 
 
 def finished_jobs_without_refund(*, since: datetime | None = None) -> Finding:
-    jobs = Job.objects.filter(status__in=[Status.FAILED, Status.CANCELED]).exclude(_entry("refund"))
+    # A job on the house (cost 0, a staff re-run) was never charged and is never refunded.
+    jobs = Job.objects.filter(status__in=[Status.FAILED, Status.CANCELED], cost__gt=0).exclude(_entry("refund"))
     if since is not None:
         # job_fail stamps finished_at with the status; a final job without it was edited by hand.
         jobs = jobs.filter(finished_at__gte=since)
@@ -105,7 +106,7 @@ def succeeded_jobs_with_refund(*, since: datetime | None = None) -> Finding:
 
 def jobs_without_charge(*, since: datetime | None = None) -> Finding:
     # The charge is written in the job's own transaction: a job created since then is the change.
-    jobs = Job.objects.exclude(_entry("charge"))
+    jobs = Job.objects.filter(cost__gt=0).exclude(_entry("charge"))
     if since is not None:
         jobs = jobs.filter(created_at__gte=since)
     return _finding("jobs_without_charge", "Jobs with no charge in the ledger", jobs)

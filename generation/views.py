@@ -265,7 +265,9 @@ def job_cancel(request: AuthenticatedHttpRequest, job_id: uuid.UUID) -> HttpResp
     except GenerationError as error:
         messages.error(request, str(error))
     else:
-        messages.success(request, f"Canceled. {job.cost:,} credits are back in your balance.")
+        messages.success(
+            request, f"Canceled. {job.cost:,} credits are back in your balance." if job.cost else "Canceled."
+        )
     return redirect(job)
 
 

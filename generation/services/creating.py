@@ -40,8 +40,11 @@ def _check_request(*, model: AIModel, prompt: str, aspect_ratio: str, style: str
     return prompt
 
 
-def job_insert(*, user: User, model: AIModel, prompt: str, aspect_ratio: str, **fields) -> Job:
-    """Insert a job and write its charge; call inside a transaction."""
+def job_insert(
+    *, user: User, model: AIModel, prompt: str, aspect_ratio: str, on_the_house: bool = False, **fields
+) -> Job:
+    """Insert a job and write its charge; call inside a transaction. A job `on_the_house` (a
+    staff re-run) costs nothing: no charge now, so nothing to refund whatever becomes of it."""
     # Every job records the seed it ran with, so the page can show it and a person can repeat
     # a result; without one of their own, a fresh one each time makes a new variation.
     seed = fields.pop("seed", None)
@@ -53,15 +56,16 @@ def job_insert(*, user: User, model: AIModel, prompt: str, aspect_ratio: str, **
         kind=model.kind,
         prompt=prompt,
         aspect_ratio=aspect_ratio,
-        cost=model.credit_cost,
+        cost=0 if on_the_house else model.credit_cost,
         provider=model.provider,
         provider_ref=model.provider_ref,
         duration_seconds=model.duration_seconds,
         last_enqueued_at=timezone.now(),  # the enqueue follows on commit
         **fields,
     )
-    # The memo names the model, never the prompt: the ledger is kept after an account is deleted.
-    credits_charge(user=user, amount=job.cost, key=job.charge_key, reference=job.reference, memo=model.name)
+    if job.cost:
+        # The memo names the model, never the prompt: the ledger is kept after an account is deleted.
+        credits_charge(user=user, amount=job.cost, key=job.charge_key, reference=job.reference, memo=model.name)
     transaction.on_commit(lambda: job_enqueue(job.id))
     return job
 

@@ -25,6 +25,7 @@ from generation.services.common import (
     MESSAGE_UNREADABLE,
     Status,
     failure_message,
+    message_without_refund,
     model_seconds_note,
     provider_call_with_retries,
 )
@@ -121,6 +122,11 @@ def job_fail(
     """Fail (or cancel) a job that has not finished, and refund its charge in the same
     transaction. Returns False when the job had already finished: nothing changes then.
     `actor` is the staff member who stopped it: the refund is written in their name."""
+    # A job on the house (a staff re-run, cost 0) was never charged: nothing to give back, and
+    # its message says nothing of a refund.
+    charged = bool(Job.objects.filter(pk=job_id).values_list("cost", flat=True).first())
+    if not charged:
+        message = message_without_refund(message)
     with transaction.atomic():
         fields = {
             "status": status,
@@ -132,7 +138,7 @@ def job_fail(
         if metrics:
             fields["metrics"] = metrics
         updated = Job.objects.filter(pk=job_id, status__in=[Status.QUEUED, Status.RUNNING]).update(**fields)
-        if updated:
+        if updated and charged:
             credits_refund(
                 charge_key=job_charge_key(job_id),
                 key=job_refund_key(job_id),

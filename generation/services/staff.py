@@ -14,7 +14,7 @@ from django.utils import timezone
 from accounts.models import StaffAction, User
 from accounts.services import staff_action_record
 from billing.models import LedgerEntry
-from billing.services import credits_adjust, credits_refund
+from billing.services import credits_refund
 from generation.models import Job, JobReport
 from generation.services.common import GenerationError, Status, job_prediction_cancel
 from generation.services.creating import job_insert
@@ -29,6 +29,11 @@ def report_decide(*, report: JobReport, staff: User, refund: bool, note: str = "
         report = JobReport.objects.select_for_update().select_related("job").get(pk=report.pk)
         if report.status != JobReport.Status.OPEN:
             return False
+        if refund and not report.job.cost:
+            raise GenerationError(
+                f"Job {report.job_id} was run again on the house: nothing was charged, so there is nothing to "
+                "refund. Dismiss the report, or run it again."
+            )
         if refund:
             credits_refund(
                 charge_key=report.job.charge_key, key=report.job.refund_key, actor=staff,
@@ -75,6 +80,8 @@ def job_refund_by_staff(*, job: Job, staff: User, reason: str = "") -> bool:
     A job still queued or running is stopped first, at the provider too."""
     if LedgerEntry.objects.filter(idempotency_key=job.refund_key).exists():
         return False
+    if not job.cost:
+        return False  # on the house (a staff re-run): nothing was charged, nothing to give back
     if job.can_cancel:
         if _stop_by_staff(job=job, staff=staff, reason=reason, kind=Kind.JOB_REFUND):
             return True
@@ -92,10 +99,9 @@ def job_refund_by_staff(*, job: Job, staff: User, reason: str = "") -> bool:
 
 
 def job_rerun_by_staff(*, job: Job, staff: User, reason: str = "") -> Job:
-    """Run a finished job again for its owner without charging them twice.
-
-    A failed or canceled job was refunded, so the new job is charged as usual; a succeeded one
-    was paid for, so its re-run is given back with an adjustment. Clicking twice makes one."""
+    """Run a finished job again for its owner, on the house: the new job costs nothing, so no
+    credit moves now or later (it has no charge, so failing or canceling it refunds nothing).
+    Support may do this and cannot move money. Clicking twice makes one."""
     if not job.is_final:
         raise GenerationError("The job is still running.")
     token = uuid.uuid5(uuid.NAMESPACE_URL, f"rerun:{job.pk}")
@@ -103,18 +109,12 @@ def job_rerun_by_staff(*, job: Job, staff: User, reason: str = "") -> Job:
     if existing is not None:
         return existing
     with transaction.atomic():
-        if job.status == Status.SUCCEEDED:  # credit first, so the charge below always fits
-            credits_adjust(
-                user=job.user, amount=job.model.credit_cost, staff=staff, key=f"adjust:rerun:{job.pk}",
-                memo=f"Re-run of job {job.pk} on the house",
-            )  # fmt: skip
         new_job = job_insert(
             user=job.user, model=job.model, prompt=job.prompt, aspect_ratio=job.aspect_ratio, seed=job.seed_to_repeat,
-            style=job.style, source=job.source, form_token=token,
+            style=job.style, source=job.source, form_token=token, on_the_house=True,
         )  # fmt: skip
         staff_action_record(
             staff=staff, kind=Kind.JOB_RERUN, user=job.user_id, reference=f"job:{job.pk}", reason=reason,
-            details={"new_job": str(new_job.pk), "on_the_house": job.status == Status.SUCCEEDED},
-            key=f"staff:rerun:{job.pk}",
+            details={"new_job": str(new_job.pk), "on_the_house": True}, key=f"staff:rerun:{job.pk}",
         )  # fmt: skip
     return new_job

@@ -98,6 +98,9 @@ class StaffAction(models.Model):
         STRIPE_EVENT = "stripe_event", "Stripe event processed again"
         SETTINGS = "settings", "Setting changed (emergency switch)"
         PRICE = "price", "Price or catalog changed"
+        PASSWORD_RESET = "password_reset", "Password-reset email sent"
+        PASSWORD_SET = "password_set", "Password set by staff"
+        REFUSED = "refused", "Refused: a change to the staff member's own account"
 
     staff = models.ForeignKey("accounts.User", on_delete=models.PROTECT, related_name="+")
     kind = models.CharField(max_length=32, choices=Kind.choices)

@@ -82,6 +82,8 @@ MIDDLEWARE = [
     "core.outages.ServiceUnavailableMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # A signed-in person's pages: Cache-Control: private, no-store.
+    "core.middleware.PrivatePagesMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",

@@ -164,6 +164,10 @@ CACHES = {"default": _cache}
 # database: one query less on every signed-in request, nothing lost when the cache restarts.
 # core.sessions: signed-in pages keep working, from the database, while Redis is down.
 SESSION_ENGINE = "core.sessions"
+# The cache's copy of a session lives at most this long, then it is read from the database
+# again: it bounds how long a session signed out while Redis was unreachable could come back
+# with Redis (core/sessions.py). One database read per active session per interval. [300]
+SESSION_CACHE_SECONDS = env_int("SESSION_CACHE_SECONDS", 300, minimum=10)
 
 RATELIMIT_ENABLE = env_bool("RATELIMIT_ENABLE", True)
 RATELIMIT_VIEW = "dreampixel.views.ratelimited"

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
 from allauth.account.adapter import DefaultAccountAdapter
+from allauth.mfa.adapter import DefaultMFAAdapter
 from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 
+from accounts.mfa import secret_decrypt, secret_encrypt
 from core.clientip import client_ip
 from core.emails import html_from_text, site_brand
 from core.links import absolute_url
@@ -43,3 +45,12 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
         name = data.get("name") or " ".join(part for part in (data.get("first_name"), data.get("last_name")) if part)
         user.name = (name or "").strip()[:150]
         return user
+
+
+class MFAAdapter(DefaultMFAAdapter):
+    # TOTP secrets and recovery-code seeds are encrypted at rest (accounts/mfa.py).
+    def encrypt(self, text: str) -> str:
+        return secret_encrypt(text)
+
+    def decrypt(self, encrypted_text: str) -> str:
+        return secret_decrypt(encrypted_text)

@@ -7,11 +7,14 @@ listed with a comment in .env.example.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import ipaddress
 import logging
 from pathlib import Path
 
 import dj_database_url
+from cryptography.fernet import Fernet
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
@@ -399,6 +402,25 @@ SOCIALACCOUNT_PROVIDERS = {
     }
 }
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+MFA_ADAPTER = "accounts.adapters.MFAAdapter"
+# Keys that encrypt the staff's TOTP secrets and recovery-code seeds in the database
+# (accounts/mfa.py): Fernet keys, comma-separated, newest first. Production requires them;
+# development derives one from SECRET_KEY. Rotation: docs/runbook.md.
+MFA_ENCRYPTION_KEYS = env_list("MFA_ENCRYPTION_KEYS")
+if not MFA_ENCRYPTION_KEYS:
+    if PRODUCTION:
+        raise ImproperlyConfigured(
+            "MFA_ENCRYPTION_KEYS is not set. Production encrypts the staff's second-factor secrets with it "
+            "(for example: python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())')."
+        )
+    MFA_ENCRYPTION_KEYS = [base64.urlsafe_b64encode(hashlib.sha256(b"mfa:" + SECRET_KEY.encode()).digest()).decode()]
+for _key in MFA_ENCRYPTION_KEYS:
+    try:
+        Fernet(_key)
+    except ValueError:
+        raise ImproperlyConfigured(
+            "MFA_ENCRYPTION_KEYS: each key must be a Fernet key (32 bytes, URL-safe base64, 44 characters)."
+        ) from None
 
 # Development prints mail to the console. Production must send it: the console would put every
 # password-reset and sign-in link into the process logs. SMTP when EMAIL_HOST is set.

@@ -2,7 +2,7 @@ from django import forms
 from django.contrib import admin
 from django.contrib.auth.admin import GroupAdmin as DjangoGroupAdmin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
-from django.contrib.auth.forms import AdminPasswordChangeForm
+from django.contrib.auth.forms import AdminPasswordChangeForm, AdminUserCreationForm
 from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
@@ -10,10 +10,20 @@ from django.db import transaction
 from accounts.admin_trail import ask_reason
 from accounts.models import StaffAction, User
 from accounts.services import staff_action_record, user_password_reset_send
+from core.addresses import UnsafeAddress, email_canonical
 
 # Who may grant power: only superusers. Anyone else who could edit these fields, a group's
 # permissions or another staff account could make themselves (or a friend) anything.
 SUPERUSER_ONLY_FIELDS = ["is_staff", "is_superuser", "groups", "user_permissions"]
+
+
+class UserAddForm(AdminUserCreationForm):
+    def clean_email(self) -> str:
+        # The one spelling of the address, as sign-up stores it (core/addresses.py).
+        try:
+            return email_canonical(self.cleaned_data["email"])
+        except UnsafeAddress as refused:
+            raise forms.ValidationError(str(refused)) from None
 
 
 class StaffPasswordChangeForm(AdminPasswordChangeForm):
@@ -37,6 +47,7 @@ class UserAdmin(DjangoUserAdmin):
         ("Dates", {"fields": ["date_joined", "last_login", "deleted_at"]}),
     ]
     add_fieldsets = [(None, {"classes": ["wide"], "fields": ["email", "password1", "password2"]})]
+    add_form = UserAddForm
     change_password_form = StaffPasswordChangeForm
     change_user_password_template = "admin/accounts/user/change_password.html"  # noqa: S105 (a template)
     actions = ["send_password_reset"]

@@ -192,6 +192,9 @@ RATELIMIT_LOGIN = env_str("RATELIMIT_LOGIN", "10/m")
 RATELIMIT_SIGNUP = env_str("RATELIMIT_SIGNUP", "5/m")
 RATELIMIT_JOBS_PER_USER = env_str("RATELIMIT_JOBS_PER_USER", "10/m")
 RATELIMIT_JOBS_PER_IP = env_str("RATELIMIT_JOBS_PER_IP", "20/m")
+# Requests that carry photos (an edit, a batch of up to ten), apart from the job limits above.
+RATELIMIT_UPLOADS_PER_USER = env_str("RATELIMIT_UPLOADS_PER_USER", "6/m")
+RATELIMIT_UPLOADS_PER_IP = env_str("RATELIMIT_UPLOADS_PER_IP", "12/m")
 
 SILENCED_SYSTEM_CHECKS = [
     # Django's own RedisCache works with django-ratelimit (atomic incr, shared between
@@ -317,6 +320,10 @@ SHARED_MEDIA_MAX_AGE = env_int("SHARED_MEDIA_MAX_AGE", 60, minimum=0)
 FILE_URL_EXPIRE = env_int("FILE_URL_EXPIRE", 300, minimum=30)
 # How long a provider may fetch a photo to edit through its signed URL (S3 only).
 PROVIDER_PHOTO_URL_EXPIRE = 3600
+# A person's photo is decoded and cleaned by the job's worker in a child process stopped after
+# this many seconds, with this much memory (generation/uploads.py). [30, 2048 MB]
+UPLOAD_PROCESS_SECONDS = env_float("UPLOAD_PROCESS_SECONDS", 30.0, minimum=0.1)
+UPLOAD_PROCESS_MEMORY = env_int("UPLOAD_PROCESS_MEMORY_MB", 2048, minimum=256) * 1024 * 1024
 # Staff alerts (admin home, and email to STAFF_EMAILS at most once an hour per alert).
 ALERT_FAILURE_RATE = env_float("ALERT_FAILURE_RATE", 0.2, minimum=0.0, maximum=1.0)
 ALERT_MIN_JOBS = env_int("ALERT_MIN_JOBS", 5, minimum=1)

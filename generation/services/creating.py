@@ -99,6 +99,8 @@ def job_create(
         raise GenerationError("A photo edit needs a photo." if not has_photo else f"{model.name} does not edit photos.")
     if source is not None and source.user_id != user.pk:
         raise GenerationError("That photo is not yours.")
+    if source is not None and not source.file:
+        raise GenerationError("That photo is no longer kept (it was deleted or could not be read); upload it again.")
     if batch is not None and batch.user_id != user.pk:
         raise GenerationError("That batch is not yours.")
 
@@ -139,7 +141,8 @@ def batch_create(
 ) -> Batch:
     """One prompt, up to ten photos: each photo its own job and charge, all or nothing.
 
-    `photos` are ValidatedImage values (generation.uploads.image_validate)."""
+    `photos` are ValidatedImage values (generation.uploads.image_validate): checked from their
+    headers, decoded later by each job's worker."""
     _check_user(user)
     prompt = _check_request(model=model, prompt=prompt, aspect_ratio="original")
     if model.kind != Kind.IMAGE_EDIT:

@@ -34,30 +34,28 @@ def static_files_built() -> None:
 
 
 @contextlib.contextmanager
-def procfile_gunicorn(env: dict[str, str], *, log: Path | None = None) -> Iterator[int]:
-    """Run the Procfile's web line (a shell line, as a PaaS runs it) on a free port; yields the port."""
-    static_files_built()
+def procfile_gunicorn(env: dict[str, str], *, log: Path | None = None, collect_static: bool = True) -> Iterator[int]:
+    """Run the Procfile's web line (a shell line, as a PaaS runs it) on a free port; yields the port.
+    `collect_static=False` when the caller built the static files where its settings look."""
+    if collect_static:
+        static_files_built()
     port = free_port()
-    full_env = {
-        **os.environ,
-        "PORT": str(port),
-        "PYTHONPATH": str(ROOT),
-        "PATH": f"{ROOT / '.venv' / 'bin'}:{os.environ['PATH']}",
-        **env,
-    }
+    full_env = {**os.environ, "PYTHONPATH": str(ROOT), **env, "PORT": str(port)}
+    full_env["PATH"] = f"{ROOT / '.venv' / 'bin'}:{full_env['PATH']}"  # the Procfile names gunicorn bare
     out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115 (closed below)
     process = subprocess.Popen(  # noqa: S602 (the Procfile's own shell line)
         procfile_web(), shell=True, cwd=ROOT, env=full_env, start_new_session=True, stdout=out, stderr=out
     )
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60
         while True:
             try:
                 socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
                 break
             except OSError:
                 if time.monotonic() > deadline or process.poll() is not None:
-                    raise RuntimeError(f"gunicorn did not start (see {log})") from None
+                    said = log.read_text(errors="replace")[-3000:] if log else ""
+                    raise RuntimeError(f"gunicorn did not start:\n{said}") from None
                 time.sleep(0.1)
         yield port
     finally:

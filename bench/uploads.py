@@ -29,6 +29,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -90,9 +91,9 @@ def seed() -> dict:
     from generation.services import job_create, job_run
 
     edit = AIModel.objects.filter(kind="image_edit", provider="local", enabled=True).first()
-    if edit is None:
-        raise RuntimeError("no local edit model in the catalog")
     image_model = AIModel.objects.filter(kind="image", provider="local", enabled=True).first()
+    if edit is None or image_model is None:
+        raise RuntimeError("no local image and edit models in the catalog")
     cookies = []
     for n in range(ATTACKERS):
         user = User.objects.create_user(email=f"attacker{n}@bench.example", password=None)
@@ -155,8 +156,10 @@ def attack(
 
     def one_thread(index: int) -> None:
         with httpx.Client(base_url=base, cookies={"sessionid": cookies[index % ATTACKERS]}, timeout=120) as client:
-            page = client.get("/batches/new/").text
-            token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
+            found = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', client.get("/batches/new/").text)
+            if found is None:
+                raise RuntimeError("the batch page has no form for this account")
+            token = found.group(1)
             wave = 0
             while time.monotonic() < deadline:
                 if every:  # wait for this wave's start: the twenty leave together
@@ -186,15 +189,27 @@ def attack(
     return answers
 
 
-def measured(base: str, person_cookie: str, seconds: float, work=None) -> tuple[Probe, object]:
+Answers = list[tuple[float, int, str]]
+
+
+def measured(base: str, person_cookie: str, work: Callable[[], Answers]) -> tuple[Probe, Answers]:
+    """The probe's figures while `work` runs, and what `work` returned."""
     probe = Probe(base, person_cookie)
     probe.start()
     try:
-        result = work() if work else time.sleep(seconds)
+        result = work()
     finally:
         probe.stop.set()
         probe.join()
     return probe, result
+
+
+def quiet(seconds: float) -> Callable[[], Answers]:
+    def wait() -> Answers:
+        time.sleep(seconds)
+        return []
+
+    return wait
 
 
 def latency_row(name: str, samples: list[tuple[float, int]]) -> list:
@@ -233,16 +248,17 @@ def main() -> int:
         server_env = common.manage_env(DATABASE, env)
         with procfile_gunicorn(server_env, log=workdir / "gunicorn.log", collect_static=False) as port:
             base = f"http://127.0.0.1:{port}"
-            measured(base, seeded["person"], 2)  # warm every worker
-            idle, _ = measured(base, seeded["person"], options.seconds)
+            measured(base, seeded["person"], quiet(2))  # warm every worker
+            idle, _ = measured(base, seeded["person"], quiet(options.seconds))
             under, answers = measured(
-                base, seeded["person"], options.seconds,
-                work=lambda: attack(base, seeded["attackers"], seeded["model"], bomb, options.seconds, options.every),
+                base, seeded["person"],
+                lambda: attack(base, seeded["attackers"], seeded["model"], bomb, options.seconds, options.every),
             )  # fmt: skip
             flooded, flood_answers = measured(
-                base, seeded["person"], options.seconds,
-                work=lambda: attack(base, seeded["attackers"], seeded["model"], bomb, options.seconds, 0),
-            )  # fmt: skip
+                base,
+                seeded["person"],
+                lambda: attack(base, seeded["attackers"], seeded["model"], bomb, options.seconds, 0),
+            )
         from generation.models import Job, Upload
 
         kept = Upload.objects.count() + Job.objects.filter(user__email__startswith="attacker").count()

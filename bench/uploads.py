@@ -7,7 +7,7 @@ cache and rate limits on Redis (DB 12) and PostgreSQL behind. Five accounts, two
 afford a batch, send waves of twenty batch uploads at once (four each), one wave every `--every`
 seconds for `--seconds`; each batch is ten lossless WebP files of 40 megapixels and about 1.6 KB
 (15.8 KB a request). Then, for as long again, twenty are kept in flight without a pause (each
-thread sends its next batch as soon as the last is answered): more than the issue's figure asks,
+thread sends its next batch as soon as the last is answered): more than a wave of twenty asks,
 shown to say where the three workers saturate. The upload limit is raised for the run so that
 every request reaches the photo checks, the costlier path (with the default limit, six a minute
 per person, most are refused at the door). Meanwhile a probe asks /healthz every 50 ms, as a load

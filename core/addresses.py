@@ -1,9 +1,10 @@
 """One spelling per email address: the form accounts are stored, looked up and counted under.
 
 Mail servers fold spellings we must fold too, or one inbox counts as many: Unicode variants
-(example.com in fullwidth letters, U+FF41 and on, is example.com once normalised: NFKC), internationalised domains
-(IDNA: "BÜCHER.example" and "xn--bcher-kva.example" are one domain), a quoted local part that
-needs no quotes ("frank"@ is frank@), case, and a trailing dot on the domain. What cannot be
+(example.com in fullwidth letters, U+FF41 and on, is example.com once normalised: NFKC),
+internationalised domains (IDNA: "BÜCHER.example" and "xn--bcher-kva.example" are one domain),
+a quoted local part that needs no quotes ("frank"@ is frank@), case, and a trailing dot on the
+domain. What cannot be
 folded safely is refused with a message instead of guessed at: a local part outside plain ASCII
 (servers differ in how they compare those), quotes around spaces or specials, comments, address
 literals ([192.0.2.1]) and domains that are not valid host names.

@@ -1,10 +1,16 @@
 from __future__ import annotations
 
+import contextlib
+
 from allauth.account.adapter import DefaultAccountAdapter
+from allauth.mfa.adapter import DefaultMFAAdapter
 from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.mail import EmailMultiAlternatives
 
+from accounts.mfa import secret_decrypt, secret_encrypt
+from core.addresses import UnsafeAddress, email_canonical
 from core.clientip import client_ip
 from core.emails import html_from_text, site_brand
 from core.links import absolute_url
@@ -22,6 +28,15 @@ class AccountAdapter(DefaultAccountAdapter):
         if user is not None and not settings.EMAIL_LOGIN_ENABLED and not user.is_staff:
             return None
         return user
+
+    def clean_email(self, email: str) -> str:
+        # Sign-up, adding an address and the reset form: the one spelling of the address
+        # (core/addresses.py), so that one inbox is one account; what cannot be spelled one way
+        # safely is refused with its reason.
+        try:
+            return email_canonical(super().clean_email(email))
+        except UnsafeAddress as refused:
+            raise ValidationError(str(refused)) from None
 
     # Emails name the site and link to its public address (PUBLIC_BASE_URL), not the Host
     # a request came in on; each has an HTML part next to the text.
@@ -54,6 +69,17 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
     def populate_user(self, request, sociallogin, data):
         # Our User has one `name` field instead of first/last name: fill it from Google.
         user = super().populate_user(request, sociallogin, data)
+        with contextlib.suppress(UnsafeAddress):  # Google vouches for the address; kept as given if odd
+            user.email = email_canonical(user.email or "")
         name = data.get("name") or " ".join(part for part in (data.get("first_name"), data.get("last_name")) if part)
         user.name = (name or "").strip()[:150]
         return user
+
+
+class MFAAdapter(DefaultMFAAdapter):
+    # TOTP secrets and recovery-code seeds are encrypted at rest (accounts/mfa.py).
+    def encrypt(self, text: str) -> str:
+        return secret_encrypt(text)
+
+    def decrypt(self, encrypted_text: str) -> str:
+        return secret_decrypt(encrypted_text)

@@ -122,6 +122,15 @@ class StaffReasonAdminMixin(_ModelAdminBase):
 
     staff_action_kind: str = StaffAction.Kind.PRICE
 
+    def get_fieldsets(self, request, obj=None):
+        # Declared fieldsets (the user admin's) do not name the reason: without this it was
+        # required but never shown, and such a form could not be saved at all.
+        fieldsets = super().get_fieldsets(request, obj)
+        may_save = self.has_change_permission(request, obj) if obj is not None else self.has_add_permission(request)
+        if not may_save or any("staff_reason" in options.get("fields", ()) for _, options in fieldsets):
+            return fieldsets
+        return [*fieldsets, ("Why", {"fields": ["staff_reason"]})]
+
     def get_form(self, request, obj=None, change=False, **kwargs):
         # The admin lists the form's fields back to get_form; the reason is no model field.
         if "fields" not in kwargs:

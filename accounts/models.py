@@ -8,13 +8,16 @@ from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
 
+from core.addresses import email_canonical
+
 
 class UserManager(DjangoUserManager):
     # Email is the login; there is no username.
     def _create_user(self, email, password, **extra_fields):
         if not email:
             raise ValueError("An email address is required.")
-        user = self.model(email=self.normalize_email(email).lower(), **extra_fields)
+        # The address in its one spelling (core/addresses.py): ValueError if it has none.
+        user = self.model(email=email_canonical(email), **extra_fields)
         user.set_password(password)
         user.save(using=self._db)
         return user
@@ -98,6 +101,9 @@ class StaffAction(models.Model):
         STRIPE_EVENT = "stripe_event", "Stripe event processed again"
         SETTINGS = "settings", "Setting changed (emergency switch)"
         PRICE = "price", "Price or catalog changed"
+        PASSWORD_RESET = "password_reset", "Password-reset email sent"
+        PASSWORD_SET = "password_set", "Password set by staff"
+        REFUSED = "refused", "Refused: a change to the staff member's own account"
 
     staff = models.ForeignKey("accounts.User", on_delete=models.PROTECT, related_name="+")
     kind = models.CharField(max_length=32, choices=Kind.choices)

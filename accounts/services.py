@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+from allauth.account.forms import ResetPasswordForm
 from allauth.account.models import EmailAddress
 from allauth.mfa.models import Authenticator
 from allauth.socialaccount.models import SocialAccount
 from django.db import transaction
 from django.dispatch import Signal
+from django.http import HttpRequest
 from django.utils import timezone
 
 from accounts.models import StaffAction, User
@@ -60,6 +62,21 @@ def user_suspend(*, user: User, suspended: bool = True, staff: User | None = Non
             kind = StaffAction.Kind.SUSPEND if suspended else StaffAction.Kind.UNSUSPEND
             staff_action_record(staff=staff, kind=kind, user=user, reference=f"user:{user.pk}", reason=reason)
     return bool(changed)
+
+
+def user_password_reset_send(*, request: HttpRequest, user: User, staff: User, reason: str) -> bool:
+    """Staff send a person the password-reset email; the person chooses the new password, so
+    no one on the staff can sign in as them. Recorded. False for a deleted or inactive account."""
+    if user.deleted_at is not None or not user.is_active:
+        return False
+    form = ResetPasswordForm(data={"email": user.email})
+    if not form.is_valid():
+        return False
+    form.save(request)  # the mail goes out here (network I/O: no transaction around it)
+    staff_action_record(
+        staff=staff, kind=StaffAction.Kind.PASSWORD_RESET, user=user, reference=f"user:{user.pk}", reason=reason
+    )
+    return True
 
 
 def user_delete(*, user: User) -> None:

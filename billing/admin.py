@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import TYPE_CHECKING, TypedDict
 
 from django.contrib import admin, messages
@@ -39,6 +40,15 @@ if TYPE_CHECKING:
     from django_stubs_ext import WithAnnotations
 
 RECENT_ENTRIES = 20
+# Users one grant-or-correct form may name (the list comes in the address, from an admin action).
+ADJUST_MAX_USERS = 100
+# A user id as the admin writes it: ASCII digits (str.isdigit() also takes "²"), at most what a
+# bigint holds.
+USER_ID = re.compile(r"[0-9]{1,18}")
+
+
+def _user_ids(raw: str) -> list[int]:
+    return [int(part) for part in (p.strip() for p in raw.split(",", ADJUST_MAX_USERS + 1)) if USER_ID.fullmatch(part)]
 
 
 class ReadOnlyAdminMixin:
@@ -130,8 +140,10 @@ class CreditAccountAdmin(admin.ModelAdmin):
     def adjust_view(self, request: AuthenticatedHttpRequest) -> HttpResponse:
         if not request.user.has_perm("billing.change_creditaccount"):
             raise PermissionDenied
-        raw_ids = request.GET.get("users", "")
-        user_ids = [int(part) for part in raw_ids.split(",") if part.strip().isdigit()]
+        user_ids = _user_ids(request.GET.get("users", ""))
+        if len(user_ids) > ADJUST_MAX_USERS:
+            messages.error(request, f"Choose at most {ADJUST_MAX_USERS} users at a time.")
+            return HttpResponseRedirect(reverse("admin:billing_creditaccount_changelist"))
         users = list(User.objects.filter(pk__in=user_ids).order_by("email"))
         if not users:
             messages.error(request, "Choose at least one user.")

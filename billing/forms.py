@@ -4,6 +4,8 @@ import uuid
 
 from django import forms
 
+from billing.services import ADJUSTMENT_MAX_CREDITS
+
 
 class AdjustCreditsForm(forms.Form):
     # Drawn when the form is shown and sent back with it: the entries' keys are made from it, so a
@@ -17,7 +19,12 @@ class AdjustCreditsForm(forms.Form):
         },
     )
     amount = forms.IntegerField(
-        help_text="Credits to add; a negative number takes credits back (never below zero).",
+        min_value=-ADJUSTMENT_MAX_CREDITS,
+        max_value=ADJUSTMENT_MAX_CREDITS,
+        help_text=(
+            f"Credits to add; a negative number takes credits back (never below zero). At most "
+            f"{ADJUSTMENT_MAX_CREDITS:,} either way."
+        ),
     )
     memo = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 3}),

@@ -27,6 +27,10 @@ from billing.pricing import SIGNUP_CREDITS
 Kind = LedgerEntry.Kind
 Actor = LedgerEntry.Actor
 
+# The largest correction one entry may make, either way: far above any pack or plan, far below
+# what a bigint holds. A bigger one is a typo or an attack, and is refused before the ledger.
+ADJUSTMENT_MAX_CREDITS = 1_000_000
+
 
 class LedgerError(Exception):
     """A ledger operation that was refused; nothing was changed."""
@@ -41,6 +45,10 @@ class InsufficientCredits(LedgerError):
 
 class IdempotencyConflict(LedgerError):
     pass
+
+
+class OwnAccountRefused(LedgerError):
+    """A staff member adjusting their own balance: another staff member must do it."""
 
 
 class RefundNotAllowed(LedgerError):
@@ -237,11 +245,24 @@ def credits_adjust(
     key: str | None = None,
     reference: str = "",
 ) -> LedgerEntry:
-    """A correction by staff (or an operator or the system, when `staff` is None), with the reason why."""
+    """A correction by staff (or an operator or the system, when `staff` is None), with the reason why.
+
+    Nobody adjusts their own balance: the attempt is refused and recorded in the staff trail, and
+    another staff member makes the correction."""
     if amount == 0:
         raise ValueError("An adjustment must change the balance.")
+    if abs(amount) > ADJUSTMENT_MAX_CREDITS:
+        raise ValueError(f"An adjustment moves at most {ADJUSTMENT_MAX_CREDITS:,} credits.")
     if not memo.strip():
         raise ValueError("An adjustment needs a memo saying why.")
+    if staff is not None and staff.pk == user.pk:
+        staff_action_record(
+            staff=staff, kind=StaffAction.Kind.REFUSED, user=user, reason=memo,
+            details={"refused": "credits adjustment to their own account", "amount": amount},
+        )  # fmt: skip
+        raise OwnAccountRefused(
+            "You cannot adjust your own balance: ask another staff member. The attempt was recorded."
+        )
     with transaction.atomic():
         entry = _post(
             user_id=user.pk,

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
-import json
 import logging
+import time
 import uuid
 
 import stripe
@@ -28,6 +28,7 @@ from billing.stripe_services import (
     portal_session_create,
     stripe_event_record,
 )
+from core.jsonbodies import json_body_parse, short_text
 from core.keyset import keyset_page
 from core.links import absolute_url
 
@@ -176,6 +177,11 @@ def checkout_cancel(request: AuthenticatedHttpRequest) -> HttpResponse:
     return render(request, "billing/checkout_cancel.html")
 
 
+def _signed_at(header: str) -> int:
+    # The first t= of a header verify_header has accepted (it reads the same one).
+    return int(next(value for key, _, value in (item.partition("=") for item in header.split(",")) if key == "t"))
+
+
 @csrf_exempt
 @require_POST
 def stripe_webhook(request: HttpRequest) -> HttpResponse:
@@ -188,12 +194,17 @@ def stripe_webhook(request: HttpRequest) -> HttpResponse:
         # The library's own check: HMAC of "<timestamp>.<body>", within its 300 s tolerance.
         # Only the signature: construct_event would also build an Event, and raises
         # AttributeError on a signed body that is JSON but not an object.
-        stripe.WebhookSignature.verify_header(
-            body, request.headers.get("Stripe-Signature", ""), secret, stripe.Webhook.DEFAULT_TOLERANCE
-        )
-        payload = json.loads(body)
-        if not isinstance(payload, dict) or not payload.get("id") or not payload.get("type"):
+        header = request.headers.get("Stripe-Signature", "")
+        stripe.WebhookSignature.verify_header(body, header, secret, stripe.Webhook.DEFAULT_TOLERANCE)
+        # The library refuses only old timestamps; one far ahead would stay valid for as long.
+        if _signed_at(header) > time.time() + stripe.Webhook.DEFAULT_TOLERANCE:
+            raise ValueError("signed in the future")
+        # Stored whole (JSONB): no NUL, no lone surrogate, no deep nesting; id and type fit their columns.
+        payload = json_body_parse(body)
+        if not isinstance(payload, dict):
             raise ValueError("not an event")
+        short_text(payload.get("id"), max_length=255)
+        short_text(payload.get("type"), max_length=100)
         if not isinstance((payload.get("data") or {}).get("object"), dict):
             raise ValueError("an event without its object")
     except (ValueError, stripe.SignatureVerificationError) as error:

@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 from django.conf import settings
+from django.contrib.auth import SESSION_KEY
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.urls import Resolver404, resolve
+from django.utils.cache import patch_cache_control
 
 from core.registry import Registry
 
@@ -60,3 +62,23 @@ class RequestGateMiddleware:
             if _has_nul(request.POST.lists):
                 return HttpResponseBadRequest("Bad characters in the form.", content_type="text/plain")
         return self.get_response(request)
+
+
+class PrivatePagesMiddleware:
+    """A response made for a signed-in person is `Cache-Control: private, no-store`: `Vary: Cookie`
+    alone lets a shared cache (a CDN, a corporate proxy) keep a billing page or a gallery under
+    one person's cookie, and the browser keep it on disk after sign-out. A view that chose its
+    own Cache-Control (a shared picture: public for a minute) keeps it. Placed after the session
+    middleware; a request that never read its session (static files, health) is left alone."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        session = getattr(request, "session", None)
+        # `accessed` first: `in` would load a session the request never read.
+        signed_in = session is not None and session.accessed and SESSION_KEY in session
+        if signed_in and not response.has_header("Cache-Control"):
+            patch_cache_control(response, private=True, no_store=True)
+        return response

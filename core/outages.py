@@ -16,9 +16,8 @@ RETRY_AFTER_SECONDS = 60
 class ServiceUnavailableMiddleware:
     """Turns a view's Redis connection error into a 503 page that says to try again shortly.
 
-    Pages that need no cache (landing, legal, health, and signed-in pages thanks to
-    core.sessions) keep working; what needs Redis (rate-limited forms, sign-out) says
-    so plainly. Nothing was charged by a request that failed this way: rate limits are checked
+    Pages that need no cache (landing, legal, health, signed-in pages and signing out, thanks
+    to core.sessions) keep working; what needs Redis (rate-limited forms) says so plainly. Nothing was charged by a request that failed this way: rate limits are checked
     before any write, and a job whose enqueue fails is kept (the sweeper sends it again)."""
 
     def __init__(self, get_response):

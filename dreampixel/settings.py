@@ -7,11 +7,14 @@ listed with a comment in .env.example.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import ipaddress
 import logging
 from pathlib import Path
 
 import dj_database_url
+from cryptography.fernet import Fernet
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
@@ -83,6 +86,8 @@ MIDDLEWARE = [
     "core.outages.ServiceUnavailableMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # A signed-in person's pages: Cache-Control: private, no-store.
+    "core.middleware.PrivatePagesMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -163,6 +168,10 @@ CACHES = {"default": _cache}
 # database: one query less on every signed-in request, nothing lost when the cache restarts.
 # core.sessions: signed-in pages keep working, from the database, while Redis is down.
 SESSION_ENGINE = "core.sessions"
+# The cache's copy of a session lives at most this long, then it is read from the database
+# again: it bounds how long a session signed out while Redis was unreachable could come back
+# with Redis (core/sessions.py). One database read per active session per interval. [300]
+SESSION_CACHE_SECONDS = env_int("SESSION_CACHE_SECONDS", 300, minimum=10)
 
 RATELIMIT_ENABLE = env_bool("RATELIMIT_ENABLE", True)
 RATELIMIT_VIEW = "dreampixel.views.ratelimited"
@@ -184,6 +193,9 @@ RATELIMIT_LOGIN = env_str("RATELIMIT_LOGIN", "10/m")
 RATELIMIT_SIGNUP = env_str("RATELIMIT_SIGNUP", "5/m")
 RATELIMIT_JOBS_PER_USER = env_str("RATELIMIT_JOBS_PER_USER", "10/m")
 RATELIMIT_JOBS_PER_IP = env_str("RATELIMIT_JOBS_PER_IP", "20/m")
+# Requests that carry photos (an edit, a batch of up to ten), apart from the job limits above.
+RATELIMIT_UPLOADS_PER_USER = env_str("RATELIMIT_UPLOADS_PER_USER", "6/m")
+RATELIMIT_UPLOADS_PER_IP = env_str("RATELIMIT_UPLOADS_PER_IP", "12/m")
 
 SILENCED_SYSTEM_CHECKS = [
     # Django's own RedisCache works with django-ratelimit (atomic incr, shared between
@@ -332,6 +344,10 @@ SHARED_MEDIA_MAX_AGE = env_int("SHARED_MEDIA_MAX_AGE", 60, minimum=0)
 FILE_URL_EXPIRE = env_int("FILE_URL_EXPIRE", 300, minimum=30)
 # How long a provider may fetch a photo to edit through its signed URL (S3 only).
 PROVIDER_PHOTO_URL_EXPIRE = 3600
+# A person's photo is decoded and cleaned by the job's worker in a child process stopped after
+# this many seconds, with this much memory (generation/uploads.py). [30, 2048 MB]
+UPLOAD_PROCESS_SECONDS = env_float("UPLOAD_PROCESS_SECONDS", 30.0, minimum=0.1)
+UPLOAD_PROCESS_MEMORY = env_int("UPLOAD_PROCESS_MEMORY_MB", 2048, minimum=256) * 1024 * 1024
 # Staff alerts (admin home, and email to STAFF_EMAILS at most once an hour per alert).
 ALERT_FAILURE_RATE = env_float("ALERT_FAILURE_RATE", 0.2, minimum=0.0, maximum=1.0)
 ALERT_MIN_JOBS = env_int("ALERT_MIN_JOBS", 5, minimum=1)
@@ -421,6 +437,25 @@ SOCIALACCOUNT_PROVIDERS = {
     }
 }
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+MFA_ADAPTER = "accounts.adapters.MFAAdapter"
+# Keys that encrypt the staff's TOTP secrets and recovery-code seeds in the database
+# (accounts/mfa.py): Fernet keys, comma-separated, newest first. Production requires them;
+# development derives one from SECRET_KEY. Rotation: docs/runbook.md.
+MFA_ENCRYPTION_KEYS = env_list("MFA_ENCRYPTION_KEYS")
+if not MFA_ENCRYPTION_KEYS:
+    if PRODUCTION:
+        raise ImproperlyConfigured(
+            "MFA_ENCRYPTION_KEYS is not set. Production encrypts the staff's second-factor secrets with it "
+            "(for example: python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())')."
+        )
+    MFA_ENCRYPTION_KEYS = [base64.urlsafe_b64encode(hashlib.sha256(b"mfa:" + SECRET_KEY.encode()).digest()).decode()]
+for _key in MFA_ENCRYPTION_KEYS:
+    try:
+        Fernet(_key)
+    except ValueError:
+        raise ImproperlyConfigured(
+            "MFA_ENCRYPTION_KEYS: each key must be a Fernet key (32 bytes, URL-safe base64, 44 characters)."
+        ) from None
 
 # Development prints mail to the console. Production must send it: the console would put every
 # password-reset and sign-in link into the process logs. SMTP when EMAIL_HOST is set.

@@ -101,7 +101,10 @@ class JobAdmin(admin.ModelAdmin):
         done = sum(
             job_refund_by_staff(job=job, staff=request.user, reason=reason) for job in queryset.select_related("model")
         )
-        self.message_user(request, f"Refunded {done} job(s); {queryset.count() - done} had been refunded already.")
+        self.message_user(
+            request,
+            f"Refunded {done} job(s); the others had been refunded already or cost nothing (a re-run on the house).",
+        )
 
     @admin.action(description="Cancel (refunds once)", permissions=["change"])
     def cancel_jobs(self, request, queryset):
@@ -111,7 +114,7 @@ class JobAdmin(admin.ModelAdmin):
         canceled = sum(job_cancel_by_staff(job=job, staff=request.user, reason=reason) for job in queryset)
         self.message_user(request, f"Canceled {canceled} job(s); the others had finished.")
 
-    @admin.action(description="Run again for the user (not charged twice)", permissions=["rerun"])
+    @admin.action(description="Run again for the user (on the house)", permissions=["rerun"])
     def rerun_jobs(self, request, queryset):
         reason = ask_reason(self, request, queryset, title="Run these jobs again for their owners")
         if not isinstance(reason, str):
@@ -237,8 +240,13 @@ class JobReportAdmin(admin.ModelAdmin):
         reason = ask_reason(self, request, queryset, title="Refund the reported jobs")
         if not isinstance(reason, str):
             return reason
-        done = sum(report_decide(report=r, staff=request.user, refund=True, note=reason) for r in queryset)
-        self.message_user(request, f"Refunded {done} report(s); the others were decided already.")
+        done = 0
+        for report in queryset:
+            try:
+                done += report_decide(report=report, staff=request.user, refund=True, note=reason)
+            except GenerationError as error:
+                self.message_user(request, str(error), level=messages.ERROR)
+        self.message_user(request, f"Refunded {done} report(s); the others were decided already or cost nothing.")
 
     @admin.action(description="Dismiss", permissions=["change"])
     def dismiss_reports(self, request, queryset):

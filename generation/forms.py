@@ -2,11 +2,19 @@ from __future__ import annotations
 
 from django import forms
 
+from accounts.models import User
+from billing.services import InsufficientCredits, balance_of
 from generation.models import MAX_OUTPUTS, AIModel, AspectRatio, Batch, Kind
 from generation.presets import STYLE_CHOICES
 from generation.providers import provider_available
 from generation.services import MAX_PROMPT_LENGTH
-from generation.uploads import MAX_UPLOAD_BYTES, UploadRejected, ValidatedImage, image_validate
+from generation.uploads import (
+    MAX_UPLOAD_BYTES,
+    UploadRejected,
+    ValidatedImage,
+    image_validate,
+    images_within_budget,
+)
 
 PHOTO_TYPES = "image/jpeg,image/png,image/webp"
 
@@ -57,13 +65,17 @@ class JobForm(forms.Form):
     )
     form_token = forms.UUIDField(widget=forms.HiddenInput)
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, user: User | None = None, **kwargs):
         super().__init__(*args, **kwargs)
+        self.user = user
+        self.short_of_credits = False
         self.models = available_models(self.kind)
         # Any enabled model may be posted, so that one of the wrong kind gets its own message.
-        self.fields["model"].queryset = AIModel.objects.filter(enabled=True)
+        model_field = self.fields["model"]
+        assert isinstance(model_field, forms.ModelChoiceField)  # declared above
+        model_field.queryset = AIModel.objects.filter(enabled=True)
         if self.models and not self.is_bound:
-            self.fields["model"].initial = self.models[0].pk
+            model_field.initial = self.models[0].pk
 
     def clean_prompt(self) -> str:
         prompt = self.cleaned_data["prompt"].strip()
@@ -134,6 +146,24 @@ class VideoJobForm(ImageJobForm):
     style = forms.ChoiceField(choices=STYLE_CHOICES, required=False, initial="cinematic", widget=forms.RadioSelect)
 
 
+class PhotoJobForm(JobForm):
+    """Edits: the photos are looked at only once the model is valid and the person can pay for
+    them all (fields are cleaned in order: the model comes before the photos)."""
+
+    def photos_affordable(self, count: int) -> bool:
+        model = self.cleaned_data.get("model")
+        if model is None:
+            return False  # the model's own error says why; the files are not opened
+        if self.user is not None:
+            needed, balance = model.credit_cost * count, balance_of(self.user)
+            if balance < needed:
+                # Said above the form, as the services' refusal is, with the link to buy more.
+                self.short_of_credits = True
+                self.add_error(None, str(InsufficientCredits(needed=needed, balance=balance)))
+                return False
+        return True
+
+
 def _validated(file) -> ValidatedImage:
     try:
         return image_validate(file)
@@ -141,7 +171,7 @@ def _validated(file) -> ValidatedImage:
         raise forms.ValidationError(str(rejected)) from None
 
 
-class EditJobForm(JobForm):
+class EditJobForm(PhotoJobForm):
     kind = Kind.IMAGE_EDIT
     title = "Edit a photo"
 
@@ -159,7 +189,9 @@ class EditJobForm(JobForm):
 
     def clean_photo(self) -> ValidatedImage | None:
         photo = self.cleaned_data["photo"]
-        return _validated(photo) if photo else None
+        if not photo or not self.photos_affordable(1):
+            return None
+        return _validated(photo)
 
     def clean(self):
         cleaned = super().clean()
@@ -174,7 +206,7 @@ class AnimateJobForm(EditJobForm):
     missing_photo = "Choose a photo to animate."
 
 
-class BatchForm(JobForm):
+class BatchForm(PhotoJobForm):
     kind = Kind.IMAGE_EDIT
     title = "Edit a batch of photos"
 
@@ -190,6 +222,8 @@ class BatchForm(JobForm):
         files = self.cleaned_data["photos"]
         if len(files) > Batch.MAX_ITEMS:
             raise forms.ValidationError(f"A batch takes up to {Batch.MAX_ITEMS} photos; you chose {len(files)}.")
+        if not self.photos_affordable(len(files)):
+            return []
         images, problems = [], []
         for file in files:
             try:
@@ -198,6 +232,10 @@ class BatchForm(JobForm):
                 problems.append(str(rejected))
         if problems:
             raise forms.ValidationError(problems)
+        try:
+            images_within_budget(images)
+        except UploadRejected as rejected:
+            raise forms.ValidationError(str(rejected)) from None
         return images
 
 

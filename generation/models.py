@@ -132,7 +132,7 @@ def upload_upload_to(instance: Upload | None, filename: str) -> str:
 
 
 class Upload(models.Model):
-    """A person's photo, validated by decoding it, kept privately for edits."""
+    """A person's photo, kept privately for edits (generation/uploads.py)."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="uploads")
@@ -141,6 +141,10 @@ class Upload(models.Model):
     size = models.PositiveBigIntegerField()
     width = models.PositiveIntegerField()
     height = models.PositiveIntegerField()
+    # Stored as it came (checked from its header only) until its job's worker decodes it and
+    # writes it again without metadata; served to nobody meanwhile. False for every photo
+    # stored before this field (they were cleaned on the web request).
+    needs_cleaning = models.BooleanField(default=False, db_default=False)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     def __str__(self) -> str:

@@ -79,12 +79,14 @@ def _finding(name: str, description: str, jobs: QuerySet[Job], **extra) -> Findi
 
 def finished_jobs_without_refund(*, since: datetime | None = None) -> Finding:
     # Owed: every result of a failed or canceled job, and the results a succeeded job did not
-    # deliver (its last failed_outputs).
+    # deliver (its last failed_outputs). A job on the house (cost 0, a staff re-run) was never
+    # charged and is never refunded.
     owed = Q(status__in=[Status.FAILED, Status.CANCELED], refunds__lt=F("num_outputs")) | Q(
         status=Status.SUCCEEDED, failed_outputs__gt=0, refunds__lt=F("failed_outputs")
     )
     jobs = Job.objects.filter(
-        Q(status__in=[Status.FAILED, Status.CANCELED]) | Q(status=Status.SUCCEEDED, failed_outputs__gt=0)
+        Q(status__in=[Status.FAILED, Status.CANCELED]) | Q(status=Status.SUCCEEDED, failed_outputs__gt=0),
+        cost__gt=0,
     )
     if since is not None:
         # job_fail and job_succeed stamp finished_at with the status; a final job without it was edited by hand.
@@ -135,7 +137,8 @@ def succeeded_jobs_with_refund(*, since: datetime | None = None) -> Finding:
 
 def jobs_without_charge(*, since: datetime | None = None) -> Finding:
     # The charges are written in the job's own transaction: a job created since then is the change.
-    jobs = Job.objects.all()
+    # A job on the house (cost 0) has none.
+    jobs = Job.objects.filter(cost__gt=0)
     if since is not None:
         jobs = jobs.filter(created_at__gte=since)
     jobs = jobs.annotate(charges=_entries(LedgerEntry.Kind.CHARGE)).exclude(charges=F("num_outputs"))

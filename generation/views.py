@@ -20,7 +20,7 @@ from accounts.requests import AuthenticatedHttpRequest
 from billing.services import InsufficientCredits, balance_of
 from core.keyset import keyset_page
 from core.links import absolute_url
-from core.ratelimits import limit_job_creation
+from core.ratelimits import limit_job_creation, limit_uploads
 from core.storages import file_extension, storage_is_s3
 from generation import services
 from generation.downloads import zip_stream
@@ -133,11 +133,12 @@ def _form_errors_from(form, error: Exception) -> None:
 
 @login_required
 @require_http_methods(["GET", "POST"])
+@limit_uploads
 @limit_job_creation
 def create(request: AuthenticatedHttpRequest, kind: str = "image") -> HttpResponse:
     form_class = FORMS_BY_KIND[kind]
     initial = {"form_token": uuid.uuid4()} | _remix_initial(request)
-    form = form_class(request.POST or None, request.FILES or None, initial=initial)
+    form = form_class(request.POST or None, request.FILES or None, initial=initial, user=request.user)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         source_output = None
@@ -218,9 +219,12 @@ def result_vary(request: AuthenticatedHttpRequest, output_id: uuid.UUID) -> Http
 
 @login_required
 @require_http_methods(["GET", "POST"])
+@limit_uploads
 @limit_job_creation
 def batch_new(request: AuthenticatedHttpRequest) -> HttpResponse:
-    form = BatchForm(request.POST or None, request.FILES or None, initial={"form_token": uuid.uuid4()})
+    form = BatchForm(
+        request.POST or None, request.FILES or None, initial={"form_token": uuid.uuid4()}, user=request.user
+    )
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
@@ -399,7 +403,9 @@ def job_cancel(request: AuthenticatedHttpRequest, job_id: uuid.UUID) -> HttpResp
     except GenerationError as error:
         messages.error(request, str(error))
     else:
-        messages.success(request, f"Canceled. {job.cost:,} credits are back in your balance.")
+        messages.success(
+            request, f"Canceled. {job.cost:,} credits are back in your balance." if job.cost else "Canceled."
+        )
     return redirect(job)
 
 
@@ -547,8 +553,11 @@ def output_file(request: AuthenticatedHttpRequest, output_id: uuid.UUID, variant
 @login_required
 @require_GET
 def upload_file(request: AuthenticatedHttpRequest, upload_id: uuid.UUID) -> HttpResponseBase:
-    # A photo whose job (or account) was deleted has no file any more: 404 at once.
-    upload = get_object_or_404(Upload.objects.exclude(file=""), pk=upload_id, user=request.user)
+    # A photo whose job (or account) was deleted has no file any more: 404 at once. One not yet
+    # cleaned by its job's worker still carries its metadata: served to nobody (uploads.py).
+    upload = get_object_or_404(
+        Upload.objects.exclude(file="").filter(needs_cleaning=False), pk=upload_id, user=request.user
+    )
     filename = f"photo-{upload.id.hex[:8]}.{file_extension(upload.file.name)}"
     return _serve(upload.file.name, filename=filename, download=False)
 
@@ -604,7 +613,7 @@ def shared_media(request: HttpRequest, token: str, variant: str = "file") -> Htt
         raise Http404
     if variant == "before":
         # An edit's "before": the owner shares it together with the result.
-        if job.source is None:
+        if job.source is None or job.source.needs_cleaning:
             raise Http404
         name = job.source.file.name
     else:

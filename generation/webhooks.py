@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import uuid
 
@@ -15,6 +14,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 from replicate.webhook import Webhooks, WebhookSigningSecret
 
+from core.jsonbodies import json_body_parse, short_text
 from generation.models import Job, ProviderWebhook
 from generation.providers import RUNNING_STATUSES, Prediction, ProviderError, get_provider
 from generation.providers.replicate import JOB_INPUT_KEY, ReplicateProvider
@@ -56,17 +56,26 @@ def replicate_webhook(request: HttpRequest) -> HttpResponse:
             secret=WebhookSigningSecret(key=secret),
             tolerance=settings.REPLICATE_WEBHOOK_TOLERANCE,
         )
-        payload = json.loads(body)
-        prediction_id = str(payload["id"])
-        status = str(payload.get("status", ""))[:32]
-        # Signed is not the same as well-formed: what we store must fit its column.
-        if not 0 < len(headers["webhook-id"]) <= 100 or not 0 < len(prediction_id) <= 100:
-            raise ValueError("webhook or prediction id of the wrong length")
+        # Signed is not the same as well-formed: what we store must fit its column, and nothing
+        # may be nested deeper than we read or hold text PostgreSQL cannot store. Only the ids
+        # and the status are stored: a NUL elsewhere (the logs) does no harm.
+        payload = json_body_parse(body, nul_allowed=True)
+        if not isinstance(payload, dict):
+            raise ValueError("not a prediction")
+        prediction_id = short_text(payload.get("id"), max_length=100)
+        status = payload.get("status", "")
+        if not isinstance(status, str):
+            raise ValueError("a status that is not text")
+        status = status[:32]
+        short_text(headers["webhook-id"], max_length=100)
         if "\x00" in prediction_id + status + headers["webhook-id"]:
             raise ValueError("NUL in an id")
         # Our job's id rides in the webhook URL and in the prediction's input.
         named_job = uuid.UUID(request.GET["job"]) if request.GET.get("job") else None
-        marker = str((payload.get("input") or {}).get(JOB_INPUT_KEY) or "")
+        prediction_input = payload.get("input") or {}
+        if not isinstance(prediction_input, dict):
+            raise ValueError("an input that is not an object")
+        marker = str(prediction_input.get(JOB_INPUT_KEY) or "")
     except (ValueError, KeyError, TypeError) as error:  # bad signature, stale, or not a prediction
         logger.warning("rejected a Replicate webhook: %s", type(error).__name__)
         return JsonResponse({"error": "invalid webhook"}, status=400)

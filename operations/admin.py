@@ -55,7 +55,7 @@ class BackOfficeUserAdmin(StaffReasonAdminMixin, UserAdmin):
     show_full_result_count = False
     paginator = EstimatedCountPaginator
     inlines = [RecentJobsInline]
-    actions = ["adjust_credits", "suspend", "unsuspend", "open_jobs"]
+    actions = ["adjust_credits", "suspend", "unsuspend", "send_password_reset", "open_jobs"]
     readonly_fields = [*UserAdmin.readonly_fields, "suspended_at", "balance", "ledger", "staff_actions"]
     fieldsets = [
         *UserAdmin.fieldsets,

@@ -27,6 +27,7 @@ PRODUCTION_ENV = {
     "EMAIL_HOST": "smtp.example.com",
     "C2PA_SIGNING_CERT": SITE_CHAIN.decode(),
     "C2PA_SIGNING_KEY": SITE_KEY.decode(),
+    "MFA_ENCRYPTION_KEYS": "q3Lw0ZzGQ4lWcXb1V3k2pT8yR6nM9sJ5hF7dC0aE1xU=",
 }
 
 
@@ -54,6 +55,16 @@ def test_production_without_a_secret_key_fails_at_start_with_a_clear_message():
     result = manage("check", env=env)
     assert result.returncode != 0
     assert "SECRET_KEY is not set" in result.stderr
+
+
+def test_production_without_a_key_for_second_factor_secrets_fails_at_start():
+    env = {k: v for k, v in PRODUCTION_ENV.items() if k != "MFA_ENCRYPTION_KEYS"}
+    result = manage("check", env=env)
+    assert result.returncode != 0
+    assert "MFA_ENCRYPTION_KEYS is not set" in result.stderr
+    result = manage("check", env={**PRODUCTION_ENV, "MFA_ENCRYPTION_KEYS": "not-a-key"})
+    assert result.returncode != 0
+    assert "must be a Fernet key" in result.stderr
 
 
 def test_production_without_redis_fails_at_start_because_limits_would_not_hold():

@@ -11,9 +11,10 @@ import pytest
 from allauth.account.models import EmailAddress
 from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
 from django.contrib.auth.models import Group, Permission
+from django.core import mail
 from django.test import Client
 
-from accounts.models import User
+from accounts.models import StaffAction, User
 from accounts.tests.factories import UserFactory
 from billing.models import LedgerEntry, ReconcileRun, StripeEvent
 from billing.services import balance_of
@@ -83,9 +84,18 @@ def cancel_job(client, customer):
 
 
 def rerun_job(client, customer):
+    # Then its owner cancels it: a re-run on the house moves no credit, whatever becomes of it.
     job = finished_job(customer)
+    before = balance_of(customer)
     run_action(client, "/admin/generation/job/", "rerun_jobs", job.pk)
-    return Job.objects.filter(user=customer).count() == 2
+    again = Job.objects.filter(user=customer).exclude(pk=job.pk).first()
+    if again is not None:
+        owner = Client()
+        owner.force_login(customer)
+        owner.post(f"/jobs/{again.pk}/cancel/")
+        assert Job.objects.get(pk=again.pk).status == Job.Status.CANCELED
+    assert balance_of(customer) == before
+    return again is not None
 
 
 def refund_report(client, customer):
@@ -112,6 +122,42 @@ def adjust_credits(client, customer):
     token = re.search(r'name="token" value="([0-9a-f-]+)"', form)
     client.post(url, {"amount": 500, "memo": "Goodwill", "token": token.group(1) if token else ""})
     return balance_of(customer) == before + 500
+
+
+def adjust_own_account(client, customer):
+    me = User.objects.get(pk=client.session["_auth_user_id"])
+    url = f"/admin/billing/creditaccount/adjust/?users={me.pk}"
+    token = re.search(r'name="token" value="([0-9a-f-]+)"', client.get(url).content.decode())
+    client.post(url, {"amount": 500, "memo": "For me", "token": token.group(1) if token else ""})
+    return balance_of(me) != 0
+
+
+def adjust_with_out_of_range_input(client, customer):
+    # Took effect: the form answered with its errors (no 5xx, nothing written).
+    url = f"/admin/billing/creditaccount/adjust/?users={customer.pk},²,{'9' * 5000}"
+    form = client.get(url)
+    token = re.search(r'name="token" value="([0-9a-f-]+)"', form.content.decode())
+    answer = client.post(url, {"amount": 2**63, "memo": "Overflow", "token": token.group(1) if token else ""})
+    assert form.status_code < 500 and answer.status_code < 500
+    assert not LedgerEntry.objects.filter(kind="adjustment").exists()
+    return answer.status_code == 200 and "errorlist" in answer.content.decode()
+
+
+def set_customer_password(client, customer):
+    new = "a brand new passphrase 42"
+    client.post(f"/admin/accounts/user/{customer.pk}/password/",
+                {"password1": new, "password2": new, "usable_password": "true", "reason": "Role test"})  # fmt: skip
+    changed = Client().login(email=customer.email, password=new)
+    recorded = StaffAction.objects.filter(kind=StaffAction.Kind.PASSWORD_SET, user=customer).exists()
+    assert changed == recorded  # never one without the other
+    return changed
+
+
+def send_password_reset(client, customer):
+    run_action(client, "/admin/accounts/user/", "send_password_reset", customer.pk)
+    sent = any(customer.email in message.to for message in mail.outbox)
+    assert sent == StaffAction.objects.filter(kind=StaffAction.Kind.PASSWORD_RESET, user=customer).exists()
+    return sent
 
 
 def start_reconcile(client, customer):
@@ -162,6 +208,10 @@ ALLOWED = {
     dismiss_report: {"Support", "Finance", "superuser"},
     suspend_user: {"Support", "superuser"},
     adjust_credits: {"Finance", "superuser"},
+    adjust_own_account: set(),
+    adjust_with_out_of_range_input: {"Finance", "superuser"},
+    set_customer_password: {"superuser"},
+    send_password_reset: {"Support", "superuser"},
     start_reconcile: {"Finance", "superuser"},
     process_stripe_event: {"Finance", "superuser"},
     promote_customer_to_staff: {"superuser"},

@@ -43,6 +43,12 @@ MESSAGE_EXPIRED = "The result could not be downloaded from the provider. Your cr
 MESSAGE_UNREADABLE = "The model returned a file we could not read. Your credits were refunded."
 
 
+def message_without_refund(message: str) -> str:
+    """A failure message for a job that cost nothing (a staff re-run): no word of a refund."""
+    message = message.replace(" Your credits were refunded; please", " Please")
+    return message.replace(" Your credits were refunded.", "").strip()
+
+
 def failure_message(provider_error: str) -> str:
     """What the person reads when the model itself failed, from what the provider said."""
     lowered = provider_error.lower()

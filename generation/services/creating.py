@@ -70,8 +70,19 @@ def _check_source_output(*, user: User, model: AIModel, output: JobOutput) -> No
         )
 
 
-def job_insert(*, user: User, model: AIModel, prompt: str, aspect_ratio: str, num_outputs: int = 1, **fields) -> Job:
-    """Insert a job and write its charges, one per result; call inside a transaction."""
+def job_insert(
+    *,
+    user: User,
+    model: AIModel,
+    prompt: str,
+    aspect_ratio: str,
+    num_outputs: int = 1,
+    on_the_house: bool = False,
+    **fields,
+) -> Job:
+    """Insert a job and write its charges, one per result; call inside a transaction. A job
+    `on_the_house` (a staff re-run) costs nothing: no charge now, so nothing to refund whatever
+    becomes of it."""
     # Every job records the seed it ran with, so the page can show it and a person can repeat
     # a result; without one of their own, a fresh one each time makes a new variation.
     seed = fields.pop("seed", None)
@@ -83,7 +94,7 @@ def job_insert(*, user: User, model: AIModel, prompt: str, aspect_ratio: str, nu
         kind=model.kind,
         prompt=prompt,
         aspect_ratio=aspect_ratio,
-        cost=model.cost_of(num_outputs),
+        cost=0 if on_the_house else model.cost_of(num_outputs),
         num_outputs=num_outputs,
         provider=model.provider,
         provider_ref=model.provider_ref,
@@ -95,7 +106,7 @@ def job_insert(*, user: User, model: AIModel, prompt: str, aspect_ratio: str, nu
     # One charge per result, so that each one that fails is refunded on its own (the refund
     # gives back exactly its charge, once: billing's one-to-one rule). The memo names the model,
     # never the prompt: the ledger is kept after an account is deleted.
-    for index in range(num_outputs):
+    for index in range(num_outputs if job.cost else 0):
         memo = model.name if num_outputs == 1 else f"{model.name} · result {index + 1} of {num_outputs}"
         try:
             credits_charge(
@@ -153,6 +164,8 @@ def job_create(
         )
     if source is not None and source.user_id != user.pk:
         raise GenerationError("That photo is not yours.")
+    if source is not None and not source.file:
+        raise GenerationError("That photo is no longer kept (it was deleted or could not be read); upload it again.")
     if source_output is not None:
         _check_source_output(user=user, model=model, output=source_output)
     if batch is not None and batch.user_id != user.pk:
@@ -204,7 +217,8 @@ def batch_create(
 ) -> Batch:
     """One prompt, up to ten photos: each photo its own job and charge, all or nothing.
 
-    `photos` are ValidatedImage values (generation.uploads.image_validate)."""
+    `photos` are ValidatedImage values (generation.uploads.image_validate): checked from their
+    headers, decoded later by each job's worker."""
     _check_user(user)
     prompt = _check_request(model=model, prompt=prompt, aspect_ratio="original")
     if model.kind != Kind.IMAGE_EDIT:

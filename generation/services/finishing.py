@@ -30,6 +30,7 @@ from generation.services.common import (
     MESSAGE_UNREADABLE,
     Status,
     failure_message,
+    message_without_refund,
     model_seconds_note,
     provider_call_with_retries,
 )
@@ -193,6 +194,11 @@ def job_fail(
     """Fail (or cancel) a job that has not finished, and refund each of its results in the
     same transaction. Returns False when the job had already finished: nothing changes then.
     `actor` is the staff member who stopped it: the refunds are written in their name."""
+    # A job on the house (a staff re-run, cost 0) was never charged: nothing to give back, and
+    # its message says nothing of a refund.
+    charged = bool(Job.objects.filter(pk=job_id).values_list("cost", flat=True).first())
+    if not charged:
+        message = message_without_refund(message)
     with transaction.atomic():
         fields = {
             "status": status,
@@ -205,7 +211,7 @@ def job_fail(
         if metrics:
             fields["metrics"] = metrics
         updated = Job.objects.filter(pk=job_id, status__in=[Status.QUEUED, Status.RUNNING]).update(**fields)
-        if updated:
+        if updated and charged:
             # The row is ours until the transaction ends: its number of results is settled.
             count = Job.objects.values_list("num_outputs", flat=True).get(pk=job_id)
             results_refund(

@@ -53,6 +53,7 @@ from generation.services.common import (
 )
 from generation.services.finishing import job_fail, job_finish
 from generation.services.polling import poller_kick
+from generation.uploads import UploadRejected, upload_clean
 
 logger = logging.getLogger("generation.services")
 
@@ -292,8 +293,23 @@ def _run_claimed(job: Job) -> None:
         raise
 
 
+def _photo_ready(job: Job) -> bool:
+    """The person's photo decoded and written again without metadata, before anything of it is
+    sent, shown or shared; False (and the job failed and refunded) when it cannot be."""
+    if job.source is None or not job.source.needs_cleaning:
+        return True
+    try:
+        job.source = upload_clean(upload=job.source)
+    except UploadRejected as rejected:
+        job_fail(job_id=job.pk, message=f"{rejected} Your credits were refunded.", provider_error=f"photo: {rejected}")
+        return False
+    return True
+
+
 def _run_to_hand_off(job: Job) -> None:
     assert job.deadline_at is not None  # _claim sets it
+    if not _photo_ready(job):
+        return
     provider = get_provider(job.provider)
     prediction: Prediction | None
     try:

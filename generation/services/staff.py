@@ -13,7 +13,6 @@ from django.utils import timezone
 
 from accounts.models import StaffAction, User
 from accounts.services import staff_action_record
-from billing.services import credits_adjust
 from generation.models import Job, JobReport
 from generation.services.common import GenerationError, Status, job_prediction_cancel
 from generation.services.creating import job_insert
@@ -29,6 +28,11 @@ def report_decide(*, report: JobReport, staff: User, refund: bool, note: str = "
         report = JobReport.objects.select_for_update().select_related("job").get(pk=report.pk)
         if report.status != JobReport.Status.OPEN:
             return False
+        if refund and not report.job.cost:
+            raise GenerationError(
+                f"Job {report.job_id} was run again on the house: nothing was charged, so there is nothing to "
+                "refund. Dismiss the report, or run it again."
+            )
         if refund:
             job = report.job
             results_refund(
@@ -77,6 +81,8 @@ def job_refund_by_staff(*, job: Job, staff: User, reason: str = "") -> bool:
     refund. A job still queued or running is stopped first, at the provider too."""
     if not results_not_refunded(job):
         return False
+    if not job.cost:
+        return False  # on the house (a staff re-run): nothing was charged, nothing to give back
     if job.can_cancel:
         if _stop_by_staff(job=job, staff=staff, reason=reason, kind=Kind.JOB_REFUND):
             return True
@@ -99,10 +105,9 @@ def job_refund_by_staff(*, job: Job, staff: User, reason: str = "") -> bool:
 
 
 def job_rerun_by_staff(*, job: Job, staff: User, reason: str = "") -> Job:
-    """Run a finished job again for its owner without charging them twice.
-
-    A failed or canceled job was refunded, so the new job is charged as usual; a succeeded one
-    was paid for, so its re-run is given back with an adjustment. Clicking twice makes one."""
+    """Run a finished job again for its owner, on the house: the new job costs nothing, so no
+    credit moves now or later (it has no charge, so failing or canceling it refunds nothing).
+    Support may do this and cannot move money. Clicking twice makes one."""
     if not job.is_final:
         raise GenerationError("The job is still running.")
     token = uuid.uuid5(uuid.NAMESPACE_URL, f"rerun:{job.pk}")
@@ -110,19 +115,13 @@ def job_rerun_by_staff(*, job: Job, staff: User, reason: str = "") -> Job:
     if existing is not None:
         return existing
     with transaction.atomic():
-        if job.status == Status.SUCCEEDED:  # credit first, so the charges below always fit
-            credits_adjust(
-                user=job.user, amount=job.model.cost_of(job.num_outputs), staff=staff, key=f"adjust:rerun:{job.pk}",
-                memo=f"Re-run of job {job.pk} on the house",
-            )  # fmt: skip
         new_job = job_insert(
             user=job.user, model=job.model, prompt=job.prompt, aspect_ratio=job.aspect_ratio, seed=job.seed_to_repeat,
             style=job.style, source=job.source, source_output_id=job.source_output_id, num_outputs=job.num_outputs,
-            form_token=token,
+            form_token=token, on_the_house=True,
         )  # fmt: skip
         staff_action_record(
             staff=staff, kind=Kind.JOB_RERUN, user=job.user_id, reference=f"job:{job.pk}", reason=reason,
-            details={"new_job": str(new_job.pk), "on_the_house": job.status == Status.SUCCEEDED},
-            key=f"staff:rerun:{job.pk}",
+            details={"new_job": str(new_job.pk), "on_the_house": True}, key=f"staff:rerun:{job.pk}",
         )  # fmt: skip
     return new_job

@@ -29,3 +29,10 @@ def photo_bytes(
 def photo(name: str = "photo.jpg", fmt: str = "JPEG", **kwargs) -> SimpleUploadedFile:
     content_type = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp", "GIF": "image/gif"}.get(fmt, "")
     return SimpleUploadedFile(name, photo_bytes(fmt, **kwargs), content_type=content_type)
+
+
+def pixel_bomb_webp(size: tuple[int, int] = (7_000, 5_700)) -> bytes:
+    """40 megapixels of one colour, lossless: about 1.6 KB that cost seconds to decode and encode."""
+    buffer = io.BytesIO()
+    Image.new("RGB", size, (10, 20, 30)).save(buffer, format="WEBP", lossless=True)
+    return buffer.getvalue()

@@ -126,14 +126,16 @@ def test_on_s3_the_provider_gets_the_photo_as_a_short_lived_signed_url(creator, 
         job = job_create(
             user=creator, model=replicate_edit_model(), prompt="Snow", aspect_ratio="original", source=upload
         )
-        url = _request_for(job).input["input_image"]
-        query = parse_qs(urlparse(url).query)
-        assert url.startswith(endpoint)
-        assert query["X-Amz-Expires"] == [str(settings.PROVIDER_PHOTO_URL_EXPIRE)]
         run_to_the_end(job.id)
         job.refresh_from_db()
         assert job.status == "succeeded"
         sent = fake_replicate.predictions[job.prediction_id].input["input_image"]
+        # The photo as the worker wrote it again (not the file as it came), by a signed URL.
+        assert not job.source.needs_cleaning and job.source.file.name != upload.file.name
+        url = _request_for(job).input["input_image"]
+        query = parse_qs(urlparse(url).query)
+        assert url.startswith(endpoint) and job.source.file.name in url
+        assert query["X-Amz-Expires"] == [str(settings.PROVIDER_PHOTO_URL_EXPIRE)]
         # Signed when the request is built: the same object and lifetime (the signing second may differ).
         assert sent.split("?")[0] == url.split("?")[0]
         assert parse_qs(urlparse(sent).query)["X-Amz-Expires"] == query["X-Amz-Expires"]

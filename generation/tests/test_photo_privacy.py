@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import io
+import os
 import uuid
 
 import pytest
+from django.conf import settings
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
@@ -53,11 +55,23 @@ def post_edit(client, data: bytes, name: str = "home.jpg"):
     return client.post(reverse("create_edit"), form)
 
 
+def stored_files() -> list[bytes]:
+    root = settings.MEDIA_ROOT
+    return [open(os.path.join(d, f), "rb").read() for d, _, files in os.walk(root) for f in files]
+
+
 @pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP"])
-def test_an_uploaded_photo_is_stored_served_and_sent_without_its_location(client, creator, fmt):
+def test_an_uploaded_photo_is_served_and_kept_only_without_its_location(client, creator, fmt):
     client.force_login(creator)
     assert post_edit(client, located_photo(fmt), name=f"home.{fmt.lower()}").status_code == 302
     upload = Upload.objects.get()
+    # As it came, until its job's worker cleans it: served to nobody, its owner included.
+    assert upload.needs_cleaning
+    assert client.get(reverse("upload_file", args=[upload.pk])).status_code == 404
+
+    job_run(job_id=Job.objects.get().pk)
+    upload.refresh_from_db()
+    assert not upload.needs_cleaning
     with default_storage.open(upload.file.name) as stored:
         data = stored.read()
     assert_no_metadata(data)
@@ -67,6 +81,9 @@ def test_an_uploaded_photo_is_stored_served_and_sent_without_its_location(client
     assert (upload.width, upload.height) == (200, 400)
     served = b"".join(client.get(reverse("upload_file", args=[upload.pk])).streaming_content)
     assert_no_metadata(served)
+    # The file as it came is gone: nothing in storage holds the location any more.
+    for data in stored_files():
+        assert b"CAMERA-SERIAL" not in data and b"XMP-HOME" not in data
 
 
 def test_provider_outputs_keep_none_of_their_metadata_only_the_mark_that_ai_made_them():

@@ -127,3 +127,45 @@ def test_a_delivery_that_failed_after_it_was_recorded_does_its_work_when_redeliv
     assert ProviderWebhook.objects.get(webhook_id="msg_retry").processed_at is not None
     # And a third copy is a duplicate.
     assert post(client, body, headers).json() == {"ok": True, "duplicate": True}
+
+
+# --- Signed, but not a prediction we can use: 400, and nothing stored ------------------------
+
+
+def prediction(job: Job, **fields) -> str:
+    return json.dumps({"id": job.prediction_id, "status": "succeeded", "output": ["x"], **fields})
+
+
+def deep(levels: int) -> str:
+    return "[" * levels + "]" * levels
+
+
+BODIES = {
+    "an input that is a string": lambda job: prediction(job, input="not an object"),
+    "an input that is a list": lambda job: prediction(job, input=[1, 2]),
+    "a lone surrogate in the id": lambda job: prediction(job, id="p\ud800"),
+    "a lone surrogate in the status": lambda job: prediction(job, status="succ\udfff"),
+    "a NUL in the id": lambda job: prediction(job, id="p\u0000"),
+    "5,000-deep nesting": lambda job: prediction(job).replace('"output": ["x"]', f'"output": {deep(5_000)}'),
+    "a status that is an object": lambda job: prediction(job, status={"s": 1}),
+    "a body that is a list": lambda job: json.dumps([prediction(job)]),
+}
+
+
+@pytest.mark.parametrize("make", list(BODIES.values()), ids=list(BODIES))
+def test_a_signed_but_malformed_prediction_is_refused_and_nothing_is_stored(
+    client, waiting_job, fake_replicate, sync_queue, make
+):
+    client.raise_request_exception = False
+    body = make(waiting_job).encode()
+    response = client.post(URL, body, content_type="application/json", headers=fake_replicate.sign(body))
+    assert response.status_code == 400
+    assert not ProviderWebhook.objects.exists()
+    assert Job.objects.get(pk=waiting_job.pk).status == Job.Status.RUNNING
+
+
+def test_a_signature_dated_an_hour_ahead_is_refused(client, waiting_job, fake_replicate, sync_queue):
+    body = prediction(waiting_job).encode()
+    headers = fake_replicate.sign(body, timestamp=int(time.time()) + 3_600)
+    assert client.post(URL, body, content_type="application/json", headers=headers).status_code == 400
+    assert not ProviderWebhook.objects.exists()

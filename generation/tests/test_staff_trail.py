@@ -82,7 +82,6 @@ def test_suspensions_grants_reruns_reports_and_fixes_are_recorded_and_shown(staf
         ("suspend", staff, "Chargeback abuse"),
         ("unsuspend", staff, "Cleared by Finance"),
         ("grant", staff, "Goodwill after the outage"),
-        ("grant", staff, f"Re-run of job {job.pk} on the house"),
         ("job_rerun", staff, "Outage re-run"),
         ("report_dismiss", staff, "Colours match the prompt"),
         ("finding_fix", staff, "Failed or canceled jobs that were not refunded, or results a job lost"),

@@ -1,4 +1,4 @@
-"""Uploads are validated by decoding them; a refused file stores nothing and charges nothing."""
+"""Uploads are judged from their headers; a refused file stores nothing and charges nothing."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from PIL import Image
 
 from billing.services import balance_of
 from generation.models import Job, Upload
+from generation.services import job_run
 from generation.tests.factories import local_edit_model
 from generation.tests.photos import photo, photo_bytes
 
@@ -83,6 +84,9 @@ def test_jpeg_png_and_webp_photos_are_accepted_and_stored_privately(client, crea
     assert upload.user == creator and (upload.width, upload.height) == (320, 240)
     assert upload.file.name.startswith("uploads/") and "p." not in upload.file.name
     assert balance_of(creator) == 9_000
+    # Shown once its job's worker has written it again without metadata.
+    assert client.get(reverse("upload_file", args=[upload.id])).status_code == 404
+    job_run(job_id=Job.objects.get().pk)
     assert client.get(reverse("upload_file", args=[upload.id])).status_code == 200
     client.logout()
     assert client.get(reverse("upload_file", args=[upload.id])).status_code == 302  # to sign in

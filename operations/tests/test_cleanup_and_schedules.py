@@ -31,6 +31,7 @@ def test_dry_run_deletes_nothing_and_lists_what_the_real_run_deletes(creator, ca
         stale = upload_store(user=creator, image=image_validate(photo()))  # nobody used it
         used = upload_store(user=creator, image=image_validate(photo()))
         job_run(job_id=job_create(user=creator, model=edit, prompt="kept", aspect_ratio="original", source=used).id)
+        used.refresh_from_db()  # its worker wrote it again without metadata, under a new name
         deleted = job_create(user=creator, model=local_model(), prompt="to delete", aspect_ratio="square")
         job_run(job_id=deleted.id)
         session = SessionStore()

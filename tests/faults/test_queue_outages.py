@@ -91,6 +91,38 @@ def test_with_redis_down_a_new_session_is_made_in_the_database(user, own_redis, 
     assert SessionStore(session.session_key).load()["hello"] == "world"
 
 
+def test_signing_out_while_redis_is_unreachable_signs_out_and_the_session_stays_gone_once_it_is_back(
+    client, user, own_redis, settings
+):
+    from django.test import Client
+
+    settings.CACHES = {"default": {"BACKEND": "core.cache.RedisCache", "LOCATION": own_redis.url,
+                                   "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5}}}  # fmt: skip
+    client.force_login(user)
+    assert client.get(reverse("billing")).status_code == 200  # the session is in the database and in Redis
+    stolen = client.cookies[settings.SESSION_COOKIE_NAME].value
+    copies = redis.from_url(own_redis.url)
+    (copy,) = copies.keys("*sessions.cached_db*")
+    # However long the session lasts, the copy in Redis lives at most SESSION_CACHE_SECONDS.
+    assert 0 < copies.ttl(copy) <= settings.SESSION_CACHE_SECONDS < settings.SESSION_COOKIE_AGE
+
+    own_redis.pause()  # unreachable, but it keeps the copy
+    try:
+        response = client.post(reverse("account_logout"), follow=True)
+        assert response.status_code == 200
+        assert "You have signed out." in response.content.decode()
+        thief = Client()
+        thief.cookies[settings.SESSION_COOKIE_NAME] = stolen
+        assert thief.get(reverse("billing")).status_code == 302  # to sign in: the database has no session
+    finally:
+        own_redis.resume()
+
+    # Redis is back with the copy it held. This process remembers it could not remove it: gone now.
+    thief.cookies[settings.SESSION_COOKIE_NAME] = stolen  # the answer above told the browser to drop it
+    assert thief.get(reverse("billing")).status_code == 302
+    assert not copies.keys("*sessions.cached_db*" + stolen)
+
+
 def test_a_job_created_while_the_queue_is_down_lands_on_its_page_and_starts_once_it_is_back(
     client, user, own_redis, monkeypatch, tmp_path, capsys
 ):

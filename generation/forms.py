@@ -3,7 +3,7 @@ from __future__ import annotations
 from django import forms
 
 from generation.models import AIModel, AspectRatio, Batch, Kind
-from generation.presets import STYLE_CHOICES
+from generation.presets import style_choices
 from generation.providers import provider_available
 from generation.services import MAX_PROMPT_LENGTH
 from generation.uploads import MAX_UPLOAD_BYTES, UploadRejected, ValidatedImage, image_validate
@@ -55,6 +55,14 @@ class JobForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 4}),
         error_messages={"required": "Describe what you want to see."},
     )
+    style = forms.ChoiceField(choices=(), required=False, initial="", widget=forms.RadioSelect)
+    negative_prompt = forms.CharField(
+        required=False,
+        max_length=MAX_PROMPT_LENGTH,
+        label="Leave out",
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Things the picture should not show, e.g. text, blur, extra fingers.",
+    )
     form_token = forms.UUIDField(widget=forms.HiddenInput)
 
     def __init__(self, *args, **kwargs):
@@ -64,6 +72,34 @@ class JobForm(forms.Form):
         self.fields["model"].queryset = AIModel.objects.filter(enabled=True)
         if self.models and not self.is_bound:
             self.fields["model"].initial = self.models[0].pk
+        self.fields["style"].choices = style_choices(self.kind)
+        # Offered only where a model of this page reads it; the page shows it for those models.
+        self.negative_prompt_models = " ".join(str(m.pk) for m in self.models if m.takes_negative_prompt)
+        if not self.negative_prompt_models:
+            del self.fields["negative_prompt"]
+        if "aspect_ratio" in self.fields:
+            offered = {ratio for model in self.models for ratio in model.aspect_ratios}
+            self.fields["aspect_ratio"].choices = [
+                (value, label) for value, label in AspectRatio.choices if value in offered
+            ]
+
+    @property
+    def ratio_options(self) -> list[dict]:
+        """Each shape this page offers, the models that offer it and the model's own value
+        for it (a video's portrait is 9:16, an image's 2:3): the page shows a chosen model's."""
+        options = []
+        for value, label in self.fields["aspect_ratio"].choices:
+            values = {model.pk: model.aspect_ratios[value] for model in self.models if value in model.aspect_ratios}
+            options.append(
+                {
+                    "value": value,
+                    "label": label,
+                    "models": " ".join(str(pk) for pk in values),
+                    "ratio": next(iter(values.values()), ""),
+                    "values": " ".join(f"{pk}={ratio}" for pk, ratio in values.items()),
+                }
+            )
+        return options
 
     def clean_prompt(self) -> str:
         prompt = self.cleaned_data["prompt"].strip()
@@ -87,6 +123,9 @@ class JobForm(forms.Form):
         if model and ratio and ratio not in model.aspect_ratios:
             offered = ", ".join(AspectRatio(r).label.lower() for r in model.offered_ratios())
             self.add_error("aspect_ratio", f"{model.name} offers {offered}.")
+        negative = (cleaned.get("negative_prompt") or "").strip()
+        if model and negative and not model.takes_negative_prompt:
+            self.add_error("negative_prompt", f"{model.name} takes no negative prompt; leave it empty.")
         return cleaned
 
 
@@ -94,9 +133,8 @@ class ImageJobForm(JobForm):
     kind = Kind.IMAGE
     title = "Create an image"
 
-    aspect_ratio = forms.ChoiceField(
-        choices=AspectRatio.choices[:3], initial=AspectRatio.SQUARE, widget=forms.RadioSelect
-    )
+    # Choices: the shapes this page's models offer (set per form, from the catalog).
+    aspect_ratio = forms.ChoiceField(choices=(), initial=AspectRatio.SQUARE, widget=forms.RadioSelect)
     seed = forms.IntegerField(
         required=False, min_value=0, max_value=2**32 - 1, help_text="Optional: the same seed repeats a result."
     )
@@ -106,7 +144,7 @@ class VideoJobForm(ImageJobForm):
     kind = Kind.VIDEO
     title = "Create a video"
 
-    style = forms.ChoiceField(choices=STYLE_CHOICES, required=False, initial="cinematic", widget=forms.RadioSelect)
+    style = forms.ChoiceField(choices=(), required=False, initial="cinematic", widget=forms.RadioSelect)
 
 
 def _validated(file) -> ValidatedImage:

@@ -4,13 +4,21 @@ import functools
 import uuid
 
 from django.conf import settings
+from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.search import SearchVector
 from django.core.exceptions import ValidationError
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.urls import get_script_prefix, reverse
 from django.utils import timezone
 
 from core.storages import file_extension
+from generation.presets import styles_for
+
+# The gallery's search: prompts as English words (stems, no stop words). The index and the
+# query must spell this the same for PostgreSQL to use the index.
+PROMPT_SEARCH_CONFIG = "english"
+PROMPT_SEARCH_VECTOR = SearchVector("prompt", config=PROMPT_SEARCH_CONFIG)
 
 
 class Kind(models.TextChoices):
@@ -20,9 +28,15 @@ class Kind(models.TextChoices):
 
 
 class AspectRatio(models.TextChoices):
+    # Our names for shapes; each catalog entry maps the ones it offers to its own value
+    # (AIModel.aspect_ratios), so a video's "portrait" can be 9:16 where an image's is 2:3.
     PORTRAIT = "portrait", "Portrait"
     SQUARE = "square", "Square"
     LANDSCAPE = "landscape", "Landscape"
+    WIDE = "wide", "Widescreen"
+    TALL = "tall", "Story"
+    PORTRAIT_4_5 = "portrait_4_5", "Social"
+    PORTRAIT_3_4 = "portrait_3_4", "Classic"
     ORIGINAL = "original", "Same as the photo"
 
 
@@ -50,6 +64,13 @@ class AIModel(models.Model):
     duration_seconds = models.PositiveSmallIntegerField(null=True, blank=True)
     # Input the provider gets on top of prompt, aspect ratio and seed.
     input_defaults = models.JSONField(default=dict, blank=True)
+    # The input this model reads a negative prompt from (e.g. "negative_prompt"); empty: the
+    # model takes none, and the form does not offer one.
+    negative_prompt_input = models.CharField(
+        max_length=64, blank=True, default="", db_default="", help_text="Empty when the model takes no negative prompt."
+    )
+    # What a job usually takes, for the waiting page until the model has finished jobs of its own.
+    expected_seconds = models.PositiveIntegerField(null=True, blank=True)
     enabled = models.BooleanField(default=True)
     position = models.PositiveSmallIntegerField(default=0)
     # What the provider charges us, for spend estimates: per prediction, plus per second of
@@ -74,6 +95,10 @@ class AIModel(models.Model):
 
     def offered_ratios(self) -> list[str]:
         return [ratio for ratio in AspectRatio.values if ratio in self.aspect_ratios]
+
+    @property
+    def takes_negative_prompt(self) -> bool:
+        return bool(self.negative_prompt_input)
 
 
 class SiteSettings(models.Model):
@@ -174,6 +199,10 @@ class Job(models.Model):
     seed_chosen = models.BooleanField(default=False, db_default=False)
     # Videos: a style preset that shapes the prompt (generation/presets.py), and the length.
     style = models.CharField(max_length=32, blank=True)
+    # What the picture should not show, for models that take it (AIModel.negative_prompt_input).
+    negative_prompt = models.TextField(blank=True, default="", db_default="")
+    # The person's favourites, a filter of their gallery.
+    favourite = models.BooleanField(default=False, db_default=False)
     duration_seconds = models.PositiveSmallIntegerField(null=True, blank=True)
     # Edits: the person's photo.
     source = models.ForeignKey(Upload, null=True, blank=True, on_delete=models.PROTECT, related_name="jobs")
@@ -229,6 +258,15 @@ class Job(models.Model):
             models.Index(fields=["-created_at", "-id"], name="generation_job_recent_idx"),
             # Alerts: jobs finished in the last hour.
             models.Index(fields=["finished_at"], name="generation_job_finished_idx"),
+            # The gallery's favourites, in the person's order: only favourites are in it.
+            models.Index(
+                fields=["user", "-created_at", "-id"],
+                condition=Q(favourite=True),
+                name="generation_job_user_fav_idx",
+            ),
+            # The gallery's search by prompt, per person: full text with the person's id in
+            # the same GIN index (btree_gin), so a search reads only that person's matches.
+            GinIndex(F("user"), PROMPT_SEARCH_VECTOR, name="generation_job_search_idx"),
         ]
         constraints = [
             models.UniqueConstraint(fields=["user", "form_token"], name="generation_job_one_per_form_token"),
@@ -272,6 +310,17 @@ class Job(models.Model):
     def seed_to_repeat(self) -> int | None:
         # Running a job again keeps the seed the person chose; a drawn one is drawn afresh.
         return self.seed if self.seed_chosen else None
+
+    @property
+    def shape_label(self) -> str:
+        # Our name and the model's own value: "Widescreen 16:9"; a video's portrait is 9:16.
+        value = self.model.aspect_ratios.get(self.aspect_ratio, "")
+        value = "" if value in ("original", "match_input_image") else value
+        return f"{self.get_aspect_ratio_display()} {value}".strip()
+
+    @property
+    def style_label(self) -> str:
+        return styles_for(self.kind).get(self.style, (self.style.capitalize(), ""))[0]
 
     @property
     def can_cancel(self) -> bool:

@@ -111,8 +111,8 @@ TYPICAL_CACHE_SECONDS = 300
 
 def model_typical_seconds(*, model_id: int) -> int | None:
     """The median run time of a model's recent successful jobs, for "usually about N s" while
-    a job waits. Cached: every open job page asks, and it changes slowly. None until a first
-    job has finished."""
+    a job waits; the catalog's estimate until a first job has finished. Cached: every open job
+    page asks, and it changes slowly. None when neither is known."""
     key = f"generation:typical-seconds:{model_id}"
     try:
         cached = cache.get(key)
@@ -129,7 +129,10 @@ def model_typical_seconds(*, model_id: int) -> int | None:
     # started_at is never null here (filtered above); finished_at of a succeeded job is not either,
     # but the column allows it.
     durations = [(finished - started).total_seconds() for started, finished in rows if started and finished]
-    typical = max(1, round(statistics.median(durations))) if durations else 0
+    if durations:
+        typical = max(1, round(statistics.median(durations)))
+    else:
+        typical = AIModel.objects.filter(pk=model_id).values_list("expected_seconds", flat=True).first() or 0
     with contextlib.suppress(RedisError):
         cache.set(key, typical, TYPICAL_CACHE_SECONDS)
     return typical or None

@@ -27,6 +27,7 @@ from generation.downloads import zip_stream
 from generation.forms import FORMS_BY_KIND, BatchForm
 from generation.gallery import gallery_grid
 from generation.models import Job, JobOutput, Kind, SiteSettings, Upload
+from generation.presets import EXAMPLE_PROMPTS, surprise_prompt
 from generation.selectors import (
     GALLERY_KEYS,
     gallery_outputs,
@@ -81,7 +82,18 @@ def _create_context(request: AuthenticatedHttpRequest, form, kind: str) -> dict:
         "switch": SiteSettings.current(),
         "afford": afford,
         "afford_noun": AFFORD_NOUNS[kind],
+        # Ideas for an empty prompt; "Surprise me" draws one in the browser, or here without script.
+        "examples": EXAMPLE_PROMPTS[kind] if not form["prompt"].value() else [],
+        "surprises": list(dict.fromkeys(surprise_prompt(kind) for _ in range(24))),
     }
+
+
+def _prompt_initial(request: AuthenticatedHttpRequest, kind: str) -> dict:
+    # An example prompt's link (or "Surprise me" without script) prefills the prompt.
+    if request.GET.get("surprise"):
+        return {"prompt": surprise_prompt(kind)}
+    prompt = request.GET.get("prompt", "").strip()
+    return {"prompt": prompt[: services.MAX_PROMPT_LENGTH]} if prompt else {}
 
 
 def _remix_initial(request: AuthenticatedHttpRequest) -> dict:
@@ -93,7 +105,13 @@ def _remix_initial(request: AuthenticatedHttpRequest) -> dict:
     job = user_jobs(user=request.user).filter(pk=job_id).first()
     if job is None:
         return {}
-    initial = {"model": job.model_id, "prompt": job.prompt, "aspect_ratio": job.aspect_ratio, "style": job.style}
+    initial = {
+        "model": job.model_id,
+        "prompt": job.prompt,
+        "aspect_ratio": job.aspect_ratio,
+        "style": job.style,
+        "negative_prompt": job.negative_prompt,
+    }
     if job.seed_to_repeat is not None:
         initial["seed"] = job.seed_to_repeat
     return initial
@@ -109,7 +127,7 @@ def _form_errors_from(form, error: Exception) -> None:
 @limit_job_creation
 def create(request: AuthenticatedHttpRequest, kind: str = "image") -> HttpResponse:
     form_class = FORMS_BY_KIND[kind]
-    initial = {"form_token": uuid.uuid4()} | _remix_initial(request)
+    initial = {"form_token": uuid.uuid4()} | _prompt_initial(request, kind) | _remix_initial(request)
     form = form_class(request.POST or None, request.FILES or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -121,6 +139,7 @@ def create(request: AuthenticatedHttpRequest, kind: str = "image") -> HttpRespon
                 aspect_ratio=data.get("aspect_ratio") or "original",
                 seed=data.get("seed"),
                 style=data.get("style") or "",
+                negative_prompt=data.get("negative_prompt") or "",
                 photo=data.get("photo"),
                 form_token=data["form_token"],
             )
@@ -135,7 +154,8 @@ def create(request: AuthenticatedHttpRequest, kind: str = "image") -> HttpRespon
 @require_http_methods(["GET", "POST"])
 @limit_job_creation
 def batch_new(request: AuthenticatedHttpRequest) -> HttpResponse:
-    form = BatchForm(request.POST or None, request.FILES or None, initial={"form_token": uuid.uuid4()})
+    initial = {"form_token": uuid.uuid4()} | _prompt_initial(request, "batch")
+    form = BatchForm(request.POST or None, request.FILES or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
@@ -144,6 +164,8 @@ def batch_new(request: AuthenticatedHttpRequest) -> HttpResponse:
                 model=data["model"],
                 prompt=data["prompt"],
                 photos=data["photos"],
+                style=data.get("style") or "",
+                negative_prompt=data.get("negative_prompt") or "",
                 form_token=data["form_token"],
             )
         except (InsufficientCredits, GenerationError) as error:
@@ -171,10 +193,13 @@ def _elapsed(job: Job) -> float:
 
 def _waiting_context(job: Job) -> dict:
     elapsed = _elapsed(job)
+    typical = model_typical_seconds(model_id=job.model_id)
     return {
         "poll_after": _poll_after(elapsed),
         "elapsed_seconds": int(elapsed),
-        "typical_seconds": model_typical_seconds(model_id=job.model_id),
+        "typical_seconds": typical,
+        # Past a minute and a half, "about 3 min" reads better than "about 184 s".
+        "typical_minutes": round(typical / 60) if typical and typical >= 90 else None,
     }
 
 
@@ -244,6 +269,7 @@ def job_again(request: AuthenticatedHttpRequest, job_id: uuid.UUID) -> HttpRespo
             aspect_ratio=job.aspect_ratio,
             seed=job.seed_to_repeat,  # a new variation, unless the person chose the seed
             style=job.style,
+            negative_prompt=job.negative_prompt,
             source=job.source,
             batch=job.batch,
             form_token=token,

@@ -12,7 +12,7 @@ from django.utils import timezone
 from accounts.models import User
 from billing.services import InsufficientCredits, balance_of, credits_charge
 from generation.models import AIModel, Batch, Job, Kind, SiteSettings, Upload
-from generation.presets import STYLES
+from generation.presets import styles_for
 from generation.providers import provider_available
 from generation.queue import job_enqueue
 from generation.services.common import MAX_PROMPT_LENGTH, GenerationError, GenerationPaused
@@ -21,7 +21,9 @@ from generation.uploads import ValidatedImage, upload_store, uploads_discard
 logger = logging.getLogger("generation.services")
 
 
-def _check_request(*, model: AIModel, prompt: str, aspect_ratio: str, style: str = "") -> str:
+def _check_request(
+    *, model: AIModel, prompt: str, aspect_ratio: str, style: str = "", negative_prompt: str = ""
+) -> str:
     """The rules every submission meets; returns the cleaned prompt. Charges nothing."""
     switch = SiteSettings.current()
     if not switch.generation_enabled:
@@ -35,8 +37,12 @@ def _check_request(*, model: AIModel, prompt: str, aspect_ratio: str, style: str
         raise GenerationError(f"{model.name} is not available right now. Choose another model.")
     if aspect_ratio not in model.aspect_ratios:
         raise GenerationError(f"{model.name} does not offer the {aspect_ratio} shape.")
-    if style not in STYLES:
+    if style not in styles_for(model.kind):
         raise GenerationError("Choose one of the style presets.")
+    if negative_prompt and not model.takes_negative_prompt:
+        raise GenerationError(f"{model.name} takes no negative prompt; leave it empty or choose another model.")
+    if len(negative_prompt) > MAX_PROMPT_LENGTH:
+        raise GenerationError(f"Keep the negative prompt under {MAX_PROMPT_LENGTH:,} characters.")
     return prompt
 
 
@@ -79,6 +85,7 @@ def job_create(
     aspect_ratio: str,
     seed: int | None = None,
     style: str = "",
+    negative_prompt: str = "",
     source: Upload | None = None,
     photo: ValidatedImage | None = None,
     batch: Batch | None = None,
@@ -89,7 +96,10 @@ def job_create(
     An edit takes either an existing `source` upload (run again) or a new, validated `photo`,
     which is stored only once every rule has passed, and removed again if no job is made."""
     _check_user(user)
-    prompt = _check_request(model=model, prompt=prompt, aspect_ratio=aspect_ratio, style=style)
+    negative_prompt = negative_prompt.strip()
+    prompt = _check_request(
+        model=model, prompt=prompt, aspect_ratio=aspect_ratio, style=style, negative_prompt=negative_prompt
+    )
     has_photo = source is not None or photo is not None
     if (model.kind == Kind.IMAGE_EDIT) != has_photo:
         raise GenerationError("A photo edit needs a photo." if not has_photo else f"{model.name} does not edit photos.")
@@ -107,7 +117,7 @@ def job_create(
         with transaction.atomic():
             job = job_insert(
                 user=user, model=model, prompt=prompt, aspect_ratio=aspect_ratio, seed=seed, style=style,
-                source=stored or source, batch=batch, form_token=form_token,
+                negative_prompt=negative_prompt, source=stored or source, batch=batch, form_token=form_token,
             )  # fmt: skip
     except IntegrityError:
         if stored is not None:
@@ -131,13 +141,18 @@ def batch_create(
     model: AIModel,
     prompt: str,
     photos: list,
+    style: str = "",
+    negative_prompt: str = "",
     form_token: uuid.UUID | None = None,
 ) -> Batch:
     """One prompt, up to ten photos: each photo its own job and charge, all or nothing.
 
     `photos` are ValidatedImage values (generation.uploads.image_validate)."""
     _check_user(user)
-    prompt = _check_request(model=model, prompt=prompt, aspect_ratio="original")
+    negative_prompt = negative_prompt.strip()
+    prompt = _check_request(
+        model=model, prompt=prompt, aspect_ratio="original", style=style, negative_prompt=negative_prompt
+    )
     if model.kind != Kind.IMAGE_EDIT:
         raise GenerationError(f"{model.name} does not edit photos.")
     if not photos:
@@ -159,7 +174,10 @@ def batch_create(
         with transaction.atomic():
             batch = Batch.objects.create(user=user, model=model, prompt=prompt, form_token=form_token)
             for upload in uploads:
-                job_insert(user=user, model=model, prompt=prompt, aspect_ratio="original", source=upload, batch=batch)
+                job_insert(
+                    user=user, model=model, prompt=prompt, aspect_ratio="original", source=upload, batch=batch,
+                    style=style, negative_prompt=negative_prompt,
+                )  # fmt: skip
     except Exception:
         uploads_discard(uploads)
         raise

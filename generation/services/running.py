@@ -99,11 +99,13 @@ def _request_for(job: Job, *, wait: int = 0) -> PredictionRequest:
     model = job.model
     provider_input = {
         **model.input_defaults,
-        "prompt": styled_prompt(job.prompt, job.style),
+        "prompt": styled_prompt(job.prompt, job.style, job.kind),
         "aspect_ratio": model.aspect_ratios[job.aspect_ratio],
     }
     if job.seed is not None:
         provider_input["seed"] = job.seed
+    if job.negative_prompt and model.negative_prompt_input:
+        provider_input[model.negative_prompt_input] = job.negative_prompt
     if job.duration_seconds:
         provider_input["duration"] = job.duration_seconds
     if job.source is not None:

@@ -110,7 +110,7 @@ def job_rerun_by_staff(*, job: Job, staff: User, reason: str = "") -> Job:
             )  # fmt: skip
         new_job = job_insert(
             user=job.user, model=job.model, prompt=job.prompt, aspect_ratio=job.aspect_ratio, seed=job.seed_to_repeat,
-            style=job.style, source=job.source, form_token=token,
+            style=job.style, negative_prompt=job.negative_prompt, source=job.source, form_token=token,
         )  # fmt: skip
         staff_action_record(
             staff=staff, kind=Kind.JOB_RERUN, user=job.user_id, reference=f"job:{job.pk}", reason=reason,

@@ -398,6 +398,10 @@ class JobOutput(models.Model):
         return fast_path("job_detail", self.job_id)
 
     @property
+    def favourite_url(self) -> str:
+        return fast_path("job_favourite", self.job_id)
+
+    @property
     def extension(self) -> str:
         return file_extension(self.file.name)
 

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import uuid
 from functools import partial
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import messages
@@ -11,6 +12,7 @@ from django.db.models import Count, Q
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
 from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.defaultfilters import pluralize
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
@@ -405,24 +407,122 @@ def batch_status(request: AuthenticatedHttpRequest, batch_id: uuid.UUID) -> Http
 # --- Gallery and files -------------------------------------------------------------------
 
 
-@login_required
-@require_GET
-def gallery(request: AuthenticatedHttpRequest) -> HttpResponse:
+# What one bulk action may take: a few pages of the gallery.
+MAX_SELECTED = 100
+
+
+def _gallery_filters(request: AuthenticatedHttpRequest) -> dict:
     kind = request.GET.get("kind") or None
     if kind not in (None, *Kind.values):
         kind = None
+    search = request.GET.get("q", "").strip()[:200]
+    return {"kind": kind, "favourites": request.GET.get("fav") == "1", "search": search}
+
+
+@login_required
+@require_GET
+def gallery(request: AuthenticatedHttpRequest) -> HttpResponse:
+    filters = _gallery_filters(request)
     before, after = request.GET.get("before"), request.GET.get("after")
+    # The filters a page link keeps, in the query string of "Older" and "Newer".
+    keep = "".join(
+        f"&{name}={value}"
+        for name, value in (("kind", filters["kind"]), ("fav", "1" if filters["favourites"] else ""))
+        if value
+    ) + (f"&{urlencode({'q': filters['search']})}" if filters["search"] else "")
 
     def grid() -> str:
         page = keyset_page(
-            gallery_outputs(user=request.user, kind=kind), keys=GALLERY_KEYS, size=GALLERY_PAGE_SIZE,
+            gallery_outputs(user=request.user, **filters), keys=GALLERY_KEYS, size=GALLERY_PAGE_SIZE,
             before=before, after=after,
         )  # fmt: skip
         # No request: the grid shows nothing of it (generation/gallery.py keeps it for every browser).
-        return render_to_string("generation/gallery.html#grid", {"page": page, "kind": kind})
+        return render_to_string("generation/gallery.html#grid", {"page": page, "keep": keep, **filters})
 
-    html = grid() if before or after else gallery_grid(user_id=request.user.pk, kind=kind, render=grid)
-    return render(request, "generation/gallery.html", {"grid": html, "kind": kind, "kinds": Kind.choices})
+    # Only the plain newest page of a kind is kept; searches and favourites are read each time.
+    fresh = before or after or filters["search"] or filters["favourites"]
+    html = grid() if fresh else gallery_grid(user_id=request.user.pk, kind=filters["kind"], render=grid)
+    return render(
+        request,
+        "generation/gallery.html",
+        {"grid": html, "kinds": Kind.choices, "max_selected": MAX_SELECTED, **filters},
+    )
+
+
+def _selected_ids(request: AuthenticatedHttpRequest, name: str) -> list[uuid.UUID]:
+    ids = []
+    for value in request.POST.getlist(name)[:MAX_SELECTED]:
+        try:
+            ids.append(uuid.UUID(value))
+        except ValueError:
+            continue
+    return ids
+
+
+def _back_to_gallery(request: AuthenticatedHttpRequest) -> HttpResponse:
+    # Back where the person was: the same filters and page, never another site.
+    query = request.POST.get("back", "")
+    return redirect(f"{reverse('gallery')}?{query}" if query and "//" not in query else reverse("gallery"))
+
+
+@login_required
+@require_POST
+def gallery_download(request: AuthenticatedHttpRequest) -> HttpResponseBase:
+    outputs = (
+        JobOutput.objects.filter(
+            pk__in=_selected_ids(request, "output"),
+            job__user=request.user,
+            job__deleted_at__isnull=True,
+            job__status=Job.Status.SUCCEEDED,
+        )
+        .select_related("job")
+        .order_by("-job__created_at", "index")
+    )
+    files = [
+        (
+            f"dreampixel-{number:02d}-{output.job_id.hex[:8]}.{output.extension}",
+            partial(default_storage.open, output.file.name),
+        )
+        for number, output in enumerate(outputs, start=1)
+    ]
+    if not files:
+        messages.error(request, "Choose the pictures to download first.")
+        return _back_to_gallery(request)
+    response = StreamingHttpResponse(zip_stream(files), content_type="application/zip")
+    response["Content-Disposition"] = f'attachment; filename="dreampixel-{len(files)}-files.zip"'
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+@login_required
+@require_POST
+def gallery_delete(request: AuthenticatedHttpRequest) -> HttpResponse:
+    job_ids = JobOutput.objects.filter(pk__in=_selected_ids(request, "output"), job__user=request.user).values_list(
+        "job_id", flat=True
+    )
+    deleted, kept = services.jobs_delete(user=request.user, job_ids=list(job_ids))
+    if not deleted and not kept:
+        messages.error(request, "Choose the pictures to delete first.")
+    elif deleted:
+        messages.success(
+            request, f"{deleted:,} job{pluralize(deleted)} and {pluralize(deleted, 'its,their')} files were deleted."
+        )
+    if kept:
+        messages.error(request, f"{kept:,} job{pluralize(kept)} still running {pluralize(kept, 'was,were')} kept.")
+    return _back_to_gallery(request)
+
+
+@login_required
+@require_POST
+def job_favourite(request: AuthenticatedHttpRequest, job_id: uuid.UUID) -> HttpResponse:
+    job = _job_for_user(request, job_id)
+    services.job_favourite(job=job, favourite=request.POST.get("favourite") != "off")
+    if request.htmx:
+        url = reverse("job_favourite", args=[job.id])
+        return render(request, "generation/_favourite.html", {"url": url, "favourite": job.favourite})
+    if request.POST.get("back") is not None:
+        return _back_to_gallery(request)
+    return redirect(job)
 
 
 @login_required

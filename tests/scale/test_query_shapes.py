@@ -247,3 +247,49 @@ def test_an_incremental_reconcile_reads_big_tables_only_through_indexes(creator)
         if sql.startswith("SELECT") and any(f'"{table}"' in sql for table in big):
             plan = plan_of(sql)
             assert not [t for t in big if f"Seq Scan on {t}" in plan], f"{sql}\n{plan}"
+
+
+def _outputs_for_every_job() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO generation_joboutput (id, job_id, index, file, thumbnail, content_type, size, created_at) "
+            "SELECT gen_random_uuid(), id, 0, 'outputs/x.png', '', 'image/png', 1, created_at FROM generation_job"
+        )
+        cursor.execute("ANALYZE generation_joboutput")
+
+
+def test_a_heavy_users_gallery_search_reads_only_their_matches_through_an_index(client, creator):
+    bulk_jobs(creator)
+    bulk_jobs(UserFactory(), predictions="o")  # the same words in the other half of the site
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE generation_job SET prompt = 'a comet over the sea' WHERE prediction_id = 'p4242'")
+        cursor.execute("ANALYZE generation_job")
+    _outputs_for_every_job()
+    client.force_login(creator)
+
+    def plan_and_count(term: str) -> tuple[str, int]:
+        (query,) = list_queries(client, reverse("gallery"), "generation_joboutput", q=term)
+        page = client.get(reverse("gallery"), {"q": term}).content.decode()
+        return plan_of(query), page.count('class="tile-caption">')
+
+    # A rare word: only its matches are read, through the words' index.
+    plan, found = plan_and_count("comet")
+    assert found == 1 and "generation_job_search_idx" in plan and "Seq Scan" not in plan, plan
+    # A word rare for this person and everywhere in someone else's prompts: the person's id is
+    # part of the same index, so the other person's thirty thousand are never read.
+    # A word in all of this person's prompts: their history, newest first, until a page is full.
+    plan, found = plan_and_count("bulk")
+    assert found == 24 and "generation_job_user_hist_idx" in plan and "Seq Scan" not in plan, plan
+
+
+def test_a_heavy_users_favourites_are_read_through_their_own_index(client, creator):
+    bulk_jobs(creator)
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE generation_job SET favourite = true WHERE prediction_id IN ('p10', 'p20000')")
+        cursor.execute("ANALYZE generation_job")
+    _outputs_for_every_job()
+    client.force_login(creator)
+    (query,) = list_queries(client, reverse("gallery"), "generation_joboutput", fav="1")
+    plan = plan_of(query)
+    assert "generation_job_user_fav_idx" in plan and "Seq Scan" not in plan, plan
+    assert client.get(reverse("gallery"), {"fav": "1"}).content.decode().count('class="tile-caption">') == 2

@@ -77,18 +77,17 @@ class JobForm(forms.Form):
         self.negative_prompt_models = " ".join(str(m.pk) for m in self.models if m.takes_negative_prompt)
         if not self.negative_prompt_models:
             del self.fields["negative_prompt"]
+        offered = {ratio for model in self.models for ratio in model.aspect_ratios}
+        self.aspect_ratio_choices = [(value, label) for value, label in AspectRatio.choices if value in offered]
         if "aspect_ratio" in self.fields:
-            offered = {ratio for model in self.models for ratio in model.aspect_ratios}
-            self.fields["aspect_ratio"].choices = [
-                (value, label) for value, label in AspectRatio.choices if value in offered
-            ]
+            self.fields["aspect_ratio"].choices = self.aspect_ratio_choices
 
     @property
     def ratio_options(self) -> list[dict]:
         """Each shape this page offers, the models that offer it and the model's own value
         for it (a video's portrait is 9:16, an image's 2:3): the page shows a chosen model's."""
         options = []
-        for value, label in self.fields["aspect_ratio"].choices:
+        for value, label in self.aspect_ratio_choices:
             values = {model.pk: model.aspect_ratios[value] for model in self.models if value in model.aspect_ratios}
             options.append(
                 {

@@ -61,6 +61,18 @@ def _job_waiting_sql() -> str:
     return f"SELECT {columns} FROM {Job._meta.db_table} WHERE id = %s AND user_id = %s AND deleted_at IS NULL"  # noqa: S608 (names from the model)
 
 
+def deleted_job_ids(ids: list[str]) -> set[str]:
+    """Of these job ids (from ledger references), those deleted: their page is gone."""
+    valid = []
+    for value in ids:
+        try:
+            valid.append(uuid.UUID(value))
+        except ValueError:
+            continue
+    found = Job.objects.filter(pk__in=valid, deleted_at__isnull=False).values_list("pk", flat=True)
+    return {str(pk) for pk in found}
+
+
 def user_batches(*, user: User) -> QuerySet[Batch]:
     return Batch.objects.filter(user=user, deleted_at__isnull=True)
 

@@ -238,7 +238,9 @@ def job_status(request: AuthenticatedHttpRequest, job_id: uuid.UUID) -> HttpResp
         # Done: the whole layout is swapped in once, with the result's actions (share,
         # delete, report), and the polling stops because the new markup does not poll.
         job = _job_for_user(request, job_id)
-        response = render(request, "generation/job_detail.html#layout", _job_context(request, job))
+        # A failed or canceled job was refunded: the header's balance follows without a reload.
+        context = _job_context(request, job) | {"balance_changed": True}
+        response = render(request, "generation/job_detail.html#layout", context)
         response["HX-Retarget"] = "#job-layout"
         response["HX-Reswap"] = "outerHTML"
     elif request.GET.get("status") == job.status and request.GET.get("every") == str(_poll_after(_elapsed(job))):
@@ -277,7 +279,9 @@ def job_again(request: AuthenticatedHttpRequest, job_id: uuid.UUID) -> HttpRespo
             form_token=token,
         )
     except (InsufficientCredits, GenerationError) as error:
-        messages.error(request, str(error))
+        # Short of credits: the message carries the way to buy more, as the create form's does.
+        tags = "short-of-credits" if isinstance(error, InsufficientCredits) else ""
+        messages.error(request, str(error), extra_tags=tags)
         return redirect(job.batch if job.batch is not None and request.POST.get("back") == "batch" else job)
     if job.batch is not None and request.POST.get("back") == "batch":
         return redirect(job.batch)  # one photo of a batch tried again: it joins the same batch
@@ -399,7 +403,9 @@ def batch_download(request: AuthenticatedHttpRequest, batch_id: uuid.UUID) -> St
 @login_required
 @require_GET
 def batch_status(request: AuthenticatedHttpRequest, batch_id: uuid.UUID) -> HttpResponse:
-    response = render(request, "generation/batch_detail.html#items", _batch_context(request, batch_id))
+    # Each poll brings the header's balance too: a photo that failed was refunded.
+    context = _batch_context(request, batch_id) | {"balance_changed": True}
+    response = render(request, "generation/batch_detail.html#items", context)
     response["Cache-Control"] = "no-store"
     return response
 

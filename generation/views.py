@@ -9,7 +9,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.files.storage import default_storage
 from django.db.models import Count, Q
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
 from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.defaultfilters import pluralize
@@ -23,9 +23,10 @@ from billing.services import InsufficientCredits, balance_of
 from core.keyset import keyset_page
 from core.links import absolute_url
 from core.ratelimits import limit_job_creation
-from core.storages import file_extension, storage_is_s3
+from core.storages import file_extension
 from generation import services
 from generation.downloads import zip_stream
+from generation.files import stored_file_response
 from generation.forms import FORMS_BY_KIND, BatchForm
 from generation.gallery import gallery_grid
 from generation.models import Job, JobOutput, Kind, SiteSettings, Upload
@@ -49,21 +50,8 @@ def _job_for_user(request: AuthenticatedHttpRequest, job_id: uuid.UUID) -> Job:
 
 
 def _serve(name: str, *, filename: str, download: bool) -> HttpResponseBase:
-    """A stored file, after the caller checked who may see it: a redirect to a short-lived
-    signed URL on S3, the file itself from local storage."""
-    if not name:
-        raise Http404
-    if storage_is_s3(default_storage):
-        parameters = {"ResponseContentDisposition": f'attachment; filename="{filename}"'} if download else None
-        response: HttpResponseBase = redirect(
-            default_storage.url(name, parameters=parameters, expire=settings.FILE_URL_EXPIRE)
-        )
-        # Shorter than the signed URL's own life, so a cached redirect never points at an expired one.
-        response["Cache-Control"] = f"private, max-age={settings.FILE_URL_EXPIRE // 2}"
-        return response
-    response = FileResponse(default_storage.open(name), as_attachment=download, filename=filename)
-    response["Cache-Control"] = "private, max-age=3600"
-    return response
+    """A stored file, after the caller checked who may see it."""
+    return stored_file_response(name, filename=filename, download=download)
 
 
 # --- Creating ----------------------------------------------------------------------------

@@ -55,8 +55,8 @@ def _file_url(variant: str, object_id: uuid.UUID) -> str:
 def job_preview(job: Job) -> str:
     """The pictures of a job for staff: the photo it edited and what it made, each opening the
     full file (served through the admin, which checks the staff member may view jobs)."""
-    figures = []
-    if job.source_id is not None and job.source.file:
+    figures: list[tuple[str, str, str | None, bool]] = []
+    if job.source is not None and job.source.file:
         figures.append(("Before: the photo that was edited", _file_url("upload", job.source_id), None, False))
     for output in job.outputs.all():
         picture = _file_url("thumbnail" if output.thumbnail else "output", output.id)

@@ -57,7 +57,7 @@ def job_preview(job: Job) -> str:
     full file (served through the admin, which checks the staff member may view jobs)."""
     figures: list[tuple[str, str, str | None, bool]] = []
     if job.source is not None and job.source.file:
-        figures.append(("Before: the photo that was edited", _file_url("upload", job.source_id), None, False))
+        figures.append(("Before: the photo that was edited", _file_url("upload", job.source.pk), None, False))
     for output in job.outputs.all():
         picture = _file_url("thumbnail" if output.thumbnail else "output", output.id)
         figures.append((f"Result {output.index + 1}", _file_url("output", output.id), picture, output.is_video))

@@ -4,21 +4,14 @@ import functools
 import uuid
 
 from django.conf import settings
-from django.contrib.postgres.indexes import GinIndex
-from django.contrib.postgres.search import SearchVector
 from django.core.exceptions import ValidationError
 from django.db import models
-from django.db.models import F, Q
+from django.db.models import Q
 from django.urls import get_script_prefix, reverse
 from django.utils import timezone
 
 from core.storages import file_extension
 from generation.presets import styles_for
-
-# The gallery's search: prompts as English words (stems, no stop words). The index and the
-# query must spell this the same for PostgreSQL to use the index.
-PROMPT_SEARCH_CONFIG = "english"
-PROMPT_SEARCH_VECTOR = SearchVector("prompt", config=PROMPT_SEARCH_CONFIG)
 
 
 class Kind(models.TextChoices):
@@ -264,9 +257,8 @@ class Job(models.Model):
                 condition=Q(favourite=True),
                 name="generation_job_user_fav_idx",
             ),
-            # The gallery's search by prompt, per person: full text with the person's id in
-            # the same GIN index (btree_gin), so a search reads only that person's matches.
-            GinIndex(F("user"), PROMPT_SEARCH_VECTOR, name="generation_job_search_idx"),
+            # Also, on PostgreSQL: generation_job_search_idx, the gallery's full-text search
+            # (generation/search.py, created by migration 0031).
         ]
         constraints = [
             models.UniqueConstraint(fields=["user", "form_token"], name="generation_job_one_per_form_token"),

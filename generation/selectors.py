@@ -6,15 +6,14 @@ import statistics
 import uuid
 from datetime import datetime
 
-from django.contrib.postgres.search import SearchQuery, SearchVector, SearchVectorExact
 from django.core.cache import cache
 from django.db import connection
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from redis.exceptions import RedisError
 
 from accounts.models import User
 from core.keyset import Key
-from generation.models import PROMPT_SEARCH_CONFIG, AIModel, Batch, Job, JobOutput, Kind, ShowcaseItem
+from generation.models import AIModel, Batch, Job, JobOutput, Kind, ShowcaseItem
 from generation.providers import provider_available
 
 # The gallery's order, newest job first: walks the person's (user, -created_at, -id) job
@@ -77,9 +76,7 @@ def user_batches(*, user: User) -> QuerySet[Batch]:
     return Batch.objects.filter(user=user, deleted_at__isnull=True)
 
 
-def gallery_outputs(
-    *, user: User, kind: str | None = None, favourites: bool = False, search: str = ""
-) -> QuerySet[JobOutput]:
+def gallery_outputs(*, user: User, kind: str | None = None, favourites: bool = False) -> QuerySet[JobOutput]:
     # Only what a gallery tile shows: the page renders dozens of these per request.
     outputs = (
         JobOutput.objects.filter(job__user=user, job__deleted_at__isnull=True, job__status=Job.Status.SUCCEEDED)
@@ -101,19 +98,7 @@ def gallery_outputs(
         outputs = outputs.filter(job__kind=kind)
     if favourites:
         outputs = outputs.filter(job__favourite=True)
-    if search.strip():
-        outputs = outputs.filter(prompt_matches(search, path="job__prompt"))
     return outputs.order_by("-job__created_at", "-job_id", "-index")
-
-
-def prompt_matches(search: str, *, path: str = "prompt") -> Q:
-    """Prompts with these words: PostgreSQL's full text (any form of a word, "quoted phrases",
-    -left out), read through the (user, words) index with the user filter beside it. The
-    development SQLite file has no full text: there, each word as a substring."""
-    if connection.vendor != "postgresql":
-        return Q(*(Q(**{f"{path}__icontains": word}) for word in search.split()))
-    vector = SearchVector(path, config=PROMPT_SEARCH_CONFIG)
-    return Q(SearchVectorExact(vector, SearchQuery(search, config=PROMPT_SEARCH_CONFIG, search_type="websearch")))
 
 
 def catalog_credit_costs() -> dict[str, int]:

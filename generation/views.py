@@ -31,6 +31,7 @@ from generation.forms import FORMS_BY_KIND, BatchForm
 from generation.gallery import gallery_grid
 from generation.models import Job, JobOutput, Kind, SiteSettings, Upload
 from generation.presets import EXAMPLE_PROMPTS, surprise_prompt
+from generation.search import gallery_search_page
 from generation.selectors import (
     GALLERY_KEYS,
     gallery_outputs,
@@ -426,12 +427,17 @@ def gallery(request: AuthenticatedHttpRequest) -> HttpResponse:
     ) + (f"&{urlencode({'q': filters['search']})}" if filters["search"] else "")
 
     def grid() -> str:
-        page = keyset_page(
-            gallery_outputs(user=request.user, **filters), keys=GALLERY_KEYS, size=GALLERY_PAGE_SIZE,
-            before=before, after=after,
-        )  # fmt: skip
+        if filters["search"]:
+            page = gallery_search_page(user_id=request.user.pk, before=before, size=GALLERY_PAGE_SIZE, **filters)
+        else:
+            page = keyset_page(
+                gallery_outputs(user=request.user, kind=filters["kind"], favourites=filters["favourites"]),
+                keys=GALLERY_KEYS, size=GALLERY_PAGE_SIZE,
+                before=before, after=after,
+            )  # fmt: skip
         # No request: the grid shows nothing of it (generation/gallery.py keeps it for every browser).
-        return render_to_string("generation/gallery.html#grid", {"page": page, "keep": keep, **filters})
+        context = {"page": page, "keep": keep, "deep": bool(before or after), **filters}
+        return render_to_string("generation/gallery.html#grid", context)
 
     # Only the plain newest page of a kind is kept; searches and favourites are read each time.
     fresh = before or after or filters["search"] or filters["favourites"]

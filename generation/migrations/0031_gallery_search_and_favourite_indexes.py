@@ -1,14 +1,11 @@
-"""The gallery's favourites and search indexes, built without locking the jobs table.
+"""The gallery's favourites and search indexes, built without locking the jobs table. The
+search index is PostgreSQL's alone, written out in generation/search.py beside the query that
+must spell its expression the same way."""
 
-Search needs btree_gin so the person's id and the prompt's words share one GIN index (a trusted
-extension since PostgreSQL 13: the database owner may create it)."""
-
-import django.contrib.postgres.indexes
-import django.contrib.postgres.search
-from django.contrib.postgres.operations import BtreeGinExtension
 from django.db import migrations, models
 
 from core.migration_operations import AddIndexWithoutLocking
+from generation.search import search_index_operation
 
 
 class Migration(migrations.Migration):
@@ -17,7 +14,6 @@ class Migration(migrations.Migration):
     dependencies = [("generation", "0030_shapes_negative_prompts_favourites")]
 
     operations = [
-        BtreeGinExtension(),
         AddIndexWithoutLocking(
             model_name="job",
             index=models.Index(
@@ -26,12 +22,5 @@ class Migration(migrations.Migration):
                 name="generation_job_user_fav_idx",
             ),
         ),
-        AddIndexWithoutLocking(
-            model_name="job",
-            index=django.contrib.postgres.indexes.GinIndex(
-                models.F("user"),
-                django.contrib.postgres.search.SearchVector("prompt", config="english"),
-                name="generation_job_search_idx",
-            ),
-        ),
+        search_index_operation(),
     ]

@@ -135,3 +135,22 @@ def test_a_favourite_changes_the_kept_newest_page_at_once(client, creator, share
     assert 'aria-pressed="false"' in client.get(reverse("gallery")).content.decode()
     job_favourite(job=fox, favourite=True)
     assert 'aria-pressed="true"' in client.get(reverse("gallery")).content.decode()
+
+
+def test_search_results_page_older_through_both_steps_without_skipping_or_repeating(client, creator, monkeypatch):
+    # A window of three jobs: the first step sees the newest three, the second the rest.
+    monkeypatch.setattr("generation.search.WINDOW", 3)
+    monkeypatch.setattr("generation.views.GALLERY_PAGE_SIZE", 2)
+    for n in range(9):
+        _finished(creator, f"A kite number {n}" if n % 3 != 1 else f"A boat number {n}")
+    client.force_login(creator)
+    seen, params = [], {"q": "kite"}
+    while True:
+        page = client.get(reverse("gallery"), params).content.decode()
+        seen += re.findall(r'class="tile-caption">A kite number (\d)<', page)
+        older = re.search(r'href="\?before=([0-9a-f_]+)[^"]*" rel="next"', page)
+        if older is None:
+            break
+        params = {"q": "kite", "before": older.group(1)}
+        assert "Newest" in page or len(seen) <= 2
+    assert seen == ["8", "6", "5", "3", "2", "0"]

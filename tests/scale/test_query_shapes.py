@@ -22,6 +22,7 @@ from accounts.tests.factories import UserFactory
 from billing.models import CreditAccount
 from billing.services import credits_grant
 from generation.models import Job, JobOutput
+from generation.search import WINDOW
 from generation.tests.factories import local_model
 
 pytestmark = pytest.mark.django_db
@@ -260,26 +261,45 @@ def _outputs_for_every_job() -> None:
 
 def test_a_heavy_users_gallery_search_reads_only_their_matches_through_an_index(client, creator):
     bulk_jobs(creator)
-    bulk_jobs(UserFactory(), predictions="o")  # the same words in the other half of the site
+    someone = UserFactory()
+    bulk_jobs(someone, predictions="o")  # the other half of the site is someone else's...
     with connection.cursor() as cursor:
-        cursor.execute("UPDATE generation_job SET prompt = 'a comet over the sea' WHERE prediction_id = 'p4242'")
+        # ...who writes "harbour" in every prompt, where this person wrote it once.
+        cursor.execute("UPDATE generation_job SET prompt = prompt || ' harbour' WHERE user_id = %s", [someone.pk])
+        cursor.execute("UPDATE generation_job SET prompt = 'a comet over the harbour' WHERE prediction_id = 'p4242'")
         cursor.execute("ANALYZE generation_job")
     _outputs_for_every_job()
     client.force_login(creator)
 
-    def plan_and_count(term: str) -> tuple[str, int]:
-        (query,) = list_queries(client, reverse("gallery"), "generation_joboutput", q=term)
-        page = client.get(reverse("gallery"), {"q": term}).content.decode()
-        return plan_of(query), page.count('class="tile-caption">')
+    def analyzed(term: str) -> tuple[list[str], int]:
+        """The plans, as run, of the statements a search page sends, and the results it shows."""
+        with CaptureQueriesContext(connection) as captured:
+            page = client.get(reverse("gallery"), {"q": term}).content.decode()
+        plans = []
+        with connection.cursor() as cursor:
+            for query in captured.captured_queries:
+                if re.search(r"FROM generation_job\s", query["sql"]):
+                    cursor.execute(f"EXPLAIN ANALYZE {query['sql']}")
+                    plans.append("\n".join(row[0] for row in cursor.fetchall()))
+        return plans, page.count('class="tile-caption">')
 
-    # A rare word: only its matches are read, through the words' index.
-    plan, found = plan_and_count("comet")
-    assert found == 1 and "generation_job_search_idx" in plan and "Seq Scan" not in plan, plan
-    # A word rare for this person and everywhere in someone else's prompts: the person's id is
-    # part of the same index, so the other person's thirty thousand are never read.
-    # A word in all of this person's prompts: their history, newest first, until a page is full.
-    plan, found = plan_and_count("bulk")
-    assert found == 24 and "generation_job_user_hist_idx" in plan and "Seq Scan" not in plan, plan
+    def rows_read(plan: str) -> list[int]:
+        return [
+            int(n) for n in re.findall(r"Index Scan using generation_job_user_hist_idx .*actual .* rows=(\d+)", plan)
+        ]
+
+    # A word in all this person's prompts fills the page from their newest jobs.
+    plans, found = analyzed("bulk")
+    assert found == 24 and len(plans) == 1 and max(rows_read(plans[0])) <= WINDOW
+    # A word they used once: the newest window, then their matches through the search index,
+    # also for "harbour", which fills half the site; never their whole history of 30,000.
+    for term in ("comet", "harbour"):
+        plans, found = analyzed(term)
+        assert found == 1, term
+        assert all("Seq Scan" not in plan for plan in plans), plans
+        assert all(max(rows_read(plan), default=0) <= WINDOW for plan in plans), plans
+        assert "Bitmap Index Scan on generation_job_search_idx" in plans[-1], plans[-1]
+        assert re.search(r"Bitmap Heap Scan on generation_job .*actual .* rows=1 ", plans[-1]), plans[-1]
 
 
 def test_a_heavy_users_favourites_are_read_through_their_own_index(client, creator):

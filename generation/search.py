@@ -12,10 +12,11 @@ whose prompts have that word once (a tenth of a second and growing). So a page i
 bounded steps:
 
 1. the person's newest WINDOW jobs (from the page's cursor on, by the history index), their
-   prompts tested: a word common in their prompts fills the page here;
+   prompts tested: a word in one of their prompts in twenty or more fills the page here;
 2. only if it did not, the matches older than that window, read through the index alone: a
    MATERIALIZED CTE that filters by nothing but the index's expression, so the planner has no
    history index to walk; its rows are then the person's matches (the user id is checked again).
+   A word rarer than that in their newest jobs is usually rare in the rest: few rows to sort.
 
 Either step reads at most WINDOW rows or the person's matches of the words. The statements are
 written out because the ORM cannot say MATERIALIZED, nor keep the planner off the history index.
@@ -32,7 +33,7 @@ from django.db import connection, migrations
 from core.keyset import Key, KeysetPage
 from generation.models import Job, JobOutput
 
-WINDOW = 2_000
+WINDOW = 500
 CONFIG = "english"
 INDEX = "generation_job_search_idx"
 # The same expression in the index and in the query, or PostgreSQL does not use the index.

@@ -5,7 +5,7 @@ import uuid
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db import models
-from django.http import HttpRequest, HttpResponseBase
+from django.http import Http404, HttpRequest, HttpResponseBase
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.formats import date_format
@@ -226,23 +226,28 @@ class JobAdmin(admin.ModelAdmin):
     def get_urls(self):
         view = self.admin_site.admin_view(self.file_view)
         return [
-            path("file/<str:variant>/<uuid:object_id>/", view, name="generation_job_file"),
+            # A plain string, like the admin's own object URLs; read as a uuid below.
+            path("file/<str:variant>/<str:object_id>/", view, name="generation_job_file"),
             *super().get_urls(),
         ]
 
-    def file_view(self, request: HttpRequest, variant: str, object_id: uuid.UUID) -> HttpResponseBase:
+    def file_view(self, request: HttpRequest, variant: str, object_id: str) -> HttpResponseBase:
         """A job's picture for staff who may view jobs: a custom admin view checks it itself."""
         if not self.has_view_permission(request):
             raise PermissionDenied
+        try:
+            file_id = uuid.UUID(object_id)
+        except ValueError:
+            raise Http404 from None
         if variant == "upload":
-            name = get_object_or_404(Upload, pk=object_id).file.name
+            name = get_object_or_404(Upload, pk=file_id).file.name
         elif variant in ("output", "thumbnail"):
-            output = get_object_or_404(JobOutput, pk=object_id)
+            output = get_object_or_404(JobOutput, pk=file_id)
             name = output.thumbnail.name if variant == "thumbnail" else output.file.name
         else:
             raise PermissionDenied
         return stored_file_response(
-            name, filename=f"{variant}-{object_id.hex[:8]}.{file_extension(name)}", download=False
+            name, filename=f"{variant}-{file_id.hex[:8]}.{file_extension(name)}", download=False
         )
 
     @admin.display(description="Who did what")

@@ -77,10 +77,10 @@ class JobForm(forms.Form):
         self.negative_prompt_models = " ".join(str(m.pk) for m in self.models if m.takes_negative_prompt)
         if not self.negative_prompt_models:
             del self.fields["negative_prompt"]
+        # The page shows the shapes its models offer; a posted shape the chosen model does not
+        # offer is refused by clean() with a sentence naming the ones it does.
         offered = {ratio for model in self.models for ratio in model.aspect_ratios}
         self.aspect_ratio_choices = [(value, label) for value, label in AspectRatio.choices if value in offered]
-        if "aspect_ratio" in self.fields:
-            self.fields["aspect_ratio"].choices = self.aspect_ratio_choices
 
     @property
     def ratio_options(self) -> list[dict]:
@@ -132,8 +132,11 @@ class ImageJobForm(JobForm):
     kind = Kind.IMAGE
     title = "Create an image"
 
-    # Choices: the shapes this page's models offer (set per form, from the catalog).
-    aspect_ratio = forms.ChoiceField(choices=(), initial=AspectRatio.SQUARE, widget=forms.RadioSelect)
+    aspect_ratio = forms.ChoiceField(
+        choices=[choice for choice in AspectRatio.choices if choice[0] != AspectRatio.ORIGINAL],
+        initial=AspectRatio.SQUARE,
+        widget=forms.RadioSelect,
+    )
     seed = forms.IntegerField(
         required=False, min_value=0, max_value=2**32 - 1, help_text="Optional: the same seed repeats a result."
     )

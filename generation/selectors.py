@@ -57,7 +57,12 @@ def job_waiting(*, user: User, job_id: uuid.UUID) -> Job | None:
 @functools.cache
 def _job_waiting_sql() -> str:
     columns = ", ".join(field.column for field in Job._meta.concrete_fields if field.attname in WAITING_FIELDS)
-    return f"SELECT {columns} FROM {Job._meta.db_table} WHERE id = %s AND user_id = %s AND deleted_at IS NULL"  # noqa: S608 (names from the model)
+    # The catalog's estimate of the model's run time rides along (model_expected_seconds): the
+    # waiting text needs it until the model has history, and a second query would cost more.
+    expected = f"(SELECT expected_seconds FROM {AIModel._meta.db_table} WHERE id = model_id) AS model_expected_seconds"  # noqa: S608 (names from the model)
+    return (
+        f"SELECT {columns}, {expected} FROM {Job._meta.db_table} WHERE id = %s AND user_id = %s AND deleted_at IS NULL"  # noqa: S608 (names from the model)
+    )
 
 
 def deleted_job_ids(ids: list[str]) -> set[str]:
@@ -124,10 +129,10 @@ TYPICAL_SAMPLE = 20  # recent finished jobs a model's typical run time is taken 
 TYPICAL_CACHE_SECONDS = 300
 
 
-def model_typical_seconds(*, model_id: int) -> int | None:
+def model_typical_seconds(*, model_id: int, expected: int | None = None) -> int | None:
     """The median run time of a model's recent successful jobs, for "usually about N s" while
-    a job waits; the catalog's estimate until a first job has finished. Cached: every open job
-    page asks, and it changes slowly. None when neither is known."""
+    a job waits; `expected`, the catalog's estimate, until a first job has finished. Cached:
+    every open job page asks, and it changes slowly. None when neither is known."""
     key = f"generation:typical-seconds:{model_id}"
     try:
         cached = cache.get(key)
@@ -144,10 +149,7 @@ def model_typical_seconds(*, model_id: int) -> int | None:
     # started_at is never null here (filtered above); finished_at of a succeeded job is not either,
     # but the column allows it.
     durations = [(finished - started).total_seconds() for started, finished in rows if started and finished]
-    if durations:
-        typical = max(1, round(statistics.median(durations)))
-    else:
-        typical = AIModel.objects.filter(pk=model_id).values_list("expected_seconds", flat=True).first() or 0
+    typical = max(1, round(statistics.median(durations))) if durations else expected or 0
     with contextlib.suppress(RedisError):
         cache.set(key, typical, TYPICAL_CACHE_SECONDS)
     return typical or None

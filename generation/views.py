@@ -184,7 +184,9 @@ def _elapsed(job: Job) -> float:
 
 def _waiting_context(job: Job) -> dict:
     elapsed = _elapsed(job)
-    typical = model_typical_seconds(model_id=job.model_id)
+    # The catalog's estimate: from the job page's model, or the status fragment's own column.
+    expected = job.model.expected_seconds if Job.model.is_cached(job) else getattr(job, "model_expected_seconds", None)
+    typical = model_typical_seconds(model_id=job.model_id, expected=expected)
     return {
         "poll_after": _poll_after(elapsed),
         "elapsed_seconds": int(elapsed),
@@ -228,7 +230,8 @@ def job_status(request: AuthenticatedHttpRequest, job_id: uuid.UUID) -> HttpResp
         # delete, report), and the polling stops because the new markup does not poll.
         job = _job_for_user(request, job_id)
         # A failed or canceled job was refunded: the header's balance follows without a reload.
-        context = _job_context(request, job) | {"balance_changed": True}
+        refunded = job.status in (Job.Status.FAILED, Job.Status.CANCELED)
+        context = _job_context(request, job) | {"balance_changed": refunded}
         response = render(request, "generation/job_detail.html#layout", context)
         response["HX-Retarget"] = "#job-layout"
         response["HX-Reswap"] = "outerHTML"

@@ -26,7 +26,7 @@ class AspectRatio(models.TextChoices):
     PORTRAIT = "portrait", "Portrait"
     SQUARE = "square", "Square"
     LANDSCAPE = "landscape", "Landscape"
-    WIDE = "wide", "Widescreen"
+    WIDE = "wide", "Wide"
     TALL = "tall", "Story"
     PORTRAIT_4_5 = "portrait_4_5", "Social"
     PORTRAIT_3_4 = "portrait_3_4", "Classic"
@@ -305,7 +305,7 @@ class Job(models.Model):
 
     @property
     def shape_label(self) -> str:
-        # Our name and the model's own value: "Widescreen 16:9"; a video's portrait is 9:16.
+        # Our name and the model's own value: "Wide 16:9"; a video's portrait is 9:16.
         value = self.model.aspect_ratios.get(self.aspect_ratio, "")
         value = "" if value in ("original", "match_input_image") else value
         return f"{self.get_aspect_ratio_display()} {value}".strip()

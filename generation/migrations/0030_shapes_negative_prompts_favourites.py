@@ -77,7 +77,7 @@ class Migration(migrations.Migration):
                     ("portrait", "Portrait"),
                     ("square", "Square"),
                     ("landscape", "Landscape"),
-                    ("wide", "Widescreen"),
+                    ("wide", "Wide"),
                     ("tall", "Story"),
                     ("portrait_4_5", "Social"),
                     ("portrait_3_4", "Classic"),

@@ -87,7 +87,7 @@ def test_the_create_form_helps_with_the_prompt_offers_the_model_s_shapes_and_sub
     page.wait_for_function("document.querySelector('.output img').naturalWidth > 0")
     size = page.eval_on_selector(".output img", "img => [img.naturalWidth, img.naturalHeight]")
     assert size == [896, 504]
-    expect(page.locator(".job-facts")).to_contain_text("Widescreen 16:9")
+    expect(page.locator(".job-facts")).to_contain_text("Wide 16:9")
     expect(page.locator(".job-facts")).to_contain_text("Watercolour")
     expect(page.locator(".job-facts")).to_contain_text("text, people")
 
@@ -110,6 +110,12 @@ def test_the_create_pages_and_the_gallery_look_right_and_pass_axe_at_both_widths
             page.goto(url)
             problems += accessibility_problems(page)
             assert page.evaluate("document.documentElement.scrollWidth") <= viewport["width"], (url, name)
+            # Nothing spills out of its box: every shape's name and value fit its button.
+            spilled = page.evaluate(
+                "[...document.querySelectorAll('[data-ratios] label, .choice, .chip')]"
+                ".filter((box) => box.scrollWidth > box.clientWidth + 1).map((box) => box.textContent.trim())"
+            )
+            assert not spilled, (url, name, spilled)
             screenshot(page, f"{shot}-{name}-{scheme}")
         context.close()
     assert not problems, "\n".join(problems)

@@ -38,6 +38,7 @@ lock: $(BIN)/.installed-dev
 dev: install
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py demo_account
+	$(BIN)/python manage.py demo_showcase
 	@echo "Dream Pixel is starting on http://127.0.0.1:8000 (web, worker and the payments sandbox on http://127.0.0.1:8010; Ctrl-C stops them)"
 	PAYMENTS_SANDBOX=true PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python scripts/dev_foreground.py $(BIN)/honcho start -f Procfile.dev
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from allauth.account.forms import LoginForm, ResetPasswordForm, SignupForm
 from django import forms
 
 
@@ -23,3 +24,28 @@ class DeleteAccountForm(forms.Form):
         if value.lower() != self.user.email.lower():
             raise forms.ValidationError("That is not your email address; your account was not deleted.")
         return value
+
+
+class SiteWordsMixin:
+    """allauth's forms with the site's labels: no colon after a label, plain words."""
+
+    labels: dict[str, str] = {}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.label_suffix = ""
+        for name, label in self.labels.items():
+            if name in self.fields:
+                self.fields[name].label = label
+
+
+class SignInForm(SiteWordsMixin, LoginForm):
+    labels = {"login": "Email address", "password": "Password", "remember": "Keep me signed in"}
+
+
+class SignUpForm(SiteWordsMixin, SignupForm):
+    labels = {"email": "Email address", "password1": "Password", "password2": "The same password again"}
+
+
+class PasswordResetForm(SiteWordsMixin, ResetPasswordForm):
+    labels = {"email": "Email address"}

@@ -56,6 +56,10 @@ PERSON, ADMIN, COMMAND = "person", "admin", "command"
 OPERATIONS = [
     ("gallery page 1, the heavy person", PERSON),
     ("gallery, an older page", PERSON),
+    ("gallery search, a word in a quarter of theirs", PERSON),
+    ("gallery search, a word in one of 1,000 jobs", PERSON),
+    ("gallery search, a word all over the site, rare in theirs", PERSON),
+    ("gallery, favourites", PERSON),
     ("/billing/ page 1, the heavy person", PERSON),
     ("/billing/ oldest page", PERSON),
     ("job page", PERSON),
@@ -109,11 +113,20 @@ BUILD = [
         -- admin home's day, the alerts' hour) sit in a few pages, not each in a page of its own.
         INSERT INTO generation_job (id, user_id, model_id, kind, prompt, aspect_ratio, style, status, cost, provider,
                                     provider_ref, prediction_id, attempts, created_at, started_at, finished_at,
-                                    metrics, error_message, provider_error, deleted_at, seed_chosen, provider_token)
-        SELECT gen_random_uuid(), p.id, %(model)s, 'image', 'a scale prompt number ' || j.n, 'square', '',
+                                    metrics, error_message, provider_error, deleted_at, seed_chosen, provider_token,
+                                    favourite)
+        -- Prompts for the gallery's search: "comet" in one job in a thousand, "harbour" in every
+        -- other person's prompts but one in a thousand of the heavy person's, "fox" in a
+        -- quarter of theirs; one job in fifty a favourite.
+        SELECT gen_random_uuid(), p.id, %(model)s, 'image',
+               'a scale prompt number ' || j.n || CASE
+                   WHEN j.n %% 1000 = 7 THEN ' with a comet'
+                   WHEN j.person <> 1 OR j.n %% 1000 = 3 THEN ' by the harbour'
+                   ELSE ' of a ' || (ARRAY['lighthouse', 'fox', 'kite', 'forest'])[1 + j.n %% 4] END,
+               'square', '',
                j.status, 500, 'local', '', 'p' || j.n, 1, j.created_at, j.created_at,
                j.created_at + make_interval(secs => 5 + (j.n %% 55)), '{"predict_time": 4.2}', '', '',
-               CASE WHEN j.n %% 33 = 0 THEN j.created_at + interval '1 day' END, false, ''
+               CASE WHEN j.n %% 33 = 0 THEN j.created_at + interval '1 day' END, false, '', j.n %% 50 = 0
         FROM (
             SELECT n,
                    CASE WHEN n <= %(heavy_jobs)s THEN 1 ELSE 2 + (abs(hashint8(n)::bigint) %% (%(users)s - 1)) END AS person,
@@ -314,6 +327,10 @@ def serve(database: str) -> None:
     operations = {
         "gallery page 1, the heavy person": get(person, reverse("gallery")),
         "gallery, an older page": get(person, reverse("gallery"), {"before": older}),
+        "gallery search, a word in a quarter of theirs": get(person, reverse("gallery"), {"q": "fox"}),
+        "gallery search, a word in one of 1,000 jobs": get(person, reverse("gallery"), {"q": "comet"}),
+        "gallery search, a word all over the site, rare in theirs": get(person, reverse("gallery"), {"q": "harbour"}),
+        "gallery, favourites": get(person, reverse("gallery"), {"fav": "1"}),
         "/billing/ page 1, the heavy person": get(person, reverse("billing")),
         "/billing/ oldest page": get(person, reverse("billing"), {"before": oldest_cursor}),
         "job page": get(person, reverse("job_detail", args=[newest.id])),

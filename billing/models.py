@@ -74,6 +74,9 @@ class LedgerEntry(models.Model):
 
     objects = LedgerEntryQuerySet.as_manager()
 
+    # Not a column: the billing page sets what to say instead of a link to a deleted job.
+    gone_label: str
+
     class Meta:
         verbose_name = "ledger entry"
         verbose_name_plural = "ledger entries"

@@ -31,6 +31,7 @@ from billing.stripe_services import (
 from core.jsonbodies import json_body_parse, short_text
 from core.keyset import keyset_page
 from core.links import absolute_url
+from core.references import references_gone
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +58,10 @@ def billing_home(request: AuthenticatedHttpRequest) -> HttpResponse:
         ledger_history(user=request.user), keys=HISTORY_KEYS, size=HISTORY_PAGE_SIZE,
         before=request.GET.get("before"), after=request.GET.get("after"),
     )  # fmt: skip
+    # Entries of a deleted job say so instead of linking to a page that is gone.
+    gone = references_gone(entry.reference for entry in page.object_list)
+    for entry in page.object_list:
+        entry.gone_label = gone.get(entry.reference, "")
     subscriptions = Subscription.objects.select_related("plan").filter(user=request.user)
     # The plan that runs now, else the latest one (to say it was canceled).
     subscription = subscriptions.filter(status__in=Subscription.CURRENT).first() or subscriptions.first()

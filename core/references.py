@@ -8,6 +8,8 @@ and of the admin page, each taking the value as its one argument), and pages ask
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from django.urls import NoReverseMatch, reverse
@@ -20,6 +22,10 @@ class ReferencePages:
     page: str | None = None  # the person's own page
     admin: str | None = None
     label: str = "View"  # the person's page's link text ("View job")
+    # Which of these values no longer have a page (a deleted job), asked once per page of
+    # references; and what to say instead of a link.
+    gone: Callable[[list[str]], set[str]] | None = None
+    gone_label: str = ""
 
 
 REFERENCE_KINDS: Registry[ReferencePages] = Registry("reference kinds")
@@ -50,3 +56,21 @@ def reference_label(reference: str) -> str:
 def reference_admin_url(reference: str) -> str | None:
     """The admin page for `prefix:value`, or None when no app registered one."""
     return _url(reference, "admin")
+
+
+def references_gone(references: Iterable[str]) -> dict[str, str]:
+    """Of these references, those whose page is gone, with what to say instead of a link: one
+    question per kind, however many references a page lists."""
+    values_by_kind: dict[str, list[str]] = defaultdict(list)
+    for reference in references:
+        prefix, _, value = reference.partition(":")
+        if value:
+            values_by_kind[prefix].append(value)
+    gone: dict[str, str] = {}
+    for prefix, values in values_by_kind.items():
+        pages = REFERENCE_KINDS.get(prefix)
+        if pages is None or pages.gone is None:
+            continue
+        for value in pages.gone(values):
+            gone[f"{prefix}:{value}"] = pages.gone_label
+    return gone

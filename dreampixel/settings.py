@@ -389,6 +389,12 @@ if not EMAIL_LOGIN_ENABLED and not GOOGLE_LOGIN_ENABLED:
 MAILBOX_HASH_KEY = env_str("MAILBOX_HASH_KEY")
 
 ACCOUNT_ADAPTER = "accounts.adapters.AccountAdapter"
+# allauth's forms with the site's own labels.
+ACCOUNT_FORMS = {
+    "login": "accounts.forms.SignInForm",
+    "signup": "accounts.forms.SignUpForm",
+    "reset_password": "accounts.forms.PasswordResetForm",
+}
 SOCIALACCOUNT_ADAPTER = "accounts.adapters.SocialAccountAdapter"
 ACCOUNT_USER_MODEL_USERNAME_FIELD = None
 ACCOUNT_LOGIN_METHODS = {"email"}
@@ -462,9 +468,9 @@ for _key in MFA_ENCRYPTION_KEYS:
 EMAIL_HOST = env_str("EMAIL_HOST")
 EMAIL_BACKEND = env_str(
     "EMAIL_BACKEND",
-    "django.core.mail.backends.smtp.EmailBackend" if EMAIL_HOST else "django.core.mail.backends.console.EmailBackend",
+    "django.core.mail.backends.smtp.EmailBackend" if EMAIL_HOST else "core.mail_console.EmailBackend",
 )
-if PRODUCTION and EMAIL_BACKEND.rsplit(".", 2)[-2] in ("console", "filebased", "locmem", "dummy"):
+if PRODUCTION and EMAIL_BACKEND.rsplit(".", 2)[-2] in ("console", "mail_console", "filebased", "locmem", "dummy"):
     raise ImproperlyConfigured(
         "EMAIL_HOST is not set (or EMAIL_BACKEND keeps mail in the process). Production sends "
         "password-reset and verification mail: set EMAIL_HOST and EMAIL_HOST_USER/"

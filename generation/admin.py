@@ -1,16 +1,25 @@
 from __future__ import annotations
 
+import uuid
+
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db import models
-from django.urls import reverse
-from django.utils.html import format_html
+from django.http import Http404, HttpRequest, HttpResponseBase
+from django.shortcuts import get_object_or_404
+from django.urls import path, reverse
+from django.utils.formats import date_format
+from django.utils.html import format_html, format_html_join
+from django.utils.timezone import localtime
 
 from accounts.admin_trail import StaffReasonAdminMixin, ask_reason, staff_trail
 from accounts.models import StaffAction
 from billing.services import LedgerError
 from core.admin_lists import EstimatedCountPaginator, exact_search
+from core.storages import file_extension
 from generation import admin_showcase  # noqa: F401 (registers its admin on import)
-from generation.models import AIModel, Batch, Job, JobOutput, JobReport, ProviderWebhook, SiteSettings
+from generation.files import stored_file_response
+from generation.models import AIModel, Batch, Job, JobOutput, JobReport, ProviderWebhook, SiteSettings, Upload
 from generation.services import (
     GenerationError,
     job_cancel_by_staff,
@@ -40,20 +49,66 @@ class AIModelAdmin(StaffReasonAdminMixin, admin.ModelAdmin):
     search_fields = ["name", "key", "provider_ref"]
 
 
+def _file_url(variant: str, object_id: uuid.UUID) -> str:
+    return reverse("admin:generation_job_file", args=[variant, object_id])
+
+
+def job_preview(job: Job) -> str:
+    """The pictures of a job for staff: the photo it edited and what it made, each opening the
+    full file (served through the admin, which checks the staff member may view jobs)."""
+    figures: list[tuple[str, str, str | None, bool]] = []
+    if job.source is not None and job.source.file:
+        figures.append(("Before: the photo that was edited", _file_url("upload", job.source.pk), None, False))
+    for output in job.outputs.all():
+        picture = _file_url("thumbnail" if output.thumbnail else "output", output.id)
+        figures.append((f"Result {output.index + 1}", _file_url("output", output.id), picture, output.is_video))
+    if not figures:
+        return "No pictures (the job has none, or they were deleted)."
+    return format_html(
+        '<div class="dp-preview">{}</div>',
+        format_html_join(
+            "",
+            '<figure><a href="{}" target="_blank" rel="noopener"><img src="{}" alt="{}" loading="lazy"></a>'
+            "<figcaption>{}</figcaption></figure>",
+            (
+                (
+                    full,
+                    picture or full,
+                    f"{label}: {job.prompt[:80]}" if job.prompt else label,
+                    label + (" (video)" if video else ""),
+                )
+                for label, full, picture, video in figures
+            ),
+        ),
+    )
+
+
 class JobOutputInline(admin.TabularInline):
     model = JobOutput
     extra = 0
     can_delete = False
-    fields = ("index", "file", "thumbnail", "content_type", "size", "width", "height")
+    # Short columns: the file names are long and say nothing a person reviewing needs.
+    fields = ("index", "content_type", "size", "dimensions", "open_file")
     readonly_fields = fields
 
     def has_add_permission(self, request, obj=None) -> bool:
         return False
 
+    @admin.display(description="Size in pixels")
+    def dimensions(self, output: JobOutput) -> str:
+        return f"{output.width}×{output.height}" if output.width else "—"
+
+    @admin.display(description="File")
+    def open_file(self, output: JobOutput) -> str:
+        return format_html('<a href="{}" target="_blank" rel="noopener">Open</a>', _file_url("output", output.id))
+
 
 @admin.register(Job)
 class JobAdmin(admin.ModelAdmin):
-    list_display = ["id", "user_email", "kind", "model", "status", "cost", "created_at", "duration", "error_message"]
+    list_display = ["short_id", "user_email", "kind", "model", "status", "cost", "created", "duration", "error"]
+    list_display_links = ["short_id"]
+    # A job's page is its owner's: staff review it here, with its pictures.
+    view_on_site = False
     list_filter = ["status", "kind", "provider", "model", ("created_at", admin.DateFieldListFilter)]
     list_select_related = ["user", "model"]
     # Exact and indexed (see get_search_results); no date_hierarchy and no full count: each
@@ -63,14 +118,15 @@ class JobAdmin(admin.ModelAdmin):
     search_help_text = "Exact: a job id, an email or a provider prediction id."
     paginator = EstimatedCountPaginator
     inlines = [JobOutputInline]
-    readonly_fields = [*(field.name for field in Job._meta.fields), "staff_actions"]
+    readonly_fields = [*(field.name for field in Job._meta.fields), "staff_actions", "pictures"]
     fieldsets = [
+        (None, {"fields": ["pictures"]}),
         (
             None,
             {
                 "fields": [
                     *["id", "user", "model", "kind", "status", "cost", "num_outputs", "failed_outputs"],
-                    *["prompt", "aspect_ratio", "seed", "style"],
+                    *["prompt", "negative_prompt", "aspect_ratio", "seed", "style", "favourite"],
                 ]
             },
         ),
@@ -141,7 +197,52 @@ class JobAdmin(admin.ModelAdmin):
 
     @admin.display(description="User", ordering="user__email")
     def user_email(self, job: Job) -> str:
-        return job.user.email
+        # May wrap before the domain, never inside a word: the list keeps every column in view.
+        local, _, domain = job.user.email.partition("@")
+        return format_html("{}<wbr>@{}", local, domain)
+
+    @admin.display(description="Job", ordering="id")
+    def short_id(self, job: Job) -> str:
+        return str(job.id)[:8]
+
+    @admin.display(description="Created", ordering="created_at")
+    def created(self, job: Job) -> str:
+        return date_format(localtime(job.created_at), "j M Y, H:i")
+
+    @admin.display(description="Error")
+    def error(self, job: Job) -> str:
+        return job.error_message[:80] + ("…" if len(job.error_message) > 80 else "")
+
+    @admin.display(description="Pictures")
+    def pictures(self, job: Job) -> str:
+        return job_preview(job)
+
+    def get_urls(self):
+        view = self.admin_site.admin_view(self.file_view)
+        return [
+            # A plain string, like the admin's own object URLs; read as a uuid below.
+            path("file/<str:variant>/<str:object_id>/", view, name="generation_job_file"),
+            *super().get_urls(),
+        ]
+
+    def file_view(self, request: HttpRequest, variant: str, object_id: str) -> HttpResponseBase:
+        """A job's picture for staff who may view jobs: a custom admin view checks it itself."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        try:
+            file_id = uuid.UUID(object_id)
+        except ValueError:
+            raise Http404 from None
+        if variant == "upload":
+            name = get_object_or_404(Upload, pk=file_id).file.name
+        elif variant in ("output", "thumbnail"):
+            output = get_object_or_404(JobOutput, pk=file_id)
+            name = output.thumbnail.name if variant == "thumbnail" else output.file.name
+        else:
+            raise PermissionDenied
+        return stored_file_response(
+            name, filename=f"{variant}-{file_id.hex[:8]}.{file_extension(name)}", download=False
+        )
 
     @admin.display(description="Who did what")
     def staff_actions(self, job: Job) -> str:
@@ -190,6 +291,7 @@ class SiteSettingsAdmin(StaffReasonAdminMixin, admin.ModelAdmin):
 
 @admin.register(Batch)
 class BatchAdmin(admin.ModelAdmin):
+    view_on_site = False  # a batch's page is its owner's
     list_display = ["id", "user", "model", "created_at"]
     list_select_related = ["user", "model"]
     search_fields = ["id", "user__email"]
@@ -207,8 +309,9 @@ class JobReportAdmin(admin.ModelAdmin):
     list_filter = ["status"]
     list_select_related = ["job__user", "staff"]
     search_fields = ["job__id", "job__user__email", "reason"]
-    readonly_fields = ["job", "reason", "status", "staff", "created_at", "decided_at"]
-    fields = ["job", "reason", "status", "staff_note", "staff", "created_at", "decided_at"]
+    list_select_related = ["job__user", "staff"]
+    readonly_fields = ["job", "pictures", "prompt", "reason", "status", "staff", "created_at", "decided_at"]
+    fields = ["job", "pictures", "prompt", "reason", "status", "staff_note", "staff", "created_at", "decided_at"]
     actions = ["refund_reports", "dismiss_reports"]
 
     def get_queryset(self, request):
@@ -225,6 +328,14 @@ class JobReportAdmin(admin.ModelAdmin):
     @admin.display(description="User", ordering="job__user__email")
     def user_email(self, report: JobReport) -> str:
         return report.job.user.email
+
+    @admin.display(description="What the person saw")
+    def pictures(self, report: JobReport) -> str:
+        return job_preview(report.job)
+
+    @admin.display(description="Prompt")
+    def prompt(self, report: JobReport) -> str:
+        return report.job.prompt
 
     @admin.display(description="Job")
     def job_link(self, report: JobReport) -> str:

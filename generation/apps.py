@@ -19,7 +19,7 @@ class GenerationConfig(AppConfig):
             signals,  # noqa: F401  (account deletion removes the person's content)
         )
         from generation.models import Batch
-        from generation.selectors import catalog_making_costs
+        from generation.selectors import catalog_making_costs, deleted_job_ids
         from generation.uploads import MAX_UPLOAD_BYTES
 
         # Pages in billing show job prices from the catalog, which billing does not know.
@@ -30,7 +30,14 @@ class GenerationConfig(AppConfig):
 
         # Ledger entries of a job (`job:<uuid>`) link to the job's page, staff pages to its admin page.
         REFERENCE_KINDS.register(
-            "job", ReferencePages(page="job_detail", admin="admin:generation_job_change", label="View job")
+            "job",
+            ReferencePages(
+                page="job_detail",
+                admin="admin:generation_job_change",
+                label="View job",
+                gone=deleted_job_ids,
+                gone_label="Job deleted",
+            ),
         )
         REFERENCE_KINDS.register("aimodel", ReferencePages(admin="admin:generation_aimodel_change"))
         REFERENCE_KINDS.register("sitesettings", ReferencePages(admin="admin:generation_sitesettings_change"))

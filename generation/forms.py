@@ -5,7 +5,7 @@ from django import forms
 from accounts.models import User
 from billing.services import InsufficientCredits, balance_of
 from generation.models import MAX_OUTPUTS, AIModel, AspectRatio, Batch, Kind
-from generation.presets import STYLE_CHOICES
+from generation.presets import style_choices
 from generation.providers import provider_available
 from generation.services import MAX_PROMPT_LENGTH
 from generation.uploads import (
@@ -63,6 +63,14 @@ class JobForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 4}),
         error_messages={"required": "Describe what you want to see."},
     )
+    style = forms.ChoiceField(choices=(), required=False, initial="", widget=forms.RadioSelect)
+    negative_prompt = forms.CharField(
+        required=False,
+        max_length=MAX_PROMPT_LENGTH,
+        label="Leave out",
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Things the picture should not show, e.g. text, blur, extra fingers.",
+    )
     form_token = forms.UUIDField(widget=forms.HiddenInput)
 
     def __init__(self, *args, user: User | None = None, **kwargs):
@@ -76,6 +84,35 @@ class JobForm(forms.Form):
         model_field.queryset = AIModel.objects.filter(enabled=True)
         if self.models and not self.is_bound:
             model_field.initial = self.models[0].pk
+        style_field = self.fields["style"]
+        assert isinstance(style_field, forms.ChoiceField)  # declared above
+        style_field.choices = style_choices(self.kind)
+        # Offered only where a model of this page reads it; the page shows it for those models.
+        self.negative_prompt_models = " ".join(str(m.pk) for m in self.models if m.takes_negative_prompt)
+        if not self.negative_prompt_models:
+            del self.fields["negative_prompt"]
+        # The page shows the shapes its models offer; a posted shape the chosen model does not
+        # offer is refused by clean() with a sentence naming the ones it does.
+        offered = {ratio for model in self.models for ratio in model.aspect_ratios}
+        self.aspect_ratio_choices = [(value, label) for value, label in AspectRatio.choices if value in offered]
+
+    @property
+    def ratio_options(self) -> list[dict]:
+        """Each shape this page offers, the models that offer it and the model's own value
+        for it (a video's portrait is 9:16, an image's 2:3): the page shows a chosen model's."""
+        options = []
+        for value, label in self.aspect_ratio_choices:
+            values = {model.pk: model.aspect_ratios[value] for model in self.models if value in model.aspect_ratios}
+            options.append(
+                {
+                    "value": value,
+                    "label": label,
+                    "models": " ".join(str(pk) for pk in values),
+                    "ratio": next(iter(values.values()), ""),
+                    "values": " ".join(f"{pk}={ratio}" for pk, ratio in values.items()),
+                }
+            )
+        return options
 
     def clean_prompt(self) -> str:
         prompt = self.cleaned_data["prompt"].strip()
@@ -99,6 +136,9 @@ class JobForm(forms.Form):
         if model and ratio and ratio not in model.aspect_ratios:
             offered = ", ".join(AspectRatio(r).label.lower() for r in model.offered_ratios())
             self.add_error("aspect_ratio", f"{model.name} offers {offered}.")
+        negative = (cleaned.get("negative_prompt") or "").strip()
+        if model and negative and not model.takes_negative_prompt:
+            self.add_error("negative_prompt", f"{model.name} takes no negative prompt; leave it empty.")
         return cleaned
 
 
@@ -107,7 +147,9 @@ class ImageJobForm(JobForm):
     title = "Create an image"
 
     aspect_ratio = forms.ChoiceField(
-        choices=AspectRatio.choices[:3], initial=AspectRatio.SQUARE, widget=forms.RadioSelect
+        choices=[choice for choice in AspectRatio.choices if choice[0] != AspectRatio.ORIGINAL],
+        initial=AspectRatio.SQUARE,
+        widget=forms.RadioSelect,
     )
     seed = forms.IntegerField(
         required=False, min_value=0, max_value=2**32 - 1, help_text="Optional: the same seed repeats a result."
@@ -143,7 +185,7 @@ class VideoJobForm(ImageJobForm):
     title = "Create a video"
     num_outputs = None  # type: ignore[assignment]  # one clip per job: Django's way to drop a field
 
-    style = forms.ChoiceField(choices=STYLE_CHOICES, required=False, initial="cinematic", widget=forms.RadioSelect)
+    style = forms.ChoiceField(choices=(), required=False, initial="cinematic", widget=forms.RadioSelect)
 
 
 class PhotoJobForm(JobForm):

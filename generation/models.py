@@ -11,6 +11,7 @@ from django.urls import get_script_prefix, reverse
 from django.utils import timezone
 
 from core.storages import file_extension
+from generation.presets import styles_for
 
 
 class Kind(models.TextChoices):
@@ -31,9 +32,15 @@ MAX_OUTPUTS = 4
 
 
 class AspectRatio(models.TextChoices):
+    # Our names for shapes; each catalog entry maps the ones it offers to its own value
+    # (AIModel.aspect_ratios), so a video's "portrait" can be 9:16 where an image's is 2:3.
     PORTRAIT = "portrait", "Portrait"
     SQUARE = "square", "Square"
     LANDSCAPE = "landscape", "Landscape"
+    WIDE = "wide", "Wide"
+    TALL = "tall", "Story"
+    PORTRAIT_4_5 = "portrait_4_5", "Social"
+    PORTRAIT_3_4 = "portrait_3_4", "Classic"
     ORIGINAL = "original", "Same as the photo"
 
 
@@ -69,6 +76,13 @@ class AIModel(models.Model):
     image_input = models.CharField(max_length=40, blank=True, default="input_image", db_default="input_image")
     # Input the provider gets on top of prompt, aspect ratio and seed.
     input_defaults = models.JSONField(default=dict, blank=True)
+    # The input this model reads a negative prompt from (e.g. "negative_prompt"); empty: the
+    # model takes none, and the form does not offer one.
+    negative_prompt_input = models.CharField(
+        max_length=64, blank=True, default="", db_default="", help_text="Empty when the model takes no negative prompt."
+    )
+    # What a job usually takes, for the waiting page until the model has finished jobs of its own.
+    expected_seconds = models.PositiveIntegerField(null=True, blank=True)
     enabled = models.BooleanField(default=True)
     position = models.PositiveSmallIntegerField(default=0)
     # What the provider charges us, for spend estimates: per prediction, plus per second of
@@ -99,6 +113,10 @@ class AIModel(models.Model):
 
     def cost_of(self, outputs: int = 1) -> int:
         return self.credit_cost * outputs
+
+    @property
+    def takes_negative_prompt(self) -> bool:
+        return bool(self.negative_prompt_input)
 
 
 class SiteSettings(models.Model):
@@ -203,6 +221,10 @@ class Job(models.Model):
     seed_chosen = models.BooleanField(default=False, db_default=False)
     # Videos: a style preset that shapes the prompt (generation/presets.py), and the length.
     style = models.CharField(max_length=32, blank=True)
+    # What the picture should not show, for models that take it (AIModel.negative_prompt_input).
+    negative_prompt = models.TextField(blank=True, default="", db_default="")
+    # The person's favourites, a filter of their gallery.
+    favourite = models.BooleanField(default=False, db_default=False)
     duration_seconds = models.PositiveSmallIntegerField(null=True, blank=True)
     # Edits: the person's photo.
     source = models.ForeignKey(Upload, null=True, blank=True, on_delete=models.PROTECT, related_name="jobs")
@@ -284,6 +306,14 @@ class Job(models.Model):
             models.Index(
                 fields=["source_output"], condition=Q(source_output__isnull=False), name="generation_job_derived_idx"
             ),
+            # The gallery's favourites, in the person's order: only favourites are in it.
+            models.Index(
+                fields=["user", "-created_at", "-id"],
+                condition=Q(favourite=True),
+                name="generation_job_user_fav_idx",
+            ),
+            # Also, on PostgreSQL: generation_job_search_idx, the gallery's full-text search
+            # (generation/search.py, created by migration 0022).
         ]
         constraints = [
             models.UniqueConstraint(fields=["user", "form_token"], name="generation_job_one_per_form_token"),
@@ -340,6 +370,17 @@ class Job(models.Model):
     def seed_to_repeat(self) -> int | None:
         # Running a job again keeps the seed the person chose; a drawn one is drawn afresh.
         return self.seed if self.seed_chosen else None
+
+    @property
+    def shape_label(self) -> str:
+        # Our name and the model's own value: "Wide 16:9"; a video's portrait is 9:16.
+        value = self.model.aspect_ratios.get(self.aspect_ratio, "")
+        value = "" if value in ("original", "match_input_image") else value
+        return f"{self.get_aspect_ratio_display()} {value}".strip()
+
+    @property
+    def style_label(self) -> str:
+        return styles_for(self.kind).get(self.style, (self.style.capitalize(), ""))[0]
 
     @property
     def can_cancel(self) -> bool:
@@ -422,6 +463,10 @@ class JobOutput(models.Model):
     @property
     def job_url(self) -> str:
         return fast_path("job_detail", self.job_id)
+
+    @property
+    def favourite_url(self) -> str:
+        return fast_path("job_favourite", self.job_id)
 
     @property
     def extension(self) -> str:

@@ -58,7 +58,24 @@ def job_waiting(*, user: User, job_id: uuid.UUID) -> Job | None:
 @functools.cache
 def _job_waiting_sql() -> str:
     columns = ", ".join(field.column for field in Job._meta.concrete_fields if field.attname in WAITING_FIELDS)
-    return f"SELECT {columns} FROM {Job._meta.db_table} WHERE id = %s AND user_id = %s AND deleted_at IS NULL"  # noqa: S608 (names from the model)
+    # The catalog's estimate of the model's run time rides along (model_expected_seconds): the
+    # waiting text needs it until the model has history, and a second query would cost more.
+    expected = f"(SELECT expected_seconds FROM {AIModel._meta.db_table} WHERE id = model_id) AS model_expected_seconds"  # noqa: S608 (names from the model)
+    return (
+        f"SELECT {columns}, {expected} FROM {Job._meta.db_table} WHERE id = %s AND user_id = %s AND deleted_at IS NULL"  # noqa: S608 (names from the model)
+    )
+
+
+def deleted_job_ids(ids: list[str]) -> set[str]:
+    """Of these job ids (from ledger references), those deleted: their page is gone."""
+    valid = []
+    for value in ids:
+        try:
+            valid.append(uuid.UUID(value))
+        except ValueError:
+            continue
+    found = Job.objects.filter(pk__in=valid, deleted_at__isnull=False).values_list("pk", flat=True)
+    return {str(pk) for pk in found}
 
 
 def user_output(*, user: User, output_id: uuid.UUID) -> JobOutput | None:
@@ -92,7 +109,7 @@ def user_batches(*, user: User) -> QuerySet[Batch]:
     return Batch.objects.filter(user=user, deleted_at__isnull=True)
 
 
-def gallery_outputs(*, user: User, kind: str | None = None) -> QuerySet[JobOutput]:
+def gallery_outputs(*, user: User, kind: str | None = None, favourites: bool = False) -> QuerySet[JobOutput]:
     # Only what a gallery tile shows: the page renders dozens of these per request.
     outputs = (
         JobOutput.objects.filter(job__user=user, job__deleted_at__isnull=True, job__status=Job.Status.SUCCEEDED)
@@ -109,10 +126,13 @@ def gallery_outputs(*, user: User, kind: str | None = None) -> QuerySet[JobOutpu
             "job__created_at",
             "job__num_outputs",
             "job__failed_outputs",
+            "job__favourite",
         )
     )
     if kind:
         outputs = outputs.filter(job__kind=kind)
+    if favourites:
+        outputs = outputs.filter(job__favourite=True)
     return outputs.order_by("-job__created_at", "-job_id", "-index")
 
 
@@ -151,10 +171,10 @@ TYPICAL_SAMPLE = 20  # recent finished jobs a model's typical run time is taken 
 TYPICAL_CACHE_SECONDS = 300
 
 
-def model_typical_seconds(*, model_id: int) -> int | None:
+def model_typical_seconds(*, model_id: int, expected: int | None = None) -> int | None:
     """The median run time of a model's recent successful jobs, for "usually about N s" while
-    a job waits. Cached: every open job page asks, and it changes slowly. None until a first
-    job has finished."""
+    a job waits; `expected`, the catalog's estimate, until a first job has finished. Cached:
+    every open job page asks, and it changes slowly. None when neither is known."""
     key = f"generation:typical-seconds:{model_id}"
     try:
         cached = cache.get(key)
@@ -171,7 +191,7 @@ def model_typical_seconds(*, model_id: int) -> int | None:
     # started_at is never null here (filtered above); finished_at of a succeeded job is not either,
     # but the column allows it.
     durations = [(finished - started).total_seconds() for started, finished in rows if started and finished]
-    typical = max(1, round(statistics.median(durations))) if durations else 0
+    typical = max(1, round(statistics.median(durations))) if durations else expected or 0
     with contextlib.suppress(RedisError):
         cache.set(key, typical, TYPICAL_CACHE_SECONDS)
     return typical or None

@@ -2,15 +2,17 @@ from __future__ import annotations
 
 import uuid
 from functools import partial
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.files.storage import default_storage
 from django.db.models import Count, Q
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
 from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.defaultfilters import pluralize
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
@@ -21,12 +23,15 @@ from billing.services import InsufficientCredits, balance_of
 from core.keyset import keyset_page
 from core.links import absolute_url
 from core.ratelimits import limit_job_creation, limit_uploads
-from core.storages import file_extension, storage_is_s3
+from core.storages import file_extension
 from generation import services
 from generation.downloads import zip_stream
+from generation.files import stored_file_response
 from generation.forms import FORMS_BY_KIND, BatchForm, available_models
 from generation.gallery import gallery_grid
 from generation.models import AIModel, Job, JobOutput, Kind, SiteSettings, Upload
+from generation.presets import EXAMPLE_PROMPTS, surprise_prompt
+from generation.search import gallery_search_page
 from generation.selectors import (
     GALLERY_KEYS,
     derived_jobs,
@@ -49,21 +54,8 @@ def _job_for_user(request: AuthenticatedHttpRequest, job_id: uuid.UUID) -> Job:
 
 
 def _serve(name: str, *, filename: str, download: bool) -> HttpResponseBase:
-    """A stored file, after the caller checked who may see it: a redirect to a short-lived
-    signed URL on S3, the file itself from local storage."""
-    if not name:
-        raise Http404
-    if storage_is_s3(default_storage):
-        parameters = {"ResponseContentDisposition": f'attachment; filename="{filename}"'} if download else None
-        response: HttpResponseBase = redirect(
-            default_storage.url(name, parameters=parameters, expire=settings.FILE_URL_EXPIRE)
-        )
-        # Shorter than the signed URL's own life, so a cached redirect never points at an expired one.
-        response["Cache-Control"] = f"private, max-age={settings.FILE_URL_EXPIRE // 2}"
-        return response
-    response = FileResponse(default_storage.open(name), as_attachment=download, filename=filename)
-    response["Cache-Control"] = "private, max-age=3600"
-    return response
+    """A stored file, after the caller checked who may see it."""
+    return stored_file_response(name, filename=filename, download=download)
 
 
 # --- Creating ----------------------------------------------------------------------------
@@ -86,6 +78,9 @@ def _create_context(request: AuthenticatedHttpRequest, form, kind: str) -> dict:
         "afford": afford,
         "afford_noun": AFFORD_NOUNS[kind],
         "source_output": source_output,
+        # Ideas for an empty prompt; "Surprise me" draws one in the browser, or here without script.
+        "examples": EXAMPLE_PROMPTS[kind] if not form["prompt"].value() else [],
+        "surprises": list(dict.fromkeys(surprise_prompt(kind) for _ in range(24))),
     }
 
 
@@ -99,6 +94,14 @@ def _chosen_output(request: AuthenticatedHttpRequest, form) -> JobOutput | None:
     except ValueError:
         return None
     return user_output(user=request.user, output_id=output_id) if output_id else None
+
+
+def _prompt_initial(request: AuthenticatedHttpRequest, kind: str) -> dict:
+    # An example prompt's link (or "Surprise me" without script) prefills the prompt.
+    if request.GET.get("surprise"):
+        return {"prompt": surprise_prompt(kind)}
+    prompt = request.GET.get("prompt", "").strip()
+    return {"prompt": prompt[: services.MAX_PROMPT_LENGTH]} if prompt else {}
 
 
 def _remix_initial(request: AuthenticatedHttpRequest) -> dict:
@@ -120,7 +123,7 @@ def _remix_initial(request: AuthenticatedHttpRequest) -> dict:
     if job is None:
         return initial
     initial |= {"model": job.model_id, "prompt": job.prompt, "aspect_ratio": job.aspect_ratio, "style": job.style}
-    initial["num_outputs"] = job.num_outputs
+    initial |= {"num_outputs": job.num_outputs, "negative_prompt": job.negative_prompt}
     if job.seed_to_repeat is not None:
         initial["seed"] = job.seed_to_repeat
     return initial
@@ -137,7 +140,7 @@ def _form_errors_from(form, error: Exception) -> None:
 @limit_job_creation
 def create(request: AuthenticatedHttpRequest, kind: str = "image") -> HttpResponse:
     form_class = FORMS_BY_KIND[kind]
-    initial = {"form_token": uuid.uuid4()} | _remix_initial(request)
+    initial = {"form_token": uuid.uuid4()} | _prompt_initial(request, kind) | _remix_initial(request)
     form = form_class(request.POST or None, request.FILES or None, initial=initial, user=request.user)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -154,6 +157,7 @@ def create(request: AuthenticatedHttpRequest, kind: str = "image") -> HttpRespon
                 aspect_ratio=data.get("aspect_ratio") or "original",
                 seed=data.get("seed"),
                 style=data.get("style") or "",
+                negative_prompt=data.get("negative_prompt") or "",
                 photo=data.get("photo"),
                 source_output=source_output,
                 num_outputs=data.get("num_outputs") or 1,
@@ -222,9 +226,8 @@ def result_vary(request: AuthenticatedHttpRequest, output_id: uuid.UUID) -> Http
 @limit_uploads
 @limit_job_creation
 def batch_new(request: AuthenticatedHttpRequest) -> HttpResponse:
-    form = BatchForm(
-        request.POST or None, request.FILES or None, initial={"form_token": uuid.uuid4()}, user=request.user
-    )
+    initial = {"form_token": uuid.uuid4()} | _prompt_initial(request, "batch")
+    form = BatchForm(request.POST or None, request.FILES or None, initial=initial, user=request.user)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
@@ -233,6 +236,8 @@ def batch_new(request: AuthenticatedHttpRequest) -> HttpResponse:
                 model=data["model"],
                 prompt=data["prompt"],
                 photos=data["photos"],
+                style=data.get("style") or "",
+                negative_prompt=data.get("negative_prompt") or "",
                 form_token=data["form_token"],
             )
         except (InsufficientCredits, GenerationError) as error:
@@ -260,10 +265,15 @@ def _elapsed(job: Job) -> float:
 
 def _waiting_context(job: Job) -> dict:
     elapsed = _elapsed(job)
+    # The catalog's estimate: from the job page's model, or the status fragment's own column.
+    expected = job.model.expected_seconds if Job.model.is_cached(job) else getattr(job, "model_expected_seconds", None)
+    typical = model_typical_seconds(model_id=job.model_id, expected=expected)
     return {
         "poll_after": _poll_after(elapsed),
         "elapsed_seconds": int(elapsed),
-        "typical_seconds": model_typical_seconds(model_id=job.model_id),
+        "typical_seconds": typical,
+        # Past a minute and a half, "about 3 min" reads better than "about 184 s".
+        "typical_minutes": round(typical / 60) if typical and typical >= 90 else None,
     }
 
 
@@ -345,7 +355,10 @@ def job_status(request: AuthenticatedHttpRequest, job_id: uuid.UUID) -> HttpResp
         # Done: the whole layout is swapped in once, with the result's actions (share,
         # delete, report), and the polling stops because the new markup does not poll.
         job = _job_for_user(request, job_id)
-        response = render(request, "generation/job_detail.html#layout", _job_context(request, job))
+        # A failed or canceled job was refunded: the header's balance follows without a reload.
+        refunded = job.status in (Job.Status.FAILED, Job.Status.CANCELED)
+        context = _job_context(request, job) | {"balance_changed": refunded}
+        response = render(request, "generation/job_detail.html#layout", context)
         response["HX-Retarget"] = "#job-layout"
         response["HX-Reswap"] = "outerHTML"
     elif request.GET.get("status") == job.status and request.GET.get("every") == str(_poll_after(_elapsed(job))):
@@ -380,6 +393,7 @@ def job_again(request: AuthenticatedHttpRequest, job_id: uuid.UUID) -> HttpRespo
             aspect_ratio=job.aspect_ratio,
             seed=job.seed_to_repeat,  # a new variation, unless the person chose the seed
             style=job.style,
+            negative_prompt=job.negative_prompt,
             source=job.source if source_output is None else None,
             source_output=source_output,
             batch=job.batch,
@@ -387,7 +401,9 @@ def job_again(request: AuthenticatedHttpRequest, job_id: uuid.UUID) -> HttpRespo
             form_token=token,
         )
     except (InsufficientCredits, GenerationError) as error:
-        messages.error(request, str(error))
+        # Short of credits: the message carries the way to buy more, as the create form's does.
+        tags = "short-of-credits" if isinstance(error, InsufficientCredits) else ""
+        messages.error(request, str(error), extra_tags=tags)
         return redirect(job.batch if job.batch is not None and request.POST.get("back") == "batch" else job)
     if job.batch is not None and request.POST.get("back") == "batch":
         return redirect(job.batch)  # one photo of a batch tried again: it joins the same batch
@@ -511,7 +527,9 @@ def batch_download(request: AuthenticatedHttpRequest, batch_id: uuid.UUID) -> St
 @login_required
 @require_GET
 def batch_status(request: AuthenticatedHttpRequest, batch_id: uuid.UUID) -> HttpResponse:
-    response = render(request, "generation/batch_detail.html#items", _batch_context(request, batch_id))
+    # Each poll brings the header's balance too: a photo that failed was refunded.
+    context = _batch_context(request, batch_id) | {"balance_changed": True}
+    response = render(request, "generation/batch_detail.html#items", context)
     response["Cache-Control"] = "no-store"
     return response
 
@@ -519,24 +537,127 @@ def batch_status(request: AuthenticatedHttpRequest, batch_id: uuid.UUID) -> Http
 # --- Gallery and files -------------------------------------------------------------------
 
 
-@login_required
-@require_GET
-def gallery(request: AuthenticatedHttpRequest) -> HttpResponse:
+# What one bulk action may take: a few pages of the gallery.
+MAX_SELECTED = 100
+
+
+def _gallery_filters(request: AuthenticatedHttpRequest) -> dict:
     kind = request.GET.get("kind") or None
     if kind not in (None, *Kind.values):
         kind = None
+    search = request.GET.get("q", "").strip()[:200]
+    return {"kind": kind, "favourites": request.GET.get("fav") == "1", "search": search}
+
+
+@login_required
+@require_GET
+def gallery(request: AuthenticatedHttpRequest) -> HttpResponse:
+    filters = _gallery_filters(request)
     before, after = request.GET.get("before"), request.GET.get("after")
+    # The filters a page link keeps, in the query string of "Older" and "Newer".
+    keep = "".join(
+        f"&{name}={value}"
+        for name, value in (("kind", filters["kind"]), ("fav", "1" if filters["favourites"] else ""))
+        if value
+    ) + (f"&{urlencode({'q': filters['search']})}" if filters["search"] else "")
 
     def grid() -> str:
-        page = keyset_page(
-            gallery_outputs(user=request.user, kind=kind), keys=GALLERY_KEYS, size=GALLERY_PAGE_SIZE,
-            before=before, after=after,
-        )  # fmt: skip
+        if filters["search"]:
+            page = gallery_search_page(user_id=request.user.pk, before=before, size=GALLERY_PAGE_SIZE, **filters)
+        else:
+            page = keyset_page(
+                gallery_outputs(user=request.user, kind=filters["kind"], favourites=filters["favourites"]),
+                keys=GALLERY_KEYS, size=GALLERY_PAGE_SIZE,
+                before=before, after=after,
+            )  # fmt: skip
         # No request: the grid shows nothing of it (generation/gallery.py keeps it for every browser).
-        return render_to_string("generation/gallery.html#grid", {"page": page, "kind": kind})
+        context = {"page": page, "keep": keep, "deep": bool(before or after), **filters}
+        return render_to_string("generation/gallery.html#grid", context)
 
-    html = grid() if before or after else gallery_grid(user_id=request.user.pk, kind=kind, render=grid)
-    return render(request, "generation/gallery.html", {"grid": html, "kind": kind, "kinds": Kind.choices})
+    # Only the plain newest page of a kind is kept; searches and favourites are read each time.
+    fresh = before or after or filters["search"] or filters["favourites"]
+    html = grid() if fresh else gallery_grid(user_id=request.user.pk, kind=filters["kind"], render=grid)
+    return render(
+        request,
+        "generation/gallery.html",
+        {"grid": html, "kinds": Kind.choices, "max_selected": MAX_SELECTED, **filters},
+    )
+
+
+def _selected_ids(request: AuthenticatedHttpRequest, name: str) -> list[uuid.UUID]:
+    ids = []
+    for value in request.POST.getlist(name)[:MAX_SELECTED]:
+        try:
+            ids.append(uuid.UUID(value))
+        except ValueError:
+            continue
+    return ids
+
+
+def _back_to_gallery(request: AuthenticatedHttpRequest) -> HttpResponse:
+    # Back where the person was: the same filters and page, never another site.
+    query = request.POST.get("back", "")
+    return redirect(f"{reverse('gallery')}?{query}" if query and "//" not in query else reverse("gallery"))
+
+
+@login_required
+@require_POST
+def gallery_download(request: AuthenticatedHttpRequest) -> HttpResponseBase:
+    outputs = (
+        JobOutput.objects.filter(
+            pk__in=_selected_ids(request, "output"),
+            job__user=request.user,
+            job__deleted_at__isnull=True,
+            job__status=Job.Status.SUCCEEDED,
+        )
+        .select_related("job")
+        .order_by("-job__created_at", "index")
+    )
+    files = [
+        (
+            f"dreampixel-{number:02d}-{output.job_id.hex[:8]}.{output.extension}",
+            partial(default_storage.open, output.file.name),
+        )
+        for number, output in enumerate(outputs, start=1)
+    ]
+    if not files:
+        messages.error(request, "Choose the pictures to download first.")
+        return _back_to_gallery(request)
+    response = StreamingHttpResponse(zip_stream(files), content_type="application/zip")
+    response["Content-Disposition"] = f'attachment; filename="dreampixel-{len(files)}-files.zip"'
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+@login_required
+@require_POST
+def gallery_delete(request: AuthenticatedHttpRequest) -> HttpResponse:
+    job_ids = JobOutput.objects.filter(pk__in=_selected_ids(request, "output"), job__user=request.user).values_list(
+        "job_id", flat=True
+    )
+    deleted, kept = services.jobs_delete(user=request.user, job_ids=list(job_ids))
+    if not deleted and not kept:
+        messages.error(request, "Choose the pictures to delete first.")
+    elif deleted:
+        messages.success(
+            request, f"{deleted:,} job{pluralize(deleted)} and {pluralize(deleted, 'its,their')} files were deleted."
+        )
+    if kept:
+        messages.error(request, f"{kept:,} job{pluralize(kept)} still running {pluralize(kept, 'was,were')} kept.")
+    return _back_to_gallery(request)
+
+
+@login_required
+@require_POST
+def job_favourite(request: AuthenticatedHttpRequest, job_id: uuid.UUID) -> HttpResponse:
+    job = _job_for_user(request, job_id)
+    services.job_favourite(job=job, favourite=request.POST.get("favourite") != "off")
+    if request.htmx:
+        url = reverse("job_favourite", args=[job.id])
+        return render(request, "generation/_favourite.html", {"url": url, "favourite": job.favourite})
+    if request.POST.get("back") is not None:
+        return _back_to_gallery(request)
+    return redirect(job)
 
 
 @login_required

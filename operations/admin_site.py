@@ -16,6 +16,8 @@ class AdminSite(admin.AdminSite):
     site_header = "Dream Pixel back office"
     site_title = "Dream Pixel"
     index_title = "Back office"
+    # The home page lists every section; on the other pages the lists need the width more.
+    enable_nav_sidebar = False
 
     def has_permission(self, request: HttpRequest) -> bool:
         # Staff status alone is not enough: the account must have a second factor.

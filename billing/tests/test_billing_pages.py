@@ -19,7 +19,7 @@ def test_the_navigation_shows_the_balance(client):
     credits_grant(user=user, amount=12_345, key="purchase:nav")
     client.force_login(user)
     page = client.get(reverse("profile")).content.decode()
-    assert '<span class="balance-amount">12,345</span> credits' in page
+    assert '<span class="balance-amount" id="header-balance">12,345</span> credits' in page
 
 
 def test_billing_page_shows_the_history_newest_first_and_paginates(client):

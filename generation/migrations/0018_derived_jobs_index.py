@@ -2,7 +2,7 @@
 
 from django.db import migrations, models
 
-from core.schema import AddIndexConcurrently
+from core.migration_operations import AddIndexWithoutLocking
 
 
 class Migration(migrations.Migration):
@@ -11,7 +11,7 @@ class Migration(migrations.Migration):
     dependencies = [("generation", "0017_outputs_upscale_animate")]
 
     operations = [
-        AddIndexConcurrently(
+        AddIndexWithoutLocking(
             model_name="job",
             index=models.Index(
                 condition=models.Q(("source_output__isnull", False)),

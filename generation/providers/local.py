@@ -25,8 +25,16 @@ from PIL import Image, ImageDraw, ImageFilter, ImageOps
 
 from generation.providers.base import Prediction, PredictionRequest, ProviderError, decode_data_url
 
-SIZES = {"2:3": (576, 864), "1:1": (704, 704), "3:2": (864, 576)}
-VIDEO_SIZES = {"9:16": (288, 512), "1:1": (384, 384), "16:9": (512, 288)}
+SIZES = {
+    "2:3": (576, 864),
+    "1:1": (704, 704),
+    "3:2": (864, 576),
+    "16:9": (896, 504),
+    "9:16": (504, 896),
+    "4:5": (640, 800),
+    "3:4": (600, 800),
+}
+VIDEO_SIZES = {"9:16": (288, 512), "1:1": (384, 384), "16:9": (512, 288), "3:4": (336, 448)}
 VIDEO_FPS = 12
 
 
@@ -75,14 +83,19 @@ def _png(image: Image.Image) -> bytes:
     return buffer.getvalue()
 
 
-def render_image(*, prompt: str, seed: int, ratio: str) -> bytes:
+def _without(negative_prompt: str) -> str:
+    # The preview cannot leave things out; it says what it was asked to leave out.
+    return f" · without: {negative_prompt[:60]}" if negative_prompt else ""
+
+
+def render_image(*, prompt: str, seed: int, ratio: str, negative_prompt: str = "") -> bytes:
     rng = _rng(prompt, seed)
     image = _painting(rng, SIZES.get(ratio, SIZES["1:1"]), _palette(rng))
-    _caption(image, prompt, f"Preview renderer · seed {seed}")
+    _caption(image, prompt, f"Preview renderer · seed {seed}{_without(negative_prompt)}")
     return _png(image)
 
 
-def render_edit(*, photo: bytes, prompt: str, seed: int) -> bytes:
+def render_edit(*, photo: bytes, prompt: str, seed: int, negative_prompt: str = "") -> bytes:
     """Restyle the photo: posterize, tint it with the prompt's colours, caption it."""
     rng = _rng(prompt, seed)
     palette = _palette(rng)
@@ -91,7 +104,7 @@ def render_edit(*, photo: bytes, prompt: str, seed: int) -> bytes:
     image.thumbnail((1024, 1024))
     toned = ImageOps.colorize(ImageOps.grayscale(ImageOps.posterize(image, 3)), black=palette[0], white=palette[2])
     image = Image.blend(image, toned, 0.65)
-    _caption(image, prompt, f"Preview editor · seed {seed}")
+    _caption(image, prompt, f"Preview editor · seed {seed}{_without(negative_prompt)}")
     return _png(image)
 
 
@@ -229,12 +242,13 @@ class LocalProvider:
         if photo is not None and spec.get("duration"):
             video = render_animation(photo=photo, prompt=prompt, seed=seed, seconds=int(spec["duration"]))
             return _data_url("video/mp4", video)
+        negative = str(spec.get("negative_prompt", ""))
         if photo is not None:
-            return _data_url("image/png", render_edit(photo=photo, prompt=prompt, seed=seed))
+            return _data_url("image/png", render_edit(photo=photo, prompt=prompt, seed=seed, negative_prompt=negative))
         if spec.get("duration"):
             video = render_video(prompt=prompt, seed=seed, ratio=ratio, seconds=int(spec["duration"]))
             return _data_url("video/mp4", video)
-        return _data_url("image/png", render_image(prompt=prompt, seed=seed, ratio=ratio))
+        return _data_url("image/png", render_image(prompt=prompt, seed=seed, ratio=ratio, negative_prompt=negative))
 
     def get(self, prediction_id: str, *, token: str = "") -> Prediction:
         # Local renders finish inside create(); one that was interrupted cannot be resumed.

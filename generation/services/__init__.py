@@ -14,7 +14,15 @@ The flow of one job, module by module:
 - `common`: what they share (messages, errors, leases, provider retries).
 """
 
-from generation.services.actions import job_cancel, job_delete, job_report, job_share, job_unshare
+from generation.services.actions import (
+    job_cancel,
+    job_delete,
+    job_favourite,
+    job_report,
+    job_share,
+    job_unshare,
+    jobs_delete,
+)
 from generation.services.common import (
     MAX_PROMPT_LENGTH,
     MESSAGE_BLOCKED,
@@ -47,6 +55,7 @@ __all__ = [
     "job_create",
     "job_delete",
     "job_fail",
+    "job_favourite",
     "job_finish",
     "job_refund_by_staff",
     "job_report",
@@ -56,6 +65,7 @@ __all__ = [
     "job_succeed",
     "job_sync",
     "job_unshare",
+    "jobs_delete",
     "poller_kick",
     "predictions_poll",
     "predictions_poll_pass",

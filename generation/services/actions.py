@@ -1,4 +1,4 @@
-"""What a person does to their own jobs: delete, cancel, share, report."""
+"""What a person does to their own jobs: delete, cancel, share, report, favourite."""
 
 from __future__ import annotations
 
@@ -35,6 +35,27 @@ def job_delete(*, job: Job) -> None:
             photos.update(file="")
         transaction.on_commit(lambda: gallery_changed(user_id=job.user_id))
     delete_files(names)  # storage I/O after the rows are gone, outside the transaction
+
+
+def jobs_delete(*, user: User, job_ids: list) -> tuple[int, int]:
+    """Delete several of the person's jobs, each through job_delete; someone else's id is
+    skipped as if it did not exist. Returns (deleted, still running and kept)."""
+    deleted = kept = 0
+    for job in Job.objects.filter(user=user, deleted_at__isnull=True, pk__in=job_ids):
+        try:
+            job_delete(job=job)
+        except GenerationError:
+            kept += 1
+        else:
+            deleted += 1
+    return deleted, kept
+
+
+def job_favourite(*, job: Job, favourite: bool) -> None:
+    """Mark or unmark one of the person's jobs as a favourite (a gallery filter)."""
+    if Job.objects.filter(pk=job.pk, deleted_at__isnull=True).exclude(favourite=favourite).update(favourite=favourite):
+        job.favourite = favourite
+        gallery_changed(user_id=job.user_id)
 
 
 def account_content_delete(*, user: User) -> None:

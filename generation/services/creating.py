@@ -22,7 +22,7 @@ from generation.models import (
     Upload,
     job_charge_key,
 )
-from generation.presets import STYLES
+from generation.presets import styles_for
 from generation.providers import provider_available
 from generation.queue import job_enqueue
 from generation.services.common import MAX_PROMPT_LENGTH, GenerationError, GenerationPaused
@@ -31,7 +31,15 @@ from generation.uploads import MAX_PIXELS, ValidatedImage, upload_from_output, u
 logger = logging.getLogger("generation.services")
 
 
-def _check_request(*, model: AIModel, prompt: str, aspect_ratio: str, style: str = "", num_outputs: int = 1) -> str:
+def _check_request(
+    *,
+    model: AIModel,
+    prompt: str,
+    aspect_ratio: str,
+    style: str = "",
+    negative_prompt: str = "",
+    num_outputs: int = 1,
+) -> str:
     """The rules every submission meets; returns the cleaned prompt. Charges nothing."""
     switch = SiteSettings.current()
     if not switch.generation_enabled:
@@ -45,7 +53,7 @@ def _check_request(*, model: AIModel, prompt: str, aspect_ratio: str, style: str
         raise GenerationError(f"{model.name} is not available right now. Choose another model.")
     if aspect_ratio not in model.aspect_ratios:
         raise GenerationError(f"{model.name} does not offer the {aspect_ratio} shape.")
-    if style not in STYLES:
+    if style not in styles_for(model.kind):
         raise GenerationError("Choose one of the style presets.")
     if not 1 <= num_outputs <= model.max_outputs:
         raise GenerationError(
@@ -53,6 +61,10 @@ def _check_request(*, model: AIModel, prompt: str, aspect_ratio: str, style: str
             if model.max_outputs == 1
             else f"{model.name} makes 1 to {model.max_outputs} results at a time."
         )
+    if negative_prompt and not model.takes_negative_prompt:
+        raise GenerationError(f"{model.name} takes no negative prompt; leave it empty or choose another model.")
+    if len(negative_prompt) > MAX_PROMPT_LENGTH:
+        raise GenerationError(f"Keep the negative prompt under {MAX_PROMPT_LENGTH:,} characters.")
     return prompt
 
 
@@ -142,6 +154,7 @@ def job_create(
     aspect_ratio: str,
     seed: int | None = None,
     style: str = "",
+    negative_prompt: str = "",
     source: Upload | None = None,
     photo: ValidatedImage | None = None,
     source_output: JobOutput | None = None,
@@ -156,7 +169,11 @@ def job_create(
     (`source_output`), copied for the job. A photo or copy is stored only once every rule has
     passed, and removed again if no job is made."""
     _check_user(user)
-    prompt = _check_request(model=model, prompt=prompt, aspect_ratio=aspect_ratio, style=style, num_outputs=num_outputs)
+    negative_prompt = negative_prompt.strip()
+    prompt = _check_request(
+        model=model, prompt=prompt, aspect_ratio=aspect_ratio, style=style, negative_prompt=negative_prompt,
+        num_outputs=num_outputs,
+    )  # fmt: skip
     has_photo = source is not None or photo is not None or source_output is not None
     if (model.kind in KINDS_FROM_AN_IMAGE) != has_photo:
         raise GenerationError(
@@ -188,8 +205,8 @@ def job_create(
         with transaction.atomic():
             job = job_insert(
                 user=user, model=model, prompt=prompt, aspect_ratio=aspect_ratio, seed=seed, style=style,
-                source=stored or source, source_output=source_output, batch=batch, num_outputs=num_outputs,
-                form_token=form_token,
+                negative_prompt=negative_prompt, source=stored or source, source_output=source_output, batch=batch,
+                num_outputs=num_outputs, form_token=form_token,
             )  # fmt: skip
     except IntegrityError:
         if stored is not None:
@@ -213,6 +230,8 @@ def batch_create(
     model: AIModel,
     prompt: str,
     photos: list,
+    style: str = "",
+    negative_prompt: str = "",
     form_token: uuid.UUID | None = None,
 ) -> Batch:
     """One prompt, up to ten photos: each photo its own job and charge, all or nothing.
@@ -220,7 +239,10 @@ def batch_create(
     `photos` are ValidatedImage values (generation.uploads.image_validate): checked from their
     headers, decoded later by each job's worker."""
     _check_user(user)
-    prompt = _check_request(model=model, prompt=prompt, aspect_ratio="original")
+    negative_prompt = negative_prompt.strip()
+    prompt = _check_request(
+        model=model, prompt=prompt, aspect_ratio="original", style=style, negative_prompt=negative_prompt
+    )
     if model.kind != Kind.IMAGE_EDIT:
         raise GenerationError(f"{model.name} does not edit photos.")
     if not photos:
@@ -242,7 +264,10 @@ def batch_create(
         with transaction.atomic():
             batch = Batch.objects.create(user=user, model=model, prompt=prompt, form_token=form_token)
             for upload in uploads:
-                job_insert(user=user, model=model, prompt=prompt, aspect_ratio="original", source=upload, batch=batch)
+                job_insert(
+                    user=user, model=model, prompt=prompt, aspect_ratio="original", source=upload, batch=batch,
+                    style=style, negative_prompt=negative_prompt,
+                )  # fmt: skip
     except Exception:
         uploads_discard(uploads)
         raise

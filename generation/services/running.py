@@ -98,7 +98,7 @@ def _photo_for_provider(upload: Upload):
 
 def _request_for(job: Job, *, wait: int = 0) -> PredictionRequest:
     model = job.model
-    provider_input = {**model.input_defaults, "prompt": styled_prompt(job.prompt, job.style)}
+    provider_input = {**model.input_defaults, "prompt": styled_prompt(job.prompt, job.style, job.kind)}
     # An empty value: the model keeps the picture's own shape and takes no ratio.
     if ratio := model.aspect_ratios.get(job.aspect_ratio):
         provider_input["aspect_ratio"] = ratio
@@ -106,6 +106,8 @@ def _request_for(job: Job, *, wait: int = 0) -> PredictionRequest:
         provider_input["seed"] = job.seed
     if job.num_outputs > 1:
         provider_input["num_outputs"] = job.num_outputs
+    if job.negative_prompt and model.negative_prompt_input:
+        provider_input[model.negative_prompt_input] = job.negative_prompt
     if job.duration_seconds:
         provider_input["duration"] = job.duration_seconds
     if job.upscale_factor:

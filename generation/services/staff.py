@@ -117,8 +117,8 @@ def job_rerun_by_staff(*, job: Job, staff: User, reason: str = "") -> Job:
     with transaction.atomic():
         new_job = job_insert(
             user=job.user, model=job.model, prompt=job.prompt, aspect_ratio=job.aspect_ratio, seed=job.seed_to_repeat,
-            style=job.style, source=job.source, source_output_id=job.source_output_id, num_outputs=job.num_outputs,
-            form_token=token, on_the_house=True,
+            style=job.style, negative_prompt=job.negative_prompt, source=job.source,
+            source_output_id=job.source_output_id, num_outputs=job.num_outputs, form_token=token, on_the_house=True,
         )  # fmt: skip
         staff_action_record(
             staff=staff, kind=Kind.JOB_RERUN, user=job.user_id, reference=f"job:{job.pk}", reason=reason,

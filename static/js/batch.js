@@ -6,7 +6,10 @@
     const form = document.querySelector(".create-form");
     const total = document.querySelector("[data-batch-total]");
     if (!form || !total) return;
-    const files = form.querySelector("input[type=file]").files.length;
+    const input = form.querySelector("input[type=file]");
+    // Only the photos count: a file of another type is not sent, so it costs nothing.
+    const types = (input.accept || "").split(",").map((type) => type.trim()).filter(Boolean);
+    const files = Array.from(input.files).filter((file) => !types.length || types.includes(file.type)).length;
     const model = form.querySelector("input[name=model]:checked");
     const cost = model ? Number(model.dataset.cost) : 0;
     if (!files) { total.textContent = "Choose photos to see the total."; return; }

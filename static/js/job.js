@@ -49,7 +49,9 @@
       tick();
       notifyButton(root);
     } else if (wasWaiting) {
+      // Once: the final answer loads more than one element (the layout, the header's balance).
       finished(layout);
+      wasWaiting = false;
     }
     const fresh = (button) => !button.dataset.ready && (button.dataset.ready = "1");
     root.querySelectorAll("[data-copy]").forEach((button) => fresh(button) && button.addEventListener("click", () => {

@@ -4,6 +4,15 @@
 (function () {
   const megabytes = (bytes) => `${Math.round((bytes / 1048576) * 10) / 10} MB`.replace(".0 MB", " MB");
 
+  function acceptedTypes(input) {
+    return (input.accept || "").split(",").map((type) => type.trim()).filter(Boolean);
+  }
+
+  function isPhoto(input, file) {
+    const types = acceptedTypes(input);
+    return file.type.startsWith("image/") && (!types.length || types.includes(file.type));
+  }
+
   function problemsOf(input, files) {
     const types = (input.accept || "").split(",").map((type) => type.trim()).filter(Boolean);
     const maxBytes = Number(input.dataset.maxBytes || 0);
@@ -34,9 +43,18 @@
     list.replaceChildren();
     files.forEach((file, index) => {
       const item = document.createElement("li");
-      const image = document.createElement("img");
-      image.alt = file.name;
-      if (file.type.startsWith("image/")) image.src = URL.createObjectURL(file);
+      // Only a photo of an accepted type gets a picture; anything else says what it is.
+      let image;
+      if (isPhoto(input, file)) {
+        image = document.createElement("img");
+        image.alt = file.name;
+        image.src = URL.createObjectURL(file);
+      } else {
+        image = document.createElement("span");
+        image.className = "thumb-rejected";
+        image.textContent = `${file.name}: not a photo`;
+        item.classList.add("is-rejected");
+      }
       const remove = document.createElement("button");
       remove.type = "button";
       remove.className = "thumb-remove";

@@ -22,6 +22,7 @@ from accounts.tests.factories import UserFactory
 from billing.models import CreditAccount
 from billing.services import credits_grant
 from generation.models import Job, JobOutput
+from generation.search import WINDOW
 from generation.tests.factories import local_model
 
 pytestmark = pytest.mark.django_db
@@ -247,3 +248,68 @@ def test_an_incremental_reconcile_reads_big_tables_only_through_indexes(creator)
         if sql.startswith("SELECT") and any(f'"{table}"' in sql for table in big):
             plan = plan_of(sql)
             assert not [t for t in big if f"Seq Scan on {t}" in plan], f"{sql}\n{plan}"
+
+
+def _outputs_for_every_job() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO generation_joboutput (id, job_id, index, file, thumbnail, content_type, size, created_at) "
+            "SELECT gen_random_uuid(), id, 0, 'outputs/x.png', '', 'image/png', 1, created_at FROM generation_job"
+        )
+        cursor.execute("ANALYZE generation_joboutput")
+
+
+def test_a_heavy_users_gallery_search_reads_only_their_matches_through_an_index(client, creator):
+    bulk_jobs(creator)
+    someone = UserFactory()
+    bulk_jobs(someone, predictions="o")  # the other half of the site is someone else's...
+    with connection.cursor() as cursor:
+        # ...who writes "harbour" in every prompt, where this person wrote it once.
+        cursor.execute("UPDATE generation_job SET prompt = prompt || ' harbour' WHERE user_id = %s", [someone.pk])
+        cursor.execute("UPDATE generation_job SET prompt = 'a comet over the harbour' WHERE prediction_id = 'p4242'")
+        cursor.execute("ANALYZE generation_job")
+    _outputs_for_every_job()
+    client.force_login(creator)
+
+    def analyzed(term: str) -> tuple[list[str], int]:
+        """The plans, as run, of the statements a search page sends, and the results it shows."""
+        with CaptureQueriesContext(connection) as captured:
+            page = client.get(reverse("gallery"), {"q": term}).content.decode()
+        plans = []
+        with connection.cursor() as cursor:
+            for query in captured.captured_queries:
+                if re.search(r"FROM generation_job\s", query["sql"]):
+                    cursor.execute(f"EXPLAIN ANALYZE {query['sql']}")
+                    plans.append("\n".join(row[0] for row in cursor.fetchall()))
+        return plans, page.count('class="tile-caption">')
+
+    def rows_read(plan: str) -> list[int]:
+        return [
+            int(n) for n in re.findall(r"Index Scan using generation_job_user_hist_idx .*actual .* rows=(\d+)", plan)
+        ]
+
+    # A word in all this person's prompts fills the page from their newest jobs.
+    plans, found = analyzed("bulk")
+    assert found == 24 and len(plans) == 1 and max(rows_read(plans[0])) <= WINDOW
+    # A word they used once: the newest window, then their matches through the search index,
+    # also for "harbour", which fills half the site; never their whole history of 30,000.
+    for term in ("comet", "harbour"):
+        plans, found = analyzed(term)
+        assert found == 1, term
+        assert all("Seq Scan" not in plan for plan in plans), plans
+        assert all(max(rows_read(plan), default=0) <= WINDOW for plan in plans), plans
+        assert "Bitmap Index Scan on generation_job_search_idx" in plans[-1], plans[-1]
+        assert re.search(r"Bitmap Heap Scan on generation_job .*actual .* rows=1 ", plans[-1]), plans[-1]
+
+
+def test_a_heavy_users_favourites_are_read_through_their_own_index(client, creator):
+    bulk_jobs(creator)
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE generation_job SET favourite = true WHERE prediction_id IN ('p10', 'p20000')")
+        cursor.execute("ANALYZE generation_job")
+    _outputs_for_every_job()
+    client.force_login(creator)
+    (query,) = list_queries(client, reverse("gallery"), "generation_joboutput", fav="1")
+    plan = plan_of(query)
+    assert "generation_job_user_fav_idx" in plan and "Seq Scan" not in plan, plan
+    assert client.get(reverse("gallery"), {"fav": "1"}).content.decode().count('class="tile-caption">') == 2

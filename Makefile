@@ -8,7 +8,7 @@ PYTEST_ARGS ?=
 UPGRADE ?=
 LOCK_FLAGS = --quiet --python-version 3.11 --generate-hashes --custom-compile-command "make lock" $(if $(UPGRADE),--upgrade-package $(UPGRADE))
 
-.PHONY: dev test lint install install-dev lock clean screenshots
+.PHONY: dev test lint install install-dev lock lock-patches outdated clean screenshots
 
 # Installs come from the hashed locks only (--require-hashes), so every machine gets the same
 # packages. `make dev` needs the runtime set; `make test` adds the tools and test libraries.
@@ -33,8 +33,18 @@ lock: $(BIN)/.installed-dev
 	$(BIN)/uv pip compile pyproject.toml $(LOCK_FLAGS) -o requirements.txt
 	$(BIN)/uv pip compile pyproject.toml --extra dev $(LOCK_FLAGS) -o requirements-dev.txt
 
+## Move every pin to the newest patch of its minor version (X.Y.*), within pyproject.toml's ranges.
+lock-patches: $(BIN)/.installed-dev
+	$(BIN)/python scripts/outdated.py --patches-to $(VENV)/same-minor.txt >/dev/null || true
+	$(BIN)/uv pip compile pyproject.toml $(LOCK_FLAGS) --upgrade -c $(VENV)/same-minor.txt -o requirements.txt
+	$(BIN)/uv pip compile pyproject.toml --extra dev $(LOCK_FLAGS) --upgrade -c $(VENV)/same-minor.txt -o requirements-dev.txt
+
+## List the pins behind the newest patch and the newest release their ranges allow (asks the index).
+outdated: $(BIN)/.installed-dev
+	$(BIN)/python scripts/outdated.py
+
 ## Run the product on its embedded defaults (SQLite, local files, preview renderer, ORM queue).
-dev: install
+dev: install-dev
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py demo_account
 	@echo "Dream Pixel is starting on http://127.0.0.1:8000 (web and worker; Ctrl-C stops both)"

@@ -5,6 +5,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/dreampixel
 PYTEST_ARGS ?=
+# Debian packages the deployment tests run for real (command=package).
+TEST_TOOLS = nginx=nginx-light
 UPGRADE ?=
 LOCK_FLAGS = --quiet --python-version 3.11 --generate-hashes --custom-compile-command "make lock" $(if $(UPGRADE),--upgrade-package $(UPGRADE))
 
@@ -58,6 +60,7 @@ lint: install-dev
 test: install-dev
 	./scripts/ensure-services.sh --with-redis
 	./scripts/ensure-chromium.sh
+	./scripts/ensure-tools.sh $(TEST_TOOLS)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy .

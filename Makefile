@@ -46,11 +46,16 @@ outdated: $(BIN)/.installed-dev
 	$(BIN)/python scripts/outdated.py
 
 ## Run the product on its embedded defaults (SQLite, local files, preview renderer, ORM queue).
+# Every step reads ENV_FILE (.env, if there is one) through honcho, the same way: a value there
+# wins over the shell's. `make dev PORT=8001` (or PORT in .env) moves the web server.
+export PORT ?= 8000
+ENV_FILE ?= .env
+DEV_RUN = PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/honcho run -e $(ENV_FILE)
 dev: install-dev
-	$(BIN)/python manage.py migrate --noinput
-	$(BIN)/python manage.py demo_account
-	@echo "Dream Pixel is starting on http://127.0.0.1:8000 (web and worker; Ctrl-C stops both)"
-	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python scripts/dev_foreground.py $(BIN)/honcho start -f Procfile.dev
+	$(DEV_RUN) python manage.py migrate --noinput
+	$(DEV_RUN) python manage.py demo_account
+	@$(DEV_RUN) sh -c 'echo "Dream Pixel is starting on http://127.0.0.1:$$PORT (web and worker; Ctrl-C stops both)"'
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python scripts/dev_foreground.py $(BIN)/honcho start -e $(ENV_FILE) -f Procfile.dev
 
 lint: install-dev
 	$(BIN)/ruff check .

@@ -3,7 +3,8 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/dreampixel
+# The suite's PostgreSQL: a role that may create databases (see README, "Set up").
+TEST_DATABASE_URL ?= postgres://postgres:postgres@127.0.0.1:5432/dreampixel
 PYTEST_ARGS ?=
 # Debian packages the deployment tests run for real (command=package).
 TEST_TOOLS = nginx=nginx-light
@@ -63,7 +64,7 @@ lint: install-dev
 
 ## Lint, migrations check, static build, then the whole suite on PostgreSQL.
 test: install-dev
-	./scripts/ensure-services.sh --with-redis
+	TEST_DATABASE_URL=$(TEST_DATABASE_URL) PYTHON=$(BIN)/python ./scripts/ensure-services.sh --with-redis
 	./scripts/ensure-chromium.sh
 	./scripts/ensure-tools.sh $(TEST_TOOLS)
 	$(BIN)/ruff check .
@@ -75,7 +76,7 @@ test: install-dev
 
 ## Run the browser tests and write their pictures to docs/screenshots/ (only this target does).
 screenshots: install-dev
-	./scripts/ensure-services.sh --with-redis
+	TEST_DATABASE_URL=$(TEST_DATABASE_URL) PYTHON=$(BIN)/python ./scripts/ensure-services.sh --with-redis
 	./scripts/ensure-chromium.sh
 	SCREENSHOTS=1 DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/pytest tests/browser -p no:cacheprovider $(PYTEST_ARGS)
 

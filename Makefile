@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 TEST_DATABASE_URL ?= postgres://postgres:postgres@127.0.0.1:5432/dreampixel
 PYTEST_ARGS ?=
 # Debian packages the deployment tests run for real (command=package).
-TEST_TOOLS = nginx=nginx-light podman=podman debootstrap=debootstrap
+TEST_TOOLS = nginx=nginx-light podman=podman debootstrap=debootstrap docker-compose=docker-compose caddy=caddy
 UPGRADE ?=
 LOCK_FLAGS = --quiet --python-version 3.11 --generate-hashes --custom-compile-command "make lock" $(if $(UPGRADE),--upgrade-package $(UPGRADE))
 

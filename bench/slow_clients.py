@@ -49,6 +49,7 @@ def main() -> None:
     args = parser.parse_args()
 
     started = time.monotonic()
+    before = common.warn_if_busy()
     rows = [run(front, slow, args.probes, args.workers) for front in ("none", "nginx") for slow in args.slow]
     labels = {"none": "gunicorn alone (WEB_FRONT=none)", "nginx": "Procfile web (nginx in front)"}
     print(
@@ -70,7 +71,13 @@ def main() -> None:
     )
     path = common.write_results(
         "slow_clients",
-        {"machine": common.machine(), "commit": common.git_commit(), "workers": args.workers, "runs": rows},
+        {
+            "machine": common.machine(),
+            "commit": common.git_commit(),
+            "load": common.load_record(before),
+            "workers": args.workers,
+            "runs": rows,
+        },
     )
     print(f"\n{time.monotonic() - started:.0f} s; wrote {path.relative_to(common.ROOT)}")
 

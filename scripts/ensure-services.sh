@@ -36,19 +36,21 @@ if ! command -v pg_isready >/dev/null; then
     exit 1
   fi
 fi
+started_now=no
 if ! pg_up && local_server && command -v pg_ctlcluster >/dev/null && [ -d /etc/postgresql ]; then
   for version in $(ls /etc/postgresql); do
     echo "Starting the local PostgreSQL $version cluster..."
     pg_ctlcluster --skip-systemctl-redirect "$version" main start || true
   done
   for _ in $(seq 1 30); do pg_up && break; sleep 0.5; done
+  started_now=yes
 fi
 if ! pg_up; then
   echo "No PostgreSQL is reachable on $PGHOST:$PGPORT. The test suite runs on PostgreSQL:" >&2
   echo "install it (sudo apt-get install postgresql), start it, or point TEST_DATABASE_URL at one." >&2
   exit 1
 fi
-if [ "$installed_now" = yes ] && [ "$PGUSER" = postgres ] && [ -n "$PGPASSWORD" ]; then
+if [ "$installed_now" = yes ] && [ "$started_now" = yes ] && [ "$PGUSER" = postgres ] && [ -n "$PGPASSWORD" ]; then
   # A new Debian cluster asks for a password over TCP and the postgres role has none: give it the
   # one the URL names (this machine's own, new, test server).
   runuser -u postgres -- psql -q -c "ALTER ROLE postgres PASSWORD '${PGPASSWORD//\'/\'\'}'"

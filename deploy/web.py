@@ -59,7 +59,7 @@ def trusted_proxies(spec: str) -> str:
     entries = [entry.strip() for entry in spec.split(",") if entry.strip()]
     if "*" in entries:
         return "        default 1;"
-    lines = []
+    lines = ["        default 0;"]
     for entry in entries:
         try:
             network = ipaddress.ip_network(entry, strict=False)

@@ -36,8 +36,8 @@ def _production(**extra: str) -> dict[str, str]:
 
 @pytest.mark.parametrize(
     ("forwarded_allow_ips", "answer"),
-    [("127.0.0.1,::1", 200), ("10.0.0.0/8", 301)],
-    ids=["from-a-trusted-proxy", "from-anyone-else"],
+    [("127.0.0.1,::1", 200), ("10.0.0.0/8", 301), ("*", 200)],
+    ids=["from-a-trusted-proxy", "from-anyone-else", "from-anyone-behind-a-router"],
 )
 def test_a_forwarded_https_is_believed_only_from_forwarded_allow_ips(forwarded_allow_ips, answer):
     with procfile_web(_production(FORWARDED_ALLOW_IPS=forwarded_allow_ips)) as port:

@@ -8,8 +8,9 @@ storage (a second run reuses it, and podman's layer cache); the Dockerfile is bu
 its PYTHON_IMAGE argument; each process then runs as a container would: the image's user, working
 directory, environment and entrypoint, a private /tmp, /proc and /dev, everything else read-only.
 
-The base also carries this machine's TLS-inspecting proxy CA, through which pip reaches the
-package index here. That is a fact of this test base, not of the product's image.
+The base also carries the host's locally added CA certificates (Debian's local CA folder): where
+the package index is reached through a TLS-inspecting proxy, pip in the build needs them. That is
+a property of this test base, not of the product's image.
 """
 
 from __future__ import annotations

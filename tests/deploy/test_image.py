@@ -26,6 +26,10 @@ from tests.slowclients import probe_while_slow
 
 @pytest.fixture(scope="module")
 def built():
+    if os.geteuid() != 0:
+        pytest.fail(
+            "the image test needs root (debootstrap, chroot, podman's storage): run make test as root, as CI does"
+        )
     started = time.monotonic()
     base = base_image()
     base_seconds = time.monotonic() - started

@@ -3,12 +3,15 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/dreampixel
+# The suite's PostgreSQL: a role that may create databases (see README, "Set up").
+TEST_DATABASE_URL ?= postgres://postgres:postgres@127.0.0.1:5432/dreampixel
 PYTEST_ARGS ?=
+# Debian packages the deployment tests run for real (command=package).
+TEST_TOOLS = nginx=nginx-light podman=podman debootstrap=debootstrap docker-compose=docker-compose caddy=caddy
 UPGRADE ?=
 LOCK_FLAGS = --quiet --python-version 3.11 --generate-hashes --custom-compile-command "make lock" $(if $(UPGRADE),--upgrade-package $(UPGRADE))
 
-.PHONY: dev test lint install install-dev lock clean screenshots contract
+.PHONY: dev test lint install install-dev lock lock-patches outdated clean screenshots contract
 
 # Installs come from the hashed locks only (--require-hashes), so every machine gets the same
 # packages. `make dev` needs the runtime set; `make test` adds the tools and test libraries.
@@ -33,14 +36,29 @@ lock: $(BIN)/.installed-dev
 	$(BIN)/uv pip compile pyproject.toml $(LOCK_FLAGS) -o requirements.txt
 	$(BIN)/uv pip compile pyproject.toml --extra dev $(LOCK_FLAGS) -o requirements-dev.txt
 
+## Move every pin to the newest patch of its minor version (X.Y.*), within pyproject.toml's ranges.
+lock-patches: $(BIN)/.installed-dev
+	$(BIN)/python scripts/outdated.py --patches-to $(VENV)/same-minor.txt >/dev/null || true
+	$(BIN)/uv pip compile pyproject.toml $(LOCK_FLAGS) --upgrade -c $(VENV)/same-minor.txt -o requirements.txt
+	$(BIN)/uv pip compile pyproject.toml --extra dev $(LOCK_FLAGS) --upgrade -c $(VENV)/same-minor.txt -o requirements-dev.txt
+
+## List the pins behind the newest patch and the newest release their ranges allow (asks the index).
+outdated: $(BIN)/.installed-dev
+	$(BIN)/python scripts/outdated.py
+
 ## Run the product on its embedded defaults (SQLite, local files, preview renderer, ORM queue),
 ## with the local payments sandbox (the fake Stripe; nothing is charged).
-dev: install
-	$(BIN)/python manage.py migrate --noinput
-	$(BIN)/python manage.py demo_account
-	$(BIN)/python manage.py demo_showcase
-	@echo "Dream Pixel is starting on http://127.0.0.1:8000 (web, worker and the payments sandbox on http://127.0.0.1:8010; Ctrl-C stops them)"
-	PAYMENTS_SANDBOX=true PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python scripts/dev_foreground.py $(BIN)/honcho start -f Procfile.dev
+# Every step reads ENV_FILE (.env, if there is one) through honcho, the same way: a value there
+# wins over the shell's. `make dev PORT=8001` (or PORT in .env) moves the web server.
+export PORT ?= 8000
+ENV_FILE ?= .env
+DEV_RUN = PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/honcho run -e $(ENV_FILE)
+dev: install-dev
+	$(DEV_RUN) python manage.py migrate --noinput
+	$(DEV_RUN) python manage.py demo_account
+	$(DEV_RUN) python manage.py demo_showcase
+	@$(DEV_RUN) sh -c 'echo "Dream Pixel is starting on http://127.0.0.1:$$PORT (web, worker and the payments sandbox on http://127.0.0.1:8010; Ctrl-C stops them)"'
+	PAYMENTS_SANDBOX=true PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python scripts/dev_foreground.py $(BIN)/honcho start -e $(ENV_FILE) -f Procfile.dev
 
 lint: install-dev
 	$(BIN)/ruff check .
@@ -48,8 +66,9 @@ lint: install-dev
 
 ## Lint, migrations check, static build, then the whole suite on PostgreSQL.
 test: install-dev
-	./scripts/ensure-services.sh --with-redis
+	TEST_DATABASE_URL=$(TEST_DATABASE_URL) PYTHON=$(BIN)/python ./scripts/ensure-services.sh --with-redis
 	./scripts/ensure-chromium.sh
+	./scripts/ensure-tools.sh $(TEST_TOOLS)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy .
@@ -67,7 +86,7 @@ contract: install-dev
 
 ## Run the browser tests and write their pictures to docs/screenshots/ (only this target does).
 screenshots: install-dev
-	./scripts/ensure-services.sh --with-redis
+	TEST_DATABASE_URL=$(TEST_DATABASE_URL) PYTHON=$(BIN)/python ./scripts/ensure-services.sh --with-redis
 	./scripts/ensure-chromium.sh
 	SCREENSHOTS=1 DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/pytest tests/browser -p no:cacheprovider $(PYTEST_ARGS)
 

@@ -13,7 +13,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
         raise pytest.UsageError(
             "The test suite runs on PostgreSQL (money and concurrency rules are enforced there). "
-            "Run `make test`, or set DATABASE_URL=postgres://postgres@127.0.0.1:5432/dreampixel."
+            "Run `make test`, or set DATABASE_URL=postgres://USER:PASSWORD@127.0.0.1:5432/dreampixel."
         )
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     # Hashed static names need collectstatic first; `make test` checks that build separately.

@@ -2,7 +2,7 @@
 
 With nothing set it runs on the embedded defaults (SQLite, local media files, local-memory
 cache, django-q2's ORM broker, console email, the local preview renderer). Every variable is
-listed with a comment in .env.example.
+listed with a comment in deploy/production.env.example.
 """
 
 from __future__ import annotations

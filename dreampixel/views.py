@@ -6,6 +6,7 @@ from collections.abc import Callable
 from functools import wraps
 
 from django.conf import settings
+from django.contrib.staticfiles.storage import ManifestFilesMixin, staticfiles_storage
 from django.core.cache import cache
 from django.core.files.storage import default_storage
 from django.db import connection
@@ -82,8 +83,20 @@ def _check_storage() -> None:
         default_storage.exists("readyz")
 
 
+def _check_static_manifest() -> None:
+    # Pages name their CSS, scripts and icons through the manifest collectstatic writes at build
+    # time; a process that started without it answers 500 on every page (only DEBUG needs none).
+    if (
+        isinstance(staticfiles_storage, ManifestFilesMixin)
+        and not settings.DEBUG
+        and not staticfiles_storage.hashed_files
+    ):
+        raise RuntimeError("no static files manifest: run collectstatic when building, then restart")
+
+
 READINESS_CHECKS: dict[str, Callable[[], None]] = {
     "database": _check_database,
+    "static": _check_static_manifest,
     "cache": _check_cache,
     "queue": _check_broker,
     "storage": _check_storage,

@@ -18,5 +18,9 @@ SOCIALACCOUNT_PROVIDERS = {
         "IDENTITY_URL": f"{_FAKE_GOOGLE}/oauth2/v2/userinfo",
     }
 }
+# Mail as files in MAIL_DIR: the test reads the sign-in code allauth sends before a staff member
+# sets up their authenticator.
+EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+EMAIL_FILE_PATH = os.environ["MAIL_DIR"]
 # As in the rest of the suite: hashed static names exist only after collectstatic.
 STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}  # noqa: F405

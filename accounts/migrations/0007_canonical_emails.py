@@ -12,22 +12,27 @@ from core.addresses import UnsafeAddress, email_canonical
 PLAIN = r"^[a-z0-9.!#$%&'*+/=?^_`{|}~-]+@[a-z0-9-]+(\.[a-z0-9-]+)+$"
 
 
+def _fold(rows) -> None:
+    # `rows`: the historical model's manager, User's or EmailAddress's.
+    for row in rows.exclude(email__regex=PLAIN).only("pk", "email").iterator():
+        try:
+            canonical = email_canonical(row.email)
+        except UnsafeAddress:
+            continue
+        if canonical == row.email or rows.filter(email__iexact=canonical).exclude(pk=row.pk).exists():
+            continue
+        try:
+            with transaction.atomic():
+                rows.filter(pk=row.pk).update(email=canonical)
+        except IntegrityError:
+            continue  # taken meanwhile: left as it is
+
+
 def fold_stored_addresses(apps, schema_editor):
     User = apps.get_model("accounts", "User")
     EmailAddress = apps.get_model("account", "EmailAddress")
-    for model in (User, EmailAddress):
-        for row in model.objects.exclude(email__regex=PLAIN).only("pk", "email").iterator():
-            try:
-                canonical = email_canonical(row.email)
-            except UnsafeAddress:
-                continue
-            if canonical == row.email or model.objects.filter(email__iexact=canonical).exclude(pk=row.pk).exists():
-                continue
-            try:
-                with transaction.atomic():
-                    model.objects.filter(pk=row.pk).update(email=canonical)
-            except IntegrityError:
-                continue  # taken meanwhile: left as it is
+    _fold(User.objects)
+    _fold(EmailAddress.objects)
 
 
 class Migration(migrations.Migration):

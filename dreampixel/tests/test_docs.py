@@ -6,13 +6,25 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_env_example_lists_every_variable_the_settings_read():
+def _read_by_settings() -> set[str]:
     settings_source = (ROOT / "dreampixel" / "settings.py").read_text()
-    read = set(re.findall(r'env_\w+\(\s*"([A-Z0-9_]+)"', settings_source))
-    listed = set(re.findall(r"^([A-Z0-9_]+)=", (ROOT / ".env.example").read_text(), re.MULTILINE))
+    return set(re.findall(r'env_\w+\(\s*"([A-Z0-9_]+)"', settings_source))
+
+
+def test_the_production_example_lists_every_variable_the_settings_read():
+    read = _read_by_settings()
+    example = ROOT / "deploy" / "production.env.example"
+    listed = set(re.findall(r"^([A-Z0-9_]+)=", example.read_text(), re.MULTILINE))
     assert read, "no variables found in settings.py"
-    assert read <= listed, f"missing from .env.example: {sorted(read - listed)}"
-    assert listed <= read, f".env.example lists variables nothing reads: {sorted(listed - read)}"
+    assert read <= listed, f"missing from {example.name}: {sorted(read - listed)}"
+    assert listed <= read, f"{example.name} lists variables nothing reads: {sorted(listed - read)}"
+
+
+def test_the_development_example_names_only_variables_something_reads():
+    # Set or commented out: each is read by the settings, or is make dev's PORT.
+    named = set(re.findall(r"^#? ?([A-Z][A-Z0-9_]+)=", (ROOT / ".env.example").read_text(), re.MULTILINE))
+    assert "PORT" in named
+    assert named <= _read_by_settings() | {"PORT"}, sorted(named - _read_by_settings())
 
 
 def test_readme_gives_the_two_setup_commands():

@@ -33,7 +33,7 @@ def test_readyz_is_ok_when_every_part_is_reachable(client):
     assert response.status_code == 200
     body = response.json()
     assert body["status"] == "ok"
-    assert set(body["checks"]) == {"database", "cache", "queue", "storage"}
+    assert set(body["checks"]) == {"database", "static", "cache", "queue", "storage"}
     assert all(check["ok"] for check in body["checks"].values())
 
 
@@ -66,3 +66,29 @@ def test_readyz_is_ok_on_a_real_redis_cache(client, redis_cache):
     response = client.get("/readyz")
     assert response.status_code == 200
     assert response.json()["checks"]["cache"]["ok"]
+
+
+MANIFEST_STORAGE = {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"}
+
+
+def test_readyz_names_the_static_manifest_when_collectstatic_never_ran(client, settings, tmp_path):
+    # Production's storage with an empty STATIC_ROOT: every page would answer 500.
+    settings.DEBUG = False
+    settings.STATIC_ROOT = tmp_path / "staticfiles"
+    settings.STORAGES = {**settings.STORAGES, "staticfiles": MANIFEST_STORAGE}
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    assert response.json()["failing"] == ["static"]
+
+
+def test_readyz_is_ok_once_the_static_files_are_collected(client, settings, tmp_path):
+    from django.core.management import call_command
+
+    settings.DEBUG = False
+    settings.STATIC_ROOT = tmp_path / "staticfiles"
+    settings.STORAGES = {**settings.STORAGES, "staticfiles": MANIFEST_STORAGE}
+    call_command("collectstatic", "--noinput", verbosity=0)
+    settings.STORAGES = {**settings.STORAGES}  # a new process: the storage reads the manifest again
+    response = client.get("/readyz")
+    assert response.status_code == 200, response.json()
+    assert response.json()["checks"]["static"]["ok"]

@@ -15,6 +15,7 @@ from accounts.tests.factories import UserFactory
 from billing.models import LedgerEntry, StripeEvent
 from billing.services import balance_of, credits_charge, credits_grant
 from billing.tests.stripe_kit import deliver, start_checkout
+from tests.pg import conninfo
 
 pytestmark = pytest.mark.django_db(transaction=True)
 SEED = 7
@@ -36,7 +37,7 @@ class Cutter:
         self.cuts = 0
         self.stop = threading.Event()
         db = connection.settings_dict
-        self.dsn = f"host={db['HOST'] or '127.0.0.1'} port={db['PORT'] or 5432} user={db['USER']} dbname={db['NAME']}"
+        self.dsn = conninfo(db)
 
     def watch(self) -> None:
         # Called by the worker after (re)connecting.

@@ -22,6 +22,7 @@ from allauth.mfa.totp.internal.auth import format_hotp_value, hotp_value
 from django.conf import settings
 
 from fakes.google import FakeGoogle, Identity
+from tests.production import production_secrets
 
 ROOT = Path(__file__).resolve().parents[2]
 CLIENT_ID = "dreampixel-google-only.apps.googleusercontent.com"
@@ -34,6 +35,7 @@ PRODUCTION = {
     "CSRF_TRUSTED_ORIGINS": "https://dreampixel.example.com",
     "REDIS_URL": "redis://127.0.0.1:6379/0",
     "EMAIL_HOST": "smtp.example.com",
+    **production_secrets(),
 }
 
 
@@ -89,9 +91,10 @@ def site(database_url, google, tmp_path_factory) -> Iterator[str]:
     released = manage("migrate", "--noinput", DATABASE_URL=database_url)
     assert released.returncode == 0, released.stdout + released.stderr
     port = _free_port()
+    mail = tmp_path_factory.mktemp("google-only-mail")
     env = _environment(
         DATABASE_URL=database_url, FAKE_GOOGLE_URL=google.url, DJANGO_SETTINGS_MODULE="tests.google_only_settings",
-        DREAMPIXEL_ENV="development", DEBUG="false", PYTHONPATH=str(ROOT),
+        DREAMPIXEL_ENV="development", DEBUG="false", PYTHONPATH=str(ROOT), MAIL_DIR=str(mail),
     )  # fmt: skip
     # Its log to a file: a pipe nobody reads fills up and stalls the server.
     log = tmp_path_factory.mktemp("google-only") / "site.log"
@@ -111,7 +114,7 @@ def site(database_url, google, tmp_path_factory) -> Iterator[str]:
     else:
         os.killpg(process.pid, signal.SIGTERM)
         pytest.fail("the site did not start in time")
-    yield f"http://127.0.0.1:{port}"
+    yield f"http://127.0.0.1:{port}", mail
     os.killpg(process.pid, signal.SIGTERM)
     process.wait(timeout=10)
 
@@ -129,11 +132,18 @@ def _sign_in_with_google(browser: httpx.Client, site: str) -> httpx.Response:
     return browser.get(started.headers["Location"], follow_redirects=True)
 
 
+def _sign_in_code(mail: Path) -> str:
+    # The newest message's code: allauth mails it on a line of its own.
+    newest = max(mail.iterdir(), key=lambda path: path.stat().st_mtime).read_text()
+    return re.findall(r"^\s*([A-Z0-9]{4}-[A-Z0-9]{4})\s*$", newest, re.MULTILINE)[-1]
+
+
 def test_a_new_person_signs_up_with_google_and_staff_still_need_their_second_factor(site, google, database_url):
+    site, mail = site
     with httpx.Client(follow_redirects=False, timeout=30) as browser:
         login_page = browser.get(f"{site}/accounts/login/").text
         assert "Continue with Google" in login_page
-        assert "If you have not created an account yet" not in login_page  # no email sign-up offered
+        assert "Create an account" not in login_page  # no email sign-up offered
         google.identity = Identity(sub="2001", email="ana@example.com", name="Ana Google")
         landed = _sign_in_with_google(browser, site)
         assert landed.status_code == 200
@@ -149,6 +159,13 @@ def test_a_new_person_signs_up_with_google_and_staff_still_need_their_second_fac
             DATABASE_URL=database_url,
         )  # fmt: skip
         assert promoted.returncode == 0, promoted.stderr
+        # Setting up an authenticator first asks who is there: no password, so a code by mail.
+        asked = browser.get(f"{site}/admin/", follow_redirects=True)
+        assert asked.url.path == "/accounts/reauthenticate/code/"
+        sent = _post_form(browser, str(asked.url), str(asked.url), {"recipient": "ana@example.com"})
+        confirm = str(httpx.URL(str(asked.url)).join(sent.headers["Location"]))
+        confirmed = _post_form(browser, confirm, confirm, {"code": _sign_in_code(mail)})
+        assert confirmed.status_code == 302, confirmed.text[-2000:]
         admin = browser.get(f"{site}/admin/", follow_redirects=True)
         assert admin.url.path == "/accounts/2fa/totp/activate/"
         assert browser.get(f"{site}/admin/generation/job/").status_code == 302

@@ -26,6 +26,7 @@ from generation.services import job_create, job_run, predictions_poll, sweep_stu
 from generation.tests.factories import replicate_model
 from tests.concurrency import jobs_run_in_threads
 from tests.faults.settled import assert_every_job_settled
+from tests.pg import conninfo
 
 pytestmark = pytest.mark.django_db(transaction=True)
 SEED = int(os.environ.get("FAULT_SEED", "20261201"))
@@ -119,7 +120,7 @@ def test_a_database_connection_cut_while_saving_the_prediction_id_is_retried_not
     model = replicate_model(timeout_seconds=60)
     jobs = [job_create(user=creator, model=model, prompt=f"cut {n}", aspect_ratio="square") for n in range(3)]
     db = connection.settings_dict
-    dsn = f"host={db['HOST'] or '127.0.0.1'} port={db['PORT'] or 5432} user={db['USER']} dbname={db['NAME']}"
+    dsn = conninfo(db)
     victim: dict[str, int] = {}
     cuts = []
     original = FakeReplicate._create

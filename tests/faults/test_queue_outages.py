@@ -22,6 +22,7 @@ from generation.models import Job
 from generation.services import job_create, sweep_stuck_jobs
 from generation.tests.factories import local_model
 from tests.clusters import RedisServer, assert_every_job_final_and_paid_once, cluster_env, start, stop, use_queue
+from tests.pg import conninfo
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -226,7 +227,7 @@ def test_terminated_database_connections_cost_a_supervised_cluster_no_job(
     supervisor = start(args, env, tmp_path / "supervisor.log")
     model = local_model()
     db = connection.settings_dict
-    dsn = f"host={db['HOST'] or '127.0.0.1'} port={db['PORT'] or 5432} user={db['USER']} dbname={db['NAME']}"
+    dsn = conninfo(db)
     cuts = 0
     try:
         jobs = [job_create(user=user, model=model, prompt=f"cut {n}", aspect_ratio="square") for n in range(12)]

@@ -86,7 +86,7 @@ def google() -> Iterator[FakeGoogle]:
 
 
 @pytest.fixture(scope="module")
-def site(database_url, google, tmp_path_factory) -> Iterator[str]:
+def site(database_url, google, tmp_path_factory) -> Iterator[tuple[str, Path]]:
     """The release step, then the site, on Google-only settings."""
     released = manage("migrate", "--noinput", DATABASE_URL=database_url)
     assert released.returncode == 0, released.stdout + released.stderr

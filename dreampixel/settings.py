@@ -228,6 +228,9 @@ QCLUSTER_RESTART_GRACE_SECONDS = env_float("QCLUSTER_RESTART_GRACE_SECONDS", 5.0
 WORKER_NAME = env_str("WORKER_NAME")
 if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
+    # django-q2's Redis broker, plus a list per supervised cluster of the tasks it has taken, so
+    # that a restart hands them back at once (core/taskqueue.py, operations/supervisor.py).
+    Q_CLUSTER["broker_class"] = "core.taskqueue.TrackedRedis"
 else:
     Q_CLUSTER["orm"] = "default"
 

@@ -30,6 +30,7 @@ from billing.stripe_services import (
 )
 from core.keyset import keyset_page
 from core.links import absolute_url
+from core.metrics import webhook_refused
 
 logger = logging.getLogger(__name__)
 
@@ -196,6 +197,7 @@ def stripe_webhook(request: HttpRequest) -> HttpResponse:
             raise ValueError("an event without its object")
     except (ValueError, stripe.SignatureVerificationError) as error:
         logger.warning("Rejected a Stripe webhook: %s", error)
+        webhook_refused("stripe")
         return JsonResponse({"error": "invalid webhook"}, status=400)
 
     event, process = stripe_event_record(payload=payload)

@@ -84,7 +84,7 @@ class TrackedRedis(Redis):
         return None if payload is None else task_of(payload).get("started")
 
 
-def task_of(payload: bytes) -> dict:
+def task_of(payload: bytes | str) -> dict:
     """A task package as django-q2 signed it (id, func, args, started, ...); {} if unreadable."""
     try:
         task = SignedPackage.loads(payload)

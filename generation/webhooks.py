@@ -15,6 +15,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 from replicate.webhook import Webhooks, WebhookSigningSecret
 
+from core.metrics import webhook_refused
 from generation.models import Job, ProviderWebhook
 from generation.providers import Prediction, ProviderError, get_provider
 from generation.providers.replicate import JOB_INPUT_KEY, ReplicateProvider
@@ -69,6 +70,7 @@ def replicate_webhook(request: HttpRequest) -> HttpResponse:
         marker = str((payload.get("input") or {}).get(JOB_INPUT_KEY) or "")
     except (ValueError, KeyError, TypeError) as error:  # bad signature, stale, or not a prediction
         logger.warning("rejected a Replicate webhook: %s", type(error).__name__)
+        webhook_refused("replicate")
         return JsonResponse({"error": "invalid webhook"}, status=400)
 
     # The delivery's row is saved first and marked processed only once its work is done: a

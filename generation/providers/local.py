@@ -18,6 +18,7 @@ from pathlib import Path
 
 import av
 import httpx
+from django.utils import timezone
 from PIL import Image, ImageDraw, ImageFilter, ImageOps
 
 from generation.providers.base import Prediction, PredictionRequest, ProviderError, decode_data_url
@@ -174,6 +175,7 @@ class LocalProvider:
             status="succeeded",
             outputs=[output],
             metrics={"predict_time": round(time.monotonic() - started, 3)},
+            completed_at=timezone.now(),
         )
 
     def get(self, prediction_id: str, *, token: str = "") -> Prediction:

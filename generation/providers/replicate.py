@@ -83,8 +83,12 @@ class _TimeoutFloor(httpx.BaseTransport):
         self._inner.close()
 
 
+def _timestamp(value) -> datetime:
+    return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+
+
 def _created_at(candidate) -> datetime:
-    return datetime.fromisoformat(str(candidate.created_at).replace("Z", "+00:00"))
+    return _timestamp(candidate.created_at)
 
 
 class ReplicateProvider:
@@ -133,6 +137,7 @@ class ReplicateProvider:
             error=str(p.error or ""),
             metrics=dict(p.metrics or {}),
             job_id=str((p.input or {}).get(JOB_INPUT_KEY) or ""),
+            completed_at=_timestamp(p.completed_at) if getattr(p, "completed_at", None) else None,
         )
 
     def create(self, request: PredictionRequest, *, token: str = "") -> Prediction:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from datetime import datetime
 from functools import partial
 
 from django.db import transaction
@@ -53,11 +54,21 @@ def job_finish(*, job: Job, prediction: Prediction) -> bool:
     decided the job's outcome."""
     if prediction.status != "succeeded":
         error = prediction.error or f"prediction {prediction.status}"
-        return job_fail(job_id=job.pk, message=failure_message(error), provider_error=error, metrics=prediction.metrics)
+        return job_fail(
+            job_id=job.pk,
+            message=failure_message(error),
+            provider_error=error,
+            metrics=prediction.metrics,
+            completed_at=prediction.completed_at,
+        )
     if not prediction.outputs:
         # What a safety filter returns: success with nothing in it.
         return job_fail(
-            job_id=job.pk, message=MESSAGE_BLOCKED, provider_error="empty output", metrics=prediction.metrics
+            job_id=job.pk,
+            message=MESSAGE_BLOCKED,
+            provider_error="empty output",
+            metrics=prediction.metrics,
+            completed_at=prediction.completed_at,
         )
 
     provider = get_provider(job.provider)
@@ -68,24 +79,52 @@ def job_finish(*, job: Job, prediction: Prediction) -> bool:
             stored.append(store_output(data))
     except (OutputUnavailable, ProviderUnavailable) as error:
         delete_files([name for s in stored for name in (s.file_name, s.thumbnail_name)])
-        return job_fail(job_id=job.pk, message=MESSAGE_EXPIRED, provider_error=str(error), metrics=prediction.metrics)
+        return job_fail(
+            job_id=job.pk,
+            message=MESSAGE_EXPIRED,
+            provider_error=str(error),
+            metrics=prediction.metrics,
+            completed_at=prediction.completed_at,
+        )
     except UnreadableOutput as error:
         delete_files([name for s in stored for name in (s.file_name, s.thumbnail_name)])
         return job_fail(
-            job_id=job.pk, message=MESSAGE_UNREADABLE, provider_error=str(error), metrics=prediction.metrics
+            job_id=job.pk,
+            message=MESSAGE_UNREADABLE,
+            provider_error=str(error),
+            metrics=prediction.metrics,
+            completed_at=prediction.completed_at,
         )
 
-    if job_succeed(job_id=job.pk, user_id=job.user_id, outputs=stored, metrics=prediction.metrics):
+    succeeded = job_succeed(
+        job_id=job.pk,
+        user_id=job.user_id,
+        outputs=stored,
+        metrics=prediction.metrics,
+        completed_at=prediction.completed_at,
+    )
+    if succeeded:
         return True
     # Someone else finished it first; what we copied is not needed.
     delete_files([name for s in stored for name in (s.file_name, s.thumbnail_name)])
     return False
 
 
-def job_succeed(*, job_id: uuid.UUID, user_id: int, outputs: list[StoredOutput], metrics: dict) -> bool:
+def job_succeed(
+    *,
+    job_id: uuid.UUID,
+    user_id: int,
+    outputs: list[StoredOutput],
+    metrics: dict,
+    completed_at: datetime | None = None,
+) -> bool:
     with transaction.atomic():
         updated = Job.objects.filter(pk=job_id, status=Status.RUNNING).update(
-            status=Status.SUCCEEDED, finished_at=timezone.now(), lease_until=None, metrics=metrics or {}
+            status=Status.SUCCEEDED,
+            finished_at=timezone.now(),
+            lease_until=None,
+            metrics=metrics or {},
+            prediction_completed_at=completed_at,
         )
         if updated:
             JobOutput.objects.bulk_create(
@@ -114,6 +153,7 @@ def job_fail(
     message: str,
     provider_error: str = "",
     metrics: dict | None = None,
+    completed_at: datetime | None = None,
     status: str = Status.FAILED,
     actor: User | None = None,
     memo: str = "",
@@ -131,6 +171,8 @@ def job_fail(
         }
         if metrics:
             fields["metrics"] = metrics
+        if completed_at:
+            fields["prediction_completed_at"] = completed_at
         updated = Job.objects.filter(pk=job_id, status__in=[Status.QUEUED, Status.RUNNING]).update(**fields)
         if updated:
             credits_refund(

@@ -44,10 +44,13 @@ lint: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-## Lint, migrations check, static build, then the whole suite on PostgreSQL.
+## Lint, migrations check, static build, the alert rules' tests, then the whole suite on PostgreSQL.
 test: install-dev
 	./scripts/ensure-services.sh --with-redis
 	./scripts/ensure-chromium.sh
+	./scripts/ensure-promtool.sh
+	promtool check rules monitoring/alerts.yml
+	promtool test rules monitoring/alerts_test.yml
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy .

@@ -121,7 +121,9 @@ def credits_outstanding(now: datetime) -> int | None:
     tally is still adding up an existing ledger, a million entries per scrape."""
 
     def step(tally: MetricsTally) -> None:
-        written = ledger_id_written_before(now - SETTLED) or tally.counted_until_id
+        # Never backwards: an entry written later may carry an earlier created_at (rows loaded
+        # by hand), and what was added stays added.
+        written = max(ledger_id_written_before(now - SETTLED) or 0, tally.counted_until_id)
         until = min(written, tally.counted_until_id + LEDGER_CATCH_UP)
         added, _ = ledger_sum(after_id=tally.counted_until_id, until_id=until)
         tally.totals = {"sum": tally.totals.get("sum", 0) + added, "caught_up": until == written}

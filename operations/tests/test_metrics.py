@@ -5,6 +5,7 @@ that a scrape reads no table whole: tests/scale/test_query_shapes.py.)"""
 from __future__ import annotations
 
 import io
+import re
 import uuid
 from datetime import timedelta
 from decimal import Decimal
@@ -27,6 +28,7 @@ from billing.services import credits_clawback, credits_grant
 from generation.models import Job
 from generation.services import job_create, job_fail, job_run
 from generation.tests.factories import local_model, replicate_model
+from generation.tests.test_qcluster import ROOT
 from operations.models import WorkerCluster
 from tests.clusters import use_queue
 
@@ -227,3 +229,12 @@ def test_every_part_the_site_depends_on_is_reported_apart(scrape, settings):
           for dependency in ("database", "static_files", "cache", "queue", "storage")}  # fmt: skip
     assert up == {"database": 1, "static_files": 1, "cache": 0, "queue": 1, "storage": 1}
     assert value(samples, "dreampixel_metrics_section_ok", section="jobs") == 1
+
+
+def test_every_metric_the_alert_rules_read_is_one_the_site_exposes(client, monitoring):
+    rules = (ROOT / "monitoring" / "alerts.yml").read_text()
+    read = set(re.findall(r"\b(dreampixel_[a-z_]+)", rules))
+    text = client.get("/metrics", **monitoring).content.decode()
+    exposed = set(re.findall(r"^# (?:HELP|TYPE) (dreampixel_[a-z_]+)", text, re.MULTILINE))
+    assert read, "no metric found in the rules"
+    assert read <= exposed, f"the rules read metrics nobody exposes: {sorted(read - exposed)}"

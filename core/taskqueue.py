@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import os
 import pickle
+from datetime import datetime
 
 from django_q.brokers import get_broker
 from django_q.brokers.redis_broker import Redis
@@ -78,7 +79,7 @@ class TrackedRedis(Redis):
         if payloads:
             self.connection.lpush(self.list_key, *reversed(payloads))
 
-    def oldest_enqueued_at(self):
+    def oldest_enqueued_at(self) -> datetime | None:
         """When the task at the head of the queue was enqueued, or None for an empty queue."""
         payload = self.connection.lindex(self.list_key, 0)
         return None if payload is None else task_of(payload).get("started")

@@ -15,7 +15,7 @@ import signal
 import time
 
 import pytest
-from django_q.models import Task
+from django_q.models import Schedule, Task
 
 from accounts.tests.factories import UserFactory
 from billing.services import credits_grant
@@ -205,8 +205,10 @@ def test_a_wedged_cluster_s_jobs_are_final_within_90_seconds_of_the_kill(user, q
                                                                           settings):  # fmt: skip
     # The Procfile's worker as production runs it: its default windows (a minute's stall before a
     # restart), a minute's lease, and the sweeper every minute sending again what waited a minute,
-    # at the phase that helps least here. The cluster takes two tasks ahead of its two workers.
+    # at the phase that helps least here (run by the test: the cluster's scheduler runs no other).
+    # The cluster takes two tasks ahead of its two workers.
     settings.JOB_REQUEUE_AFTER_SECONDS = 60
+    Schedule.objects.all().delete()
     env = cluster_env(redis_url=redis_url, name=queue, Q_WORKERS="2", JOB_LEASE_SECONDS="60",
                       LOCAL_RENDER_DELAY_MS="50")  # fmt: skip
     supervisor = start(["supervise_qcluster", "--name", queue], env, tmp_path / "supervisor.log")
@@ -231,6 +233,7 @@ def test_a_wedged_cluster_s_jobs_are_final_within_90_seconds_of_the_kill(user, q
 def test_a_cluster_killed_outright_hands_back_its_running_job_at_once(user, queue, redis_url, tmp_path, capsys):
     # A job running when its whole cluster dies (the OOM killer, a node lost) held a minute's lease;
     # the restarted cluster takes it over at once. No sweeper runs here: only the hand-back can.
+    Schedule.objects.all().delete()
     env = cluster_env(redis_url=redis_url, name=queue, Q_WORKERS="1", JOB_LEASE_SECONDS="60",
                       LOCAL_RENDER_DELAY_MS="3000")  # fmt: skip
     # A stall window longer than a render: the one worker is busy for three seconds at a time.

@@ -105,8 +105,8 @@ def finished_jobs_totals(now: datetime) -> dict[str, dict]:
     finished after it was last advanced."""
 
     def step(tally: MetricsTally) -> None:
-        until = now - SETTLED
         assert tally.counted_until is not None  # made with one
+        until = max(now - SETTLED, tally.counted_until)  # never backwards (a node whose clock is behind)
         tally.totals = _add_finished(tally.totals, jobs_finished_between(tally.counted_until, until))
         tally.counted_until = until
 

@@ -421,7 +421,7 @@ class Worker:
         ready = self._read()
         if "error" in ready:
             raise RuntimeError(f"{database}: {ready}")
-        self.catch_up = ready.get("metrics_catch_up")
+        self.catch_up: dict = ready["metrics_catch_up"]
 
     def _read(self) -> dict:
         line = self.answers.readline()

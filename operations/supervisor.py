@@ -315,8 +315,30 @@ def _wait_for_group(pgid: int, timeout: float = 5.0) -> None:
     while time.monotonic() < until:
         with contextlib.suppress(ChildProcessError):
             os.waitpid(-pgid, os.WNOHANG)
+        if not _group_running(pgid):
+            return
+        time.sleep(0.02)
+
+
+def _group_running(pgid: int) -> bool:
+    """Whether a process of the group still runs. A zombie does not: it has closed its
+    connections and only waits for its parent (often init) to collect it."""
+    try:
+        entries = list(Path("/proc").iterdir())
+    except OSError:  # no /proc: ask the kernel, which counts zombies too
         try:
             os.killpg(pgid, 0)
         except (ProcessLookupError, PermissionError):
-            return
-        time.sleep(0.02)
+            return False
+        return True
+    for entry in entries:
+        if not entry.name.isdigit():
+            continue
+        try:
+            # After the command name (which may hold spaces): state, parent, process group, ...
+            state, _, group = (entry / "stat").read_text().rsplit(")", 1)[1].split()[:3]
+        except (OSError, ValueError):
+            continue
+        if int(group) == pgid and state != "Z":
+            return True
+    return False

@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 TEST_DATABASE_URL ?= postgres://postgres:postgres@127.0.0.1:5432/dreampixel
 PYTEST_ARGS ?=
 # Debian packages the deployment tests run for real (command=package).
-TEST_TOOLS = nginx=nginx-light podman=podman debootstrap=debootstrap docker-compose=docker-compose caddy=caddy
+TEST_TOOLS = nginx=nginx-light podman=podman debootstrap=debootstrap docker-compose=docker-compose caddy=caddy promtool=prometheus
 UPGRADE ?=
 LOCK_FLAGS = --quiet --python-version 3.11 --generate-hashes --custom-compile-command "make lock" $(if $(UPGRADE),--upgrade-package $(UPGRADE))
 
@@ -64,7 +64,7 @@ lint: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-## Lint, migrations check, static build, then the whole suite on PostgreSQL.
+## Lint, migrations check, static build, the alert rules' tests, then the whole suite on PostgreSQL.
 test: install-dev
 	TEST_DATABASE_URL=$(TEST_DATABASE_URL) PYTHON=$(BIN)/python ./scripts/ensure-services.sh --with-redis
 	./scripts/ensure-chromium.sh
@@ -73,6 +73,8 @@ test: install-dev
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy .
 	$(BIN)/lint-imports --no-cache
+	promtool check rules monitoring/alerts.yml
+	promtool test rules monitoring/alerts_test.yml
 	$(BIN)/python manage.py makemigrations --check --dry-run
 	$(BIN)/python manage.py collectstatic --noinput --clear -v 0
 	DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/pytest $(PYTEST_ARGS)

@@ -18,8 +18,12 @@ class CreditAccount(models.Model):
 
     class Meta:
         verbose_name = "credit account"
-        # The admin's order, and incremental reconciliation (accounts moved since its last run).
-        indexes = [models.Index(fields=["-updated_at"], name="billing_account_updated_idx")]
+        indexes = [
+            # The admin's order, and incremental reconciliation (accounts moved since its last run).
+            models.Index(fields=["-updated_at"], name="billing_account_updated_idx"),
+            # The few accounts in debt, for the outstanding credits in /metrics (billing/metrics.py).
+            models.Index(fields=["balance"], condition=Q(balance__lt=0), name="billing_account_in_debt_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.user} ({self.balance:,} credits)"

@@ -31,6 +31,7 @@ from billing.stripe_services import (
 from core.jsonbodies import json_body_parse, short_text
 from core.keyset import keyset_page
 from core.links import absolute_url
+from core.metrics import webhook_refused
 from core.references import references_gone
 
 logger = logging.getLogger(__name__)
@@ -214,6 +215,7 @@ def stripe_webhook(request: HttpRequest) -> HttpResponse:
             raise ValueError("an event without its object")
     except (ValueError, stripe.SignatureVerificationError) as error:
         logger.warning("Rejected a Stripe webhook: %s", error)
+        webhook_refused("stripe")
         return JsonResponse({"error": "invalid webhook"}, status=400)
 
     event, process = stripe_event_record(payload=payload)

@@ -68,3 +68,13 @@ def env_float(name: str, default: float, *, minimum: float | None = None, maximu
     if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
         raise ImproperlyConfigured(f"{name} must be between {minimum} and {maximum}, not {value}")
     return value
+
+
+def env_is_production() -> bool:
+    return env_choice("DREAMPIXEL_ENV", "development", ("development", "production")) == "production"
+
+
+def env_log_format() -> str:
+    """LOG_FORMAT: "json" (the default in production) or "text". Read by the settings and by
+    gunicorn's logger (core/access_log.py), which starts before Django's settings do."""
+    return env_choice("LOG_FORMAT", "json" if env_is_production() else "text", ("json", "text"))

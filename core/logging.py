@@ -13,6 +13,10 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from django.http import HttpRequest, HttpResponse
+from pythonjsonlogger.json import JsonFormatter
+
+# Every JSON line: when, how bad, which logger, the message, and the ids of what it belongs to.
+APPLICATION_FIELDS = "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s %(user_id)s %(job_id)s"
 
 # An id, or a callable that gives it when a line is written (the user, looked up lazily).
 ContextValue = str | Callable[[], str]
@@ -21,6 +25,18 @@ _context: contextvars.ContextVar[dict[str, ContextValue]] = contextvars.ContextV
 
 def log_context() -> dict[str, ContextValue]:
     return _context.get()
+
+
+def log_context_clear() -> None:
+    # gunicorn calls it as a request starts (gunicorn.conf.py): a line logged before Django has
+    # given the request its id then says "-" instead of the previous request's id.
+    _context.set({})
+
+
+def json_formatter(fields: str = APPLICATION_FIELDS) -> JsonFormatter:
+    """One JSON object a line; the application's (settings.LOGGING) and gunicorn's alike. Fields a
+    record carries beyond `fields` (an access line's method, path, status...) are added."""
+    return JsonFormatter(fields, rename_fields={"asctime": "time", "levelname": "level", "name": "logger"})
 
 
 @contextmanager

@@ -18,7 +18,7 @@ from cryptography.fernet import Fernet
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
-from core.env import env_bool, env_choice, env_float, env_int, env_list, env_str
+from core.env import env_bool, env_choice, env_float, env_int, env_is_production, env_list, env_str
 from core.signing import signing_credentials_problem
 from core.storages import default_storage_settings
 
@@ -26,7 +26,7 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 
 # "production" turns on every security setting and refuses to start without a SECRET_KEY.
 DREAMPIXEL_ENV = env_choice("DREAMPIXEL_ENV", "development", ("development", "production"))
-PRODUCTION = DREAMPIXEL_ENV == "production"
+PRODUCTION = env_is_production()
 DEBUG = env_bool("DEBUG", not PRODUCTION)
 
 SECRET_KEY = env_str("SECRET_KEY")
@@ -79,6 +79,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Counts and times every request for /metrics, refused ones included (core/metrics.py).
+    "core.metrics.RequestMetricsMiddleware",
     # Bodies over the limit (413) and NUL characters (400) are refused before anything reads them.
     "core.middleware.RequestGateMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -241,8 +243,34 @@ QCLUSTER_RESTART_GRACE_SECONDS = env_float("QCLUSTER_RESTART_GRACE_SECONDS", 5.0
 WORKER_NAME = env_str("WORKER_NAME")
 if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
+    # django-q2's Redis broker, plus a list per supervised cluster of the tasks it has taken, so
+    # that a restart hands them back at once (core/taskqueue.py, operations/supervisor.py).
+    Q_CLUSTER["broker_class"] = "core.taskqueue.TrackedRedis"
 else:
     Q_CLUSTER["orm"] = "default"
+
+# --- Monitoring ---------------------------------------------------------------------------
+# /metrics (Prometheus) and the deep health check /readyz/deep are not public: they answer a
+# request that carries METRICS_TOKEN as a bearer token, or that comes from a network of
+# METRICS_ALLOWED_NETWORKS (the client's address, read behind TRUSTED_PROXY_COUNT proxies).
+# With neither set they answer 404. Development allows this machine.
+METRICS_TOKEN = env_str("METRICS_TOKEN")
+if PRODUCTION and METRICS_TOKEN and len(METRICS_TOKEN) < 32:
+    raise ImproperlyConfigured(
+        "METRICS_TOKEN is too short: use at least 32 random characters "
+        "(python -c 'import secrets; print(secrets.token_urlsafe(32))'), or leave it empty."
+    )
+METRICS_ALLOWED_NETWORKS = env_list("METRICS_ALLOWED_NETWORKS", [] if PRODUCTION else ["127.0.0.0/8", "::1/128"])
+for _network in METRICS_ALLOWED_NETWORKS:
+    try:
+        ipaddress.ip_network(_network, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"METRICS_ALLOWED_NETWORKS: {_network!r} is not an address or network (e.g. 10.0.0.0/8)."
+        ) from None
+# The dead-man's switch: the scheduler calls this address every minute (healthchecks.io and its
+# peers), so when the workers or their scheduler stop, the silence pages someone. Empty: off.
+HEARTBEAT_URL = env_str("HEARTBEAT_URL")
 
 # --- Files -------------------------------------------------------------------------------
 STATIC_URL = "/static/"
@@ -495,7 +523,7 @@ SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 if PRODUCTION:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
-    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^readyz/deep$", r"^metrics$"]
     SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 60 * 60 * 24 * 365, minimum=0)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
     SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)
@@ -537,24 +565,36 @@ USE_TZ = True
 
 # Structured logs: JSON lines in production (LOG_FORMAT=json), readable text in development.
 # Every record carries request_id, user_id and job_id when there is one.
+# gunicorn's logger reads it too, before these settings load (core.env.env_log_format).
 LOG_FORMAT = env_choice("LOG_FORMAT", "json" if PRODUCTION else "text", ("json", "text"))
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"context": {"()": "core.logging.ContextFilter"}},
+    "filters": {
+        "context": {"()": "core.logging.ContextFilter"},
+        "require_debug_false": {"()": "django.utils.log.RequireDebugFalse"},
+    },
     "formatters": {
         "text": {
             "format": "%(asctime)s %(levelname)s %(name)s [req=%(request_id)s user=%(user_id)s job=%(job_id)s] %(message)s"
         },
-        "json": {
-            "()": "pythonjsonlogger.json.JsonFormatter",
-            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s %(user_id)s %(job_id)s",
-            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+        # The same JSON as gunicorn's access and error lines (core/access_log.py).
+        "json": {"()": "core.logging.json_formatter"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["context"]},
+        "mail_admins": {
+            "level": "ERROR",
+            "filters": ["require_debug_false"],
+            "class": "django.utils.log.AdminEmailHandler",
         },
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["context"]}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {
+        # Django's own lines reach the root's handler like every other: without this its default
+        # console handler printed them a second time, unformatted, whenever DEBUG was on. Errors
+        # still email STAFF_EMAILS, as Django's default does.
+        "django": {"handlers": ["mail_admins"], "level": "INFO", "propagate": True},
         "django.db.backends": {"level": "WARNING"},
         "httpx": {"level": "WARNING"},
         "werkzeug": {"level": "WARNING"},

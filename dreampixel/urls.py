@@ -53,6 +53,8 @@ urlpatterns = [
     path("favicon.ico", views.favicon),
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),
+    path("readyz/deep", views.readyz_deep, name="readyz_deep"),
+    path("metrics", views.metrics, name="metrics"),
     *account_overrides,
     *google_overrides,
     path("accounts/", include("allauth.urls")),

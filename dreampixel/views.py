@@ -1,29 +1,23 @@
 from __future__ import annotations
 
-import logging
-import time
 from collections.abc import Callable
 from functools import wraps
 
 from django.conf import settings
-from django.contrib.staticfiles.storage import ManifestFilesMixin, staticfiles_storage
-from django.core.cache import cache
-from django.core.files.storage import default_storage
-from django.db import connection
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponsePermanentRedirect, JsonResponse
 from django.shortcuts import render
 from django.templatetags.static import static
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
-from django_q.brokers import get_broker
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from billing.models import CreditPack, Plan
 from billing.money import format_money
 from billing.pricing import SIGNUP_CREDITS
-from core.storages import storage_is_s3
+from core.metrics import process_metrics, scrape_allowed
 from generation.selectors import catalog_credit_costs, showcase_items
-
-logger = logging.getLogger(__name__)
+from operations.health import DEPENDENCIES, SERVING, CheckResult, checks_run
+from operations.metrics import site_metrics
 
 
 @require_GET
@@ -60,66 +54,48 @@ def healthz(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "ok"})
 
 
-def _check_database() -> None:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1")
-
-
-def _check_cache() -> None:
-    cache.set("readyz", "ok", 10)
-    if cache.get("readyz") != "ok":
-        raise RuntimeError("cache did not return what was written")
-
-
-def _check_broker() -> None:
-    get_broker().queue_size()
-
-
-def _check_storage() -> None:
-    if storage_is_s3(default_storage):
-        # A missing object is not an error for S3, a missing bucket or bad credentials are.
-        default_storage.connection.meta.client.head_bucket(Bucket=default_storage.bucket_name)
-    else:
-        default_storage.exists("readyz")
-
-
-def _check_static_manifest() -> None:
-    # Pages name their CSS, scripts and icons through the manifest collectstatic writes at build
-    # time; a process that started without it answers 500 on every page (only DEBUG needs none).
-    if (
-        isinstance(staticfiles_storage, ManifestFilesMixin)
-        and not settings.DEBUG
-        and not staticfiles_storage.hashed_files
-    ):
-        raise RuntimeError("no static files manifest: run collectstatic when building, then restart")
-
-
-READINESS_CHECKS: dict[str, Callable[[], None]] = {
-    "database": _check_database,
-    "static": _check_static_manifest,
-    "cache": _check_cache,
-    "queue": _check_broker,
-    "storage": _check_storage,
-}
+def _report(results: list[CheckResult]) -> JsonResponse:
+    failing = [result.name for result in results if not result.ok]
+    body = {
+        "status": "unavailable" if failing else "ok",
+        "failing": failing,
+        "checks": {result.name: result.as_dict() for result in results},
+    }
+    return JsonResponse(body, status=503 if failing else 200)
 
 
 @never_cache
 @require_GET
 def readyz(request: HttpRequest) -> JsonResponse:
-    results: dict[str, dict] = {}
-    for name, check in READINESS_CHECKS.items():
-        started = time.perf_counter()
-        try:
-            check()
-        except Exception as exc:  # any failure means "not ready"; the kind of error is enough here
-            logger.warning("readyz: %s is unavailable: %r", name, exc)
-            results[name] = {"ok": False, "error": type(exc).__name__}
-        else:
-            results[name] = {"ok": True}
-        results[name]["ms"] = round((time.perf_counter() - started) * 1000, 1)
-    failing = [name for name, result in results.items() if not result["ok"]]
-    body = {"status": "unavailable" if failing else "ok", "failing": failing, "checks": results}
-    return JsonResponse(body, status=503 if failing else 200)
+    # For the load balancer: only what this node needs to serve pages (operations/health.py).
+    return _report(checks_run(SERVING))
+
+
+@never_cache
+@require_GET
+def readyz_deep(request: HttpRequest) -> HttpResponse:
+    # For monitoring: every part, Redis and the bucket included. Not public, like /metrics.
+    allowed = scrape_allowed(request)
+    if not allowed:
+        return _not_for_you(allowed)
+    return _report(checks_run({**SERVING, **DEPENDENCIES}))
+
+
+@never_cache
+@require_GET
+def metrics(request: HttpRequest) -> HttpResponse:
+    allowed = scrape_allowed(request)
+    if not allowed:
+        return _not_for_you(allowed)
+    return HttpResponse(process_metrics() + site_metrics(), content_type=CONTENT_TYPE_LATEST)
+
+
+def _not_for_you(allowed: bool | None) -> HttpResponse:
+    if allowed is None:
+        raise Http404("metrics are off: set METRICS_TOKEN or METRICS_ALLOWED_NETWORKS")
+    response = HttpResponse("Forbidden: a bearer token or an allowed network is needed.\n", status=403)
+    response["Content-Type"] = "text/plain"
+    return response
 
 
 @require_GET

@@ -44,19 +44,24 @@ def slow_jobs_alert(now) -> Alert | None:
     return None
 
 
+def job_spend_usd() -> ExpressionWrapper:
+    """A job's estimated provider cost, from its run metrics and its model's prices (for a job
+    that made a prediction), as an expression the database sums."""
+    money: DecimalField = DecimalField(max_digits=20, decimal_places=6)
+    seconds = Coalesce(Cast(KeyTextTransform("predict_time", "metrics"), money), Value(Decimal(0)), output_field=money)
+    return ExpressionWrapper(
+        F("model__provider_usd_per_run") + F("model__provider_usd_per_second") * seconds, output_field=money
+    )
+
+
 def provider_spend_usd(now) -> Decimal:
     """Estimated provider spend over the last 24 hours, from run metrics and model prices.
 
     One SUM in the database over the indexed created_at range: no job rows come to Python."""
-    money: DecimalField = DecimalField(max_digits=20, decimal_places=6)
-    seconds = Coalesce(Cast(KeyTextTransform("predict_time", "metrics"), money), Value(Decimal(0)), output_field=money)
-    spend = ExpressionWrapper(
-        F("model__provider_usd_per_run") + F("model__provider_usd_per_second") * seconds, output_field=money
-    )
     total = (
         Job.objects.filter(created_at__gte=now - timedelta(hours=24))
         .exclude(prediction_id="")
-        .aggregate(total=Sum(spend))["total"]
+        .aggregate(total=Sum(job_spend_usd()))["total"]
     )
     return Decimal(total or 0)
 

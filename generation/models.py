@@ -279,6 +279,9 @@ class Job(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
     # The provider's run metrics (e.g. predict_time in seconds) for spend estimates.
     metrics = models.JSONField(default=dict, blank=True)
+    # When the provider finished the prediction: finished_at minus this is how long its end took
+    # to reach the job (the webhook or the poller, then copying the outputs), shown in /metrics.
+    prediction_completed_at = models.DateTimeField(null=True, blank=True)
     error_message = models.CharField(max_length=500, blank=True)  # for the person
     provider_error = models.TextField(blank=True)  # raw, for staff
     # The create form's token: a double-click or a retried POST finds the first job.

@@ -10,6 +10,8 @@ from django_q.tasks import async_task
 
 logger = logging.getLogger("generation.services")
 
+RUN_JOB_TASK = "generation.tasks.run_job"  # its one argument is the job's id
+
 
 def job_enqueue(job_id: uuid.UUID) -> bool:
     """Hand the job's run task to the queue; False if the queue could not take it.
@@ -18,7 +20,7 @@ def job_enqueue(job_id: uuid.UUID) -> bool:
     it stays queued and the sweeper sends it again once its `last_enqueued_at` is old enough.
     Whatever the broker raises (Redis, or the database for the ORM broker) is caught here."""
     try:
-        async_task("generation.tasks.run_job", str(job_id), task_name=f"job-{job_id}", group="jobs")
+        async_task(RUN_JOB_TASK, str(job_id), task_name=f"job-{job_id}", group="jobs")
     except Exception:
         logger.exception(
             "could not enqueue job %s; the sweeper will send it again", job_id, extra={"job_id": str(job_id)}

@@ -15,6 +15,7 @@ from django.views.decorators.http import require_POST
 from replicate.webhook import Webhooks, WebhookSigningSecret
 
 from core.jsonbodies import json_body_parse, short_text
+from core.metrics import webhook_refused
 from generation.models import Job, ProviderWebhook
 from generation.providers import RUNNING_STATUSES, Prediction, ProviderError, get_provider
 from generation.providers.replicate import JOB_INPUT_KEY, ReplicateProvider
@@ -78,6 +79,7 @@ def replicate_webhook(request: HttpRequest) -> HttpResponse:
         marker = str(prediction_input.get(JOB_INPUT_KEY) or "")
     except (ValueError, KeyError, TypeError) as error:  # bad signature, stale, or not a prediction
         logger.warning("rejected a Replicate webhook: %s", type(error).__name__)
+        webhook_refused("replicate")
         return JsonResponse({"error": "invalid webhook"}, status=400)
 
     # The delivery's row is saved first and marked processed only once its work is done: a

@@ -50,3 +50,21 @@ class WorkerCluster(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class MetricsTally(models.Model):
+    """A running total behind a counter of /metrics, brought up to date by the scrape that finds
+    it behind (operations/metrics.py): only what finished, or was written, since it was last
+    advanced is read, so a scrape never reads a whole table.
+
+    "jobs": jobs that became final up to `counted_until`, per model and status; "ledger": the sum
+    of the ledger's entries up to `counted_until_id`."""
+
+    name = models.CharField(max_length=32, primary_key=True)
+    counted_until = models.DateTimeField(null=True, blank=True)
+    counted_until_id = models.BigIntegerField(default=0)
+    totals = models.JSONField(default=dict)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return self.name

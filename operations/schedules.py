@@ -27,6 +27,13 @@ SCHEDULES: list[dict[str, Any]] = [
         "minutes": None,
     },
     {
+        # The dead-man's switch (operations/heartbeat.py): HEARTBEAT_URL hears from us every minute.
+        "name": "heartbeat",
+        "func": "operations.tasks.ping_heartbeat_url",
+        "schedule_type": Schedule.MINUTES,
+        "minutes": 1,
+    },
+    {
         "name": "alerts",
         "func": "operations.tasks.check_alerts",
         "schedule_type": Schedule.MINUTES,

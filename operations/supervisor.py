@@ -16,9 +16,14 @@ process of the Procfile is `manage.py supervise_qcluster`, which:
 - on SIGTERM stops the cluster within `stop_grace_seconds` (SIGKILL after it) and exits;
 - writes what it sees to `WorkerCluster` (admin home, runbook) a few times a minute.
 
-Tasks a killed cluster had taken are not lost: the Redis broker does not deliver them again,
-but their jobs are still queued (or running with a lease that runs out), and the sweeper sends
-them again within JOB_REQUEUE_AFTER_SECONDS / JOB_LEASE_SECONDS.
+Tasks a killed cluster had taken come back at once. On Redis the cluster takes each task onto
+a list of its own (core/taskqueue.py); once the supervisor has killed the cluster's whole
+process group, it hands that list back to the head of the queue (`tasks_give_back`): a job's
+run task once, and only if nobody sent the job again since (a running job's lease, which was
+the dead worker's, ends then too); heartbeats are dropped; any other task goes back as it was.
+It does so after a restart, after stopping, and when it starts (a supervisor of the same name
+that died). Should that fail (Redis down), the sweeper still sends the jobs again within
+JOB_REQUEUE_AFTER_SECONDS / JOB_LEASE_SECONDS.
 
 With several clusters on one queue another cluster may run our heartbeat task: each supervisor
 enqueues at the same rate, so an idle, healthy cluster gets none of them within the stall
@@ -38,6 +43,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -46,13 +52,18 @@ from django.conf import settings
 from django.db import DatabaseError, connection
 from django.utils import timezone
 from django_q.brokers import get_broker
+from django_q.signing import SignedPackage
 from django_q.tasks import async_task
 
+from core.taskqueue import INFLIGHT_ENV, TrackedRedis, task_of
+from generation.queue import RUN_JOB_TASK
+from generation.services import job_requeue_lost
 from operations.models import WorkerCluster
 
 logger = logging.getLogger("operations.supervisor")
 
 HEARTBEAT_FILE_ENV = "DREAMPIXEL_HEARTBEAT_FILE"
+HEARTBEAT_TASK = "operations.tasks.cluster_heartbeat"
 _finished_in_this_process = 0
 
 
@@ -69,6 +80,37 @@ def heartbeat_record() -> None:
         os.replace(partial, path)  # the supervisor never reads half a line
     except OSError as error:
         logger.warning("could not write the cluster heartbeat: %s", error)
+
+
+def tasks_give_back(holder: str) -> int:
+    """Hand what a dead cluster had taken back to the head of the queue; returns how many tasks
+    went back. Only once the cluster's every process is gone: a live one would run them too."""
+    broker = get_broker()
+    if not isinstance(broker, TrackedRedis):
+        return 0  # the ORM broker hands a task out again by itself, after Q_CLUSTER["retry"]
+    taken = broker.take(holder)
+    try:
+        again = [payload for payload in map(_to_send_again, taken) if payload is not None]
+    except Exception:
+        broker.hold(holder, taken)  # the database is down: the next give-back tries again
+        raise
+    broker.push_front(again)
+    if again:
+        logger.warning("handed %s task(s) of the dead cluster %s back to the queue", len(again), holder)
+    return len(again)
+
+
+def _to_send_again(payload: bytes) -> bytes | None:
+    task = task_of(payload)
+    if task.get("func") == HEARTBEAT_TASK:
+        return None  # meant for the dead cluster only
+    if task.get("func") == RUN_JOB_TASK and task.get("args"):
+        if not job_requeue_lost(job_id=uuid.UUID(str(task["args"][0])), enqueued_at=task["started"]):
+            return None
+        # Stamped anew: should the next cluster die too, its give-back sees a task sent after the
+        # job's last_enqueued_at, as it should.
+        return SignedPackage.dumps({**task, "started": timezone.now()})
+    return payload
 
 
 def default_name() -> str:
@@ -112,6 +154,7 @@ class Supervisor:
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, self._on_signal)
         quick_failures = 0
+        self._give_back()  # a supervisor of this name that died may have left its cluster's tasks
         while not self.stopping:
             self._start_child()
             reason = self._watch()
@@ -120,6 +163,7 @@ class Supervisor:
             lived = time.monotonic() - self.child_started
             logger.error("restarting qcluster %s: %s", self.name, reason)
             self._stop_child(grace=self.restart_grace_seconds)
+            self._give_back()
             self.restarts += 1
             self._restart_reason = reason
             self._save(restarted=True)
@@ -128,6 +172,7 @@ class Supervisor:
             self._sleep(min(2**quick_failures - 1, 30))
         logger.info("supervisor %s stopping qcluster (grace %s s)", self.name, self.stop_grace_seconds)
         self._stop_child(grace=self.stop_grace_seconds)
+        self._give_back()
         self._save(stopped=True)
         shutil.rmtree(self.heartbeat_file.parent, ignore_errors=True)
         return 0
@@ -143,7 +188,7 @@ class Supervisor:
     def _start_child(self) -> None:
         self.heartbeat_file.unlink(missing_ok=True)
         self._last_beat = ""
-        env = {**os.environ, HEARTBEAT_FILE_ENV: str(self.heartbeat_file)}
+        env = {**os.environ, HEARTBEAT_FILE_ENV: str(self.heartbeat_file), INFLIGHT_ENV: self.name}
         # A session of its own: one signal reaches the cluster's every process.
         self.child = subprocess.Popen(self.command, env=env, start_new_session=True)  # noqa: S603 (our own command)
         self.child_started = self._last_progress = time.monotonic()
@@ -200,7 +245,7 @@ class Supervisor:
         try:
             self._broker = self._broker or get_broker()
             async_task(
-                "operations.tasks.cluster_heartbeat",
+                HEARTBEAT_TASK,
                 task_name=f"heartbeat-{self.name}",
                 save=False,
                 broker=self._broker,
@@ -224,10 +269,18 @@ class Supervisor:
             except subprocess.TimeoutExpired:
                 logger.error("qcluster %s did not stop within %s s: killing it", self.name, grace)
         # Whatever is left of the group (all of it after a timeout, or workers orphaned by a
-        # dead sentinel) goes now: the jobs they held come back through the sweeper.
+        # dead sentinel) goes now; what they held is handed back once none of them is left.
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(child.pid, signal.SIGKILL)
         child.wait()
+        _wait_for_group(child.pid)
+
+    def _give_back(self) -> None:
+        try:
+            tasks_give_back(self.name)
+        except Exception as error:  # Redis or the database down: the sweeper sends the jobs again
+            logger.warning("supervisor %s could not hand back its cluster's tasks: %s", self.name, error)
+            connection.close()
 
     # -- what staff see ---------------------------------------------------------------------
 
@@ -252,3 +305,40 @@ class Supervisor:
         except DatabaseError as error:  # best effort: the database may be the thing that is down
             logger.warning("supervisor %s could not save its status: %s", self.name, error)
             connection.close()
+
+
+def _wait_for_group(pgid: int, timeout: float = 5.0) -> None:
+    # SIGKILLed processes close their connections as they exit, a moment after killpg returns;
+    # a task the broker handed one of them in that moment is on the list by then. Members left
+    # to us to reap (when we are a container's first process) are reaped here.
+    until = time.monotonic() + timeout
+    while time.monotonic() < until:
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(-pgid, os.WNOHANG)
+        if not _group_running(pgid):
+            return
+        time.sleep(0.02)
+
+
+def _group_running(pgid: int) -> bool:
+    """Whether a process of the group still runs. A zombie does not: it has closed its
+    connections and only waits for its parent (often init) to collect it."""
+    try:
+        entries = list(Path("/proc").iterdir())
+    except OSError:  # no /proc: ask the kernel, which counts zombies too
+        try:
+            os.killpg(pgid, 0)
+        except (ProcessLookupError, PermissionError):
+            return False
+        return True
+    for entry in entries:
+        if not entry.name.isdigit():
+            continue
+        try:
+            # After the command name (which may hold spaces): state, parent, process group, ...
+            state, _, group = (entry / "stat").read_text().rsplit(")", 1)[1].split()[:3]
+        except (OSError, ValueError):
+            continue
+        if int(group) == pgid and state != "Z":
+            return True
+    return False

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from operations.alerts import alerts_check
 from operations.cleanup import cleanup_run
+from operations.heartbeat import heartbeat_ping
 
 
 def cleanup() -> dict[str, int]:
@@ -12,6 +13,11 @@ def cleanup() -> dict[str, int]:
 
 def check_alerts() -> list[str]:
     return [alert.key for alert in alerts_check()]
+
+
+def ping_heartbeat_url() -> bool:
+    # Every minute, while the scheduler and a worker run: its silence is the alert.
+    return heartbeat_ping()
 
 
 def cluster_heartbeat() -> None:

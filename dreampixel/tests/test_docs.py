@@ -31,3 +31,12 @@ def test_readme_gives_the_two_setup_commands():
     readme = (ROOT / "README.md").read_text()
     commands = re.findall(r"```sh\n(.*?)\n```", readme, re.DOTALL)
     assert commands[:2] == ["make dev", "make test"]
+
+
+def test_every_alert_rule_has_a_promtool_test_and_a_runbook_entry():
+    rules = set(re.findall(r"^\s+- alert: (\w+)$", (ROOT / "monitoring" / "alerts.yml").read_text(), re.MULTILINE))
+    tested = set(re.findall(r"alertname: (\w+)", (ROOT / "monitoring" / "alerts_test.yml").read_text()))
+    explained = set(re.findall(r"^### (\w+)$", (ROOT / "docs" / "runbook.md").read_text(), re.MULTILINE))
+    assert rules, "no rules found"
+    assert rules <= tested, f"alerts without a test: {sorted(rules - tested)}"
+    assert rules <= explained, f"alerts the runbook does not explain: {sorted(rules - explained)}"

@@ -50,6 +50,8 @@ class Prediction:
     metrics: dict = field(default_factory=dict)
     # The job the prediction was made for, as it travels with the prediction (see JOB_INPUT_KEY).
     job_id: str = ""
+    # When the provider says it finished; None while it runs, or when the provider does not say.
+    completed_at: datetime | None = None
 
     @property
     def is_final(self) -> bool:

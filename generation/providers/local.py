@@ -21,6 +21,7 @@ from pathlib import Path
 
 import av
 import httpx
+from django.utils import timezone
 from PIL import Image, ImageDraw, ImageFilter, ImageOps
 
 from generation.providers.base import Prediction, PredictionRequest, ProviderError, decode_data_url
@@ -233,6 +234,7 @@ class LocalProvider:
             status="succeeded",
             outputs=outputs,
             metrics={"predict_time": round(time.monotonic() - started, 3)},
+            completed_at=timezone.now(),
         )
 
     @staticmethod

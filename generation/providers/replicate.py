@@ -99,11 +99,15 @@ class _TimeoutFloor(httpx.BaseTransport):
         self._inner.close()
 
 
-def _created_at(item: dict) -> datetime | None:
+def _timestamp(value: Any) -> datetime | None:
     try:
-        return datetime.fromisoformat(str(item.get("created_at") or "").replace("Z", "+00:00"))
+        return datetime.fromisoformat(str(value or "").replace("Z", "+00:00"))
     except ValueError:
         return None
+
+
+def _created_at(item: dict) -> datetime | None:
+    return _timestamp(item.get("created_at"))
 
 
 def _job_marker(item: dict) -> str:
@@ -126,6 +130,8 @@ def prediction_from_json(data: Any) -> Prediction:
         error="" if error is None else str(error),
         metrics=dict(metrics) if isinstance(metrics, dict) else {},
         job_id=_job_marker(data),
+        # When the prediction ended: the metrics measure how long its job took to finish after it.
+        completed_at=_timestamp(data.get("completed_at")),
     )
 
 

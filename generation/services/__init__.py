@@ -38,7 +38,7 @@ from generation.services.finishing import job_fail, job_finish, job_succeed, job
 from generation.services.polling import poller_kick, predictions_poll, predictions_poll_pass
 from generation.services.running import job_run
 from generation.services.staff import job_cancel_by_staff, job_refund_by_staff, job_rerun_by_staff, report_decide
-from generation.services.sweeping import sweep_stuck_jobs
+from generation.services.sweeping import job_requeue_lost, sweep_stuck_jobs
 
 __all__ = [
     "MAX_PROMPT_LENGTH",
@@ -59,6 +59,7 @@ __all__ = [
     "job_finish",
     "job_refund_by_staff",
     "job_report",
+    "job_requeue_lost",
     "job_rerun_by_staff",
     "job_run",
     "job_share",

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Iterable
+from datetime import datetime
 from functools import partial
 
 from django.db import transaction
@@ -64,14 +65,30 @@ def job_finish(*, job: Job, prediction: Prediction) -> bool:
     if prediction.status == "aborted":
         # Replicate could not start it before its deadline: the provider's trouble, not the prompt's.
         error = prediction.error or "prediction aborted before it started"
-        return job_fail(job_id=job.pk, message=MESSAGE_UNAVAILABLE, provider_error=error, metrics=prediction.metrics)
+        return job_fail(
+            job_id=job.pk,
+            message=MESSAGE_UNAVAILABLE,
+            provider_error=error,
+            metrics=prediction.metrics,
+            completed_at=prediction.completed_at,
+        )
     if prediction.status != "succeeded":
         error = prediction.error or f"prediction {prediction.status}"
-        return job_fail(job_id=job.pk, message=failure_message(error), provider_error=error, metrics=prediction.metrics)
+        return job_fail(
+            job_id=job.pk,
+            message=failure_message(error),
+            provider_error=error,
+            metrics=prediction.metrics,
+            completed_at=prediction.completed_at,
+        )
     if not prediction.outputs:
         # What a safety filter returns: success with nothing in it.
         return job_fail(
-            job_id=job.pk, message=MESSAGE_BLOCKED, provider_error="empty output", metrics=prediction.metrics
+            job_id=job.pk,
+            message=MESSAGE_BLOCKED,
+            provider_error="empty output",
+            metrics=prediction.metrics,
+            completed_at=prediction.completed_at,
         )
 
     provider = get_provider(job.provider)
@@ -91,14 +108,20 @@ def job_finish(*, job: Job, prediction: Prediction) -> bool:
     held_back = job.num_outputs - len(urls)
     if not stored:
         lost, lost_error = problems[0] if problems else (MESSAGE_BLOCKED, "no output")
-        return job_fail(job_id=job.pk, message=lost, provider_error=lost_error, metrics=prediction.metrics)
+        return job_fail(
+            job_id=job.pk,
+            message=lost,
+            provider_error=lost_error,
+            metrics=prediction.metrics,
+            completed_at=prediction.completed_at,
+        )
 
     failed = job.num_outputs - len(stored)
     note = _lost_results_note(job=job, failed=failed, held_back=held_back) if failed else ""
     staff_note = [error for _, error in problems] + ([f"{held_back} not returned"] if held_back else [])
     succeeded = job_succeed(
         job_id=job.pk, user_id=job.user_id, outputs=stored, metrics=prediction.metrics, failed=failed,
-        message=note, provider_error="; ".join(staff_note),
+        message=note, provider_error="; ".join(staff_note), completed_at=prediction.completed_at,
     )  # fmt: skip
     if succeeded:
         return True
@@ -125,12 +148,14 @@ def job_succeed(
     failed: int = 0,
     message: str = "",
     provider_error: str = "",
+    completed_at: datetime | None = None,
 ) -> bool:
     """Mark the job succeeded with its outputs, and refund each result it asked for and did not
-    get (`failed`, the last ones), all in one transaction. False if it had finished already."""
+    get (`failed`, the last ones), all in one transaction. False if it had finished already.
+    `completed_at`: when the provider says the prediction ended (how long finishing took)."""
     with transaction.atomic():
         fields = {"status": Status.SUCCEEDED, "finished_at": timezone.now(), "lease_until": None}
-        fields |= {"metrics": metrics or {}, "failed_outputs": failed}
+        fields |= {"metrics": metrics or {}, "failed_outputs": failed, "prediction_completed_at": completed_at}
         if message:
             fields |= {"error_message": message[:500], "provider_error": provider_error}
         updated = Job.objects.filter(pk=job_id, status=Status.RUNNING).update(**fields)
@@ -148,8 +173,8 @@ def job_succeed(
                 )
                 for index, output in enumerate(outputs)
             )
-            if failed:
-                count = Job.objects.values_list("num_outputs", flat=True).get(pk=job_id)
+            count, cost = Job.objects.values_list("num_outputs", "cost").get(pk=job_id)
+            if failed and cost:  # a job on the house (cost 0) was never charged
                 results_refund(job_id=job_id, indexes=range(count - failed, count), count=count, memo="Not delivered")
     if updated:
         logger.info("job succeeded", extra={"job_id": str(job_id), "failed_outputs": failed})
@@ -187,6 +212,7 @@ def job_fail(
     message: str,
     provider_error: str = "",
     metrics: dict | None = None,
+    completed_at: datetime | None = None,
     status: str = Status.FAILED,
     actor: User | None = None,
     memo: str = "",
@@ -210,6 +236,8 @@ def job_fail(
         }
         if metrics:
             fields["metrics"] = metrics
+        if completed_at:
+            fields["prediction_completed_at"] = completed_at
         updated = Job.objects.filter(pk=job_id, status__in=[Status.QUEUED, Status.RUNNING]).update(**fields)
         if updated and charged:
             # The row is ours until the transaction ends: its number of results is settled.

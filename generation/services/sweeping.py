@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+import uuid
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db.models import Q
@@ -67,3 +68,20 @@ def _sweep_overdue(job_id, deadline_before) -> str:
         return "finished"
     job_prediction_cancel(job)
     return "failed" if job_fail(job_id=job.pk, message=MESSAGE_TIMEOUT, provider_error="swept: past deadline") else ""
+
+
+def job_requeue_lost(*, job_id: uuid.UUID, enqueued_at: datetime) -> bool:
+    """A run task of this job, enqueued at `enqueued_at`, was held by a cluster that is now dead
+    (`supervise_qcluster` hands such tasks back after a restart). True: the caller sends it
+    again now, and the job is marked as sent. False when the job is final, or when it was sent
+    again after that task (by the sweeper, or an earlier give-back): whoever sent it later
+    decided, so the job gets one new task, not two.
+
+    A running job's lease belonged to the dead cluster's worker: it ends now, so the task sent
+    again takes the job over at once instead of a minute later."""
+    now = timezone.now()
+    not_sent_since = Q(pk=job_id) & (Q(last_enqueued_at__lte=enqueued_at) | Q(last_enqueued_at__isnull=True))
+    return bool(
+        Job.objects.filter(not_sent_since, status=Status.QUEUED).update(last_enqueued_at=now)
+        or Job.objects.filter(not_sent_since, status=Status.RUNNING).update(last_enqueued_at=now, lease_until=now)
+    )

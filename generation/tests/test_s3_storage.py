@@ -62,12 +62,14 @@ def test_another_users_file_never_gets_a_signed_url(client, creator, s3):
     assert client.get(reverse("output_file", args=[job.outputs.get().id])).status_code == 404
 
 
-def test_readyz_checks_the_bucket(client, s3, settings):
+def test_the_deep_health_check_checks_the_bucket(client, s3, settings):
     endpoint, _, _ = s3
-    assert client.get("/readyz").json()["checks"]["storage"]["ok"]
+    settings.METRICS_ALLOWED_NETWORKS = ["127.0.0.1/32"]  # the test client's address
+    assert client.get("/readyz/deep").json()["checks"]["storage"]["ok"]
     settings.STORAGES = {**settings.STORAGES, "default": s3_storage_settings(endpoint, "no-such-bucket")}
-    body = client.get("/readyz").json()
+    body = client.get("/readyz/deep").json()
     assert body["failing"] == ["storage"]
+    assert client.get("/readyz").status_code == 200  # a lost bucket does not take the node out of rotation
 
 
 def test_no_acl_is_sent_so_a_bucket_with_ownership_enforced_takes_every_write(client, creator, settings):

@@ -69,5 +69,7 @@ def production_env(scratch_database, s3_bucket, mailbox, redis_url) -> dict[str,
         "LOG_LEVEL": "WARNING",
         **s3_bucket,
         **mailbox.settings(),
+        # What monitoring reads /metrics and /readyz/deep with.
+        "METRICS_TOKEN": "deploy-test-metrics-" + uuid.uuid4().hex,
         **production_secrets(),
     }

@@ -16,6 +16,7 @@ import signal
 import subprocess
 import time
 
+import httpx
 import pytest
 
 from tests.deploy import journey
@@ -80,7 +81,13 @@ def test_the_site_runs_from_the_image(built, production_env, mailbox):
             browser = journey.Browser(f"http://127.0.0.1:{port}")
             ready = browser.get("/readyz")
             assert ready.status_code == 200, ready.text
-            assert set(json.loads(ready.text)["checks"]) >= {"database", "static", "cache", "queue", "storage"}
+            assert set(json.loads(ready.text)["checks"]) == {"database", "static_files"}
+            # Monitoring's deep check reaches Redis, the queue and the bucket from the image too.
+            deep = httpx.get(
+                f"http://127.0.0.1:{port}/readyz/deep", headers={"Authorization": f"Bearer {env['METRICS_TOKEN']}"}
+            )
+            assert deep.status_code == 200, deep.text
+            assert set(json.loads(deep.text)["checks"]) >= {"database", "static_files", "cache", "queue", "storage"}
             health = subprocess.run(
                 image.command(["python", "/app/deploy/healthcheck.py", "web"], env), capture_output=True, timeout=30
             )

@@ -15,6 +15,7 @@ import signal
 import time
 
 import pytest
+from django_q.models import Schedule, Task
 
 from accounts.tests.factories import UserFactory
 from billing.services import credits_grant
@@ -55,7 +56,7 @@ def queue(monkeypatch, redis_url, settings):
     name = use_queue(monkeypatch, redis_url)
     yield name
     client = redis.from_url(redis_url)
-    client.delete(f"django_q:{name}:q", *client.keys(f"django_q:{name}:cluster:*"))
+    client.delete(f"django_q:{name}:q", *client.keys(f"django_q:{name}:*"))
 
 
 def supervisor_args(name: str) -> list[str]:
@@ -71,14 +72,17 @@ def make_jobs(user, count: int, prefix: str) -> list[Job]:
     ]
 
 
-def run_until_final(jobs, timeout: float) -> None:
-    """What the schedule does every minute, every half second here."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+def run_until_final(jobs, timeout: float, *, sweep_every: float = 0.5, first_sweep: float = 0.0) -> None:
+    """What the schedule does every minute, every half second here unless told."""
+    started = time.monotonic()
+    next_sweep = started + first_sweep
+    while time.monotonic() < started + timeout:
         if not Job.objects.filter(pk__in=[j.pk for j in jobs]).exclude(status__in=Job.FINAL_STATUSES).exists():
             return
-        sweep_stuck_jobs()
-        time.sleep(0.5)
+        if time.monotonic() >= next_sweep:
+            sweep_stuck_jobs()
+            next_sweep += sweep_every
+        time.sleep(0.2)
 
 
 def wait_for_heartbeats(name: str, timeout: float = 30) -> WorkerCluster:
@@ -189,3 +193,71 @@ def test_a_killed_monitor_or_pusher_costs_seconds_and_no_job(user, queue, redis_
         stop(supervisor, timeout=5)
     assert_every_job_final_and_paid_once(jobs, capsys, f"seed {SEED}: monitor and pusher killed")
     assert set(Job.objects.filter(pk__in=[j.pk for j in jobs]).values_list("status", flat=True)) == {"succeeded"}
+
+
+def runs_of(job: Job) -> int:
+    # Each run of a job's task is saved under the job's task name (generation/queue.py); a task
+    # lost with a dead cluster never ran, so never saved.
+    return Task.objects.filter(name=f"job-{job.id}").count()
+
+
+def test_a_wedged_cluster_s_jobs_are_final_within_90_seconds_of_the_kill(user, queue, redis_url, tmp_path, capsys,
+                                                                          settings):  # fmt: skip
+    # The Procfile's worker as production runs it: its default windows (a minute's stall before a
+    # restart), a minute's lease, and the sweeper every minute sending again what waited a minute,
+    # at the phase that helps least here (run by the test: the cluster's scheduler runs no other).
+    # The cluster takes two tasks ahead of its two workers.
+    settings.JOB_REQUEUE_AFTER_SECONDS = 60
+    Schedule.objects.all().delete()
+    env = cluster_env(redis_url=redis_url, name=queue, Q_WORKERS="2", JOB_LEASE_SECONDS="60",
+                      LOCAL_RENDER_DELAY_MS="50")  # fmt: skip
+    supervisor = start(["supervise_qcluster", "--name", queue], env, tmp_path / "supervisor.log")
+    try:
+        wait_for_heartbeats(queue)
+        for worker in cluster_processes(qcluster_pid(supervisor.pid), workers=2)["workers"]:
+            os.kill(worker, signal.SIGKILL)  # idle: one of them held the internal queue's lock
+        killed_at = time.monotonic()
+        jobs = make_jobs(user, 4, "waiting")
+        run_until_final(jobs, timeout=150, sweep_every=60, first_sweep=30)
+        took = time.monotonic() - killed_at
+        log = (tmp_path / "supervisor.log").read_text()[-3000:]
+        assert WorkerCluster.objects.get(name=queue).restarts == 1, log
+        assert took < 90, f"the jobs were final {took:.0f} s after the kill\n{log}"
+    finally:
+        stop(supervisor, timeout=25)
+    assert_every_job_final_and_paid_once(jobs, capsys, "wedged cluster restarted")
+    assert set(Job.objects.filter(pk__in=[j.pk for j in jobs]).values_list("status", flat=True)) == {"succeeded"}
+    assert [runs_of(job) for job in jobs] == [1, 1, 1, 1]  # each sent again once, run once
+
+
+def test_a_cluster_killed_outright_hands_back_its_running_job_at_once(user, queue, redis_url, tmp_path, capsys):
+    # A job running when its whole cluster dies (the OOM killer, a node lost) held a minute's lease;
+    # the restarted cluster takes it over at once. No sweeper runs here: only the hand-back can.
+    Schedule.objects.all().delete()
+    env = cluster_env(redis_url=redis_url, name=queue, Q_WORKERS="1", JOB_LEASE_SECONDS="60",
+                      LOCAL_RENDER_DELAY_MS="3000")  # fmt: skip
+    # A stall window longer than a render: the one worker is busy for three seconds at a time.
+    args = [*supervisor_args(queue), "--stall-seconds", "15"]
+    supervisor = start(args, env, tmp_path / "supervisor.log")
+    try:
+        wait_for_heartbeats(queue)
+        cluster = qcluster_pid(supervisor.pid)
+        jobs = make_jobs(user, 3, "held")
+        deadline = time.monotonic() + 15
+        while not Job.objects.filter(pk__in=[j.pk for j in jobs], status=Job.Status.RUNNING).exists():
+            assert time.monotonic() < deadline, "no job started"
+            time.sleep(0.05)
+        os.killpg(cluster, signal.SIGKILL)  # every process of the cluster, at once
+        killed_at = time.monotonic()
+        run_until_final(jobs, timeout=40, first_sweep=3600)
+        took = time.monotonic() - killed_at
+        log = (tmp_path / "supervisor.log").read_text()[-3000:]
+        assert took < 20, f"the jobs were final {took:.0f} s after the kill\n{log}"
+        assert "back to the queue" in (tmp_path / "supervisor.log").read_text(), log
+    finally:
+        stop(supervisor, timeout=5)
+    assert_every_job_final_and_paid_once(jobs, capsys, "cluster killed")
+    finished = Job.objects.filter(pk__in=[j.pk for j in jobs])
+    assert set(finished.values_list("status", flat=True)) == {"succeeded"}
+    assert sorted(finished.values_list("attempts", flat=True)) == [1, 1, 2]  # the one killed mid-render, again
+    assert [runs_of(job) for job in jobs] == [1, 1, 1]

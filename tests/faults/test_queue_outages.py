@@ -66,7 +66,16 @@ def test_with_redis_down_pages_answer_and_what_needs_it_says_503(client, user, o
     # Signed in: the session is read from the database.
     assert client.get(reverse("job_detail", args=[job.id])).status_code == 200
     assert client.get(reverse("gallery")).status_code == 200
-    assert client.get("/readyz").status_code == 503
+    # The load balancer keeps this node, and every other: their pages work from the database.
+    # Monitoring sees the outage, in the deep check and in /metrics.
+    assert client.get("/readyz").status_code == 200
+    settings.METRICS_TOKEN, settings.METRICS_ALLOWED_NETWORKS = "a-monitoring-token-of-at-least-32-chars", []
+    monitoring = {"HTTP_AUTHORIZATION": f"Bearer {settings.METRICS_TOKEN}"}
+    deep = client.get("/readyz/deep", **monitoring)
+    assert deep.status_code == 503 and "cache" in deep.json()["failing"]
+    scraped = client.get("/metrics", **monitoring)
+    assert scraped.status_code == 200
+    assert 'dreampixel_dependency_up{dependency="cache"} 0.0' in scraped.content.decode()
 
     # Creating needs the rate limits in Redis: a clear 503, nothing charged.
     data = {"model": model.pk, "aspect_ratio": "square", "prompt": "During", "form_token": str(uuid.uuid4())}

@@ -19,6 +19,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.tests.factories import UserFactory
+from billing.backoffice import outstanding_credits
 from billing.models import CreditAccount
 from billing.services import credits_grant
 from generation.models import Job, JobOutput
@@ -313,3 +314,27 @@ def test_a_heavy_users_favourites_are_read_through_their_own_index(client, creat
     plan = plan_of(query)
     assert "generation_job_user_fav_idx" in plan and "Seq Scan" not in plan, plan
     assert client.get(reverse("gallery"), {"fav": "1"}).content.decode().count('class="tile-caption">') == 2
+
+
+def test_a_metrics_scrape_reads_no_big_table_whole(client, creator, settings):
+    # Once the tallies have caught up (the first scrapes after a deploy add the existing ledger up,
+    # a million entries at a time), a scrape reads the jobs in flight, the last stretch of finished
+    # jobs and new entries, and the few failing or indebted rows, each through an index.
+    settings.METRICS_TOKEN, settings.METRICS_ALLOWED_NETWORKS = "a-monitoring-token-of-at-least-32-chars", []
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {settings.METRICS_TOKEN}"}
+    bulk_jobs(creator, age="2 hours")
+    spread_ledger()
+    assert client.get("/metrics", **auth).status_code == 200
+    with time_machine.travel(timezone.now() + timedelta(minutes=2)):
+        assert client.get("/metrics", **auth).status_code == 200  # the tallies move on
+        with CaptureQueriesContext(connection) as captured:
+            scraped = client.get("/metrics", **auth).content.decode()
+    # ...and still adds up to what the admin home counts the slow way.
+    outstanding = re.search(r"^dreampixel_credits_outstanding (\S+)$", scraped, re.MULTILINE)
+    assert float(outstanding.group(1)) == outstanding_credits()["credits"]
+    big = ("generation_job", "billing_ledgerentry", "billing_creditaccount")
+    reads = [q["sql"] for q in captured.captured_queries if any(f'FROM "{table}"' in q["sql"] for table in big)]
+    assert len(reads) == 5  # jobs in flight, the longest running, finished since, new entries, debts
+    for sql in reads:
+        plan = plan_of(sql)
+        assert not any(f"Seq Scan on {table}" in plan for table in big), f"{sql}\n{plan}"

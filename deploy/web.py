@@ -27,7 +27,9 @@ from __future__ import annotations
 
 import ctypes
 import ipaddress
+import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -39,6 +41,11 @@ from pathlib import Path
 from typing import IO, NoReturn
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))  # the project, for the one rule on log formats it shares
+from django.core.exceptions import ImproperlyConfigured  # noqa: E402
+
+from core.env import env_log_format  # noqa: E402
+
 TEMPLATE = HERE / "nginx.conf"
 # The photo uploads: ten photos of 10 MB and their form (generation/apps.py registers them with core/middleware.py).
 MAX_UPLOAD = "101m"
@@ -49,8 +56,51 @@ GUNICORN_STOP_SECONDS = 15
 PR_SET_PDEATHSIG = 1
 
 
+# nginx's error lines: "2026/12/07 11:40:29 [error] 7378#7378: *2 upstream prematurely closed ..."
+NGINX_ERROR_LINE = re.compile(
+    r"(?P<date>\d{4}/\d\d/\d\d) (?P<clock>[\d:]+) \[(?P<level>\w+)\] (?:[\d#]+: )?(?P<message>.*)"
+)
+NGINX_LEVELS = {"debug": "DEBUG", "info": "INFO", "notice": "INFO", "warn": "WARNING", "error": "ERROR"}
+
+
+def json_logs() -> bool:
+    try:
+        return env_log_format() == "json"
+    except ImproperlyConfigured as error:  # it names the variable, as the app would
+        print(f"web: {error}", file=sys.stderr, flush=True)
+        sys.exit(1)
+
+
+def log_line(message: str, level: str = "ERROR", logger: str = "web") -> str:
+    """A line of this launcher's (or nginx's) in the format of the application's own lines:
+    with LOG_FORMAT=json every line of the web process is one JSON object."""
+    if not json_logs():
+        return f"{logger}: {message}"
+    when = time.strftime("%Y-%m-%d %H:%M:%S")
+    return json.dumps({"time": when, "level": level, "logger": logger, "message": message})
+
+
+def nginx_line(line: str) -> str:
+    """nginx's access lines are JSON already (deploy/nginx.conf); its error lines are text."""
+    if not json_logs() or line.startswith("{"):
+        return line
+    match = NGINX_ERROR_LINE.match(line)
+    if not match:
+        return log_line(line, logger="web.front")
+    return json.dumps({
+        "time": f"{match['date'].replace('/', '-')} {match['clock']}",
+        "level": NGINX_LEVELS.get(match["level"], "CRITICAL"),
+        "logger": "web.front",
+        "message": match["message"],
+    })  # fmt: skip
+
+
+def say(message: str, level: str = "ERROR") -> None:
+    print(log_line(message, level), file=sys.stderr, flush=True)
+
+
 def fail(message: str) -> NoReturn:
-    print(f"web: {message}", file=sys.stderr, flush=True)
+    say(message)
     sys.exit(1)
 
 
@@ -108,8 +158,8 @@ def start(command: list[str], env: dict[str, str] | None = None, *, relay: bool 
 
 def _relay(stream: IO[bytes]) -> None:
     for line in stream:
-        sys.stderr.buffer.write(line)
-        sys.stderr.buffer.flush()
+        sys.stderr.write(nginx_line(line.decode(errors="replace").rstrip("\n")) + "\n")
+        sys.stderr.flush()
 
 
 def stop(process: subprocess.Popen, sig: int, seconds: float) -> None:
@@ -191,11 +241,11 @@ def serve(gunicorn: list[str], nginx: str, run: Path, port: int) -> int:
         while not stopping:
             if app.poll() is not None:
                 code = app.returncode or 1
-                print(f"web: gunicorn exited ({app.returncode}); stopping", file=sys.stderr, flush=True)
+                say(f"gunicorn exited ({app.returncode}); stopping")
                 break
             if front_process is not None and front_process.poll() is not None:
                 code = front_process.returncode or 1
-                print(f"web: nginx exited ({front_process.returncode}); stopping", file=sys.stderr, flush=True)
+                say(f"nginx exited ({front_process.returncode}); stopping")
                 break
             time.sleep(0.2)
     finally:

@@ -158,8 +158,16 @@ def test_uploads_have_a_limit_of_their_own(client, creator, edit_model, settings
 
 def test_the_workers_decoding_is_stopped_at_its_time_limit_and_the_job_refunded(client, creator, edit_model, settings):
     settings.UPLOAD_PROCESS_SECONDS = 0.3
+    # A real 40 MP colour photo, progressive: decoding and writing it again takes over a second
+    # here, several times the limit, even on a quick machine.
+    gradient = Image.linear_gradient("L").resize((7_000, 5_700))
+    colours = (
+        gradient,
+        gradient.transpose(Image.Transpose.FLIP_LEFT_RIGHT),
+        gradient.transpose(Image.Transpose.FLIP_TOP_BOTTOM),
+    )
     buffer = io.BytesIO()
-    Image.linear_gradient("L").resize((7_000, 5_700)).save(buffer, format="JPEG", quality=90)  # a real 40 MP photo
+    Image.merge("RGB", colours).save(buffer, format="JPEG", quality=90, progressive=True)
     client.force_login(creator)
     assert post_edit(client, edit_model, SimpleUploadedFile("big.jpg", buffer.getvalue())).status_code == 302
     job = Job.objects.get()

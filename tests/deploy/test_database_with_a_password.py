@@ -75,7 +75,7 @@ def test_the_suite_runs_on_a_database_that_asks_for_a_password(password_only_pos
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
     result = subprocess.run(
         [str(ROOT / ".venv" / "bin" / "pytest"), "-q", "-p", "no:cacheprovider", "--create-db",
-         "dreampixel/tests/test_health.py::test_readyz_is_ok_when_every_part_is_reachable",
+         "dreampixel/tests/test_health.py::test_readyz_asks_only_what_this_node_needs_to_serve_pages",
          "tests/faults/test_prediction_lookup.py::test_a_database_connection_cut_while_saving_the_prediction_id_is_retried_not_failed",
          "tests/faults/test_connection_cuts.py::test_charges_cut_mid_transaction_land_exactly_once"],
         cwd=ROOT, env={**env, "DATABASE_URL": url}, capture_output=True, text=True, timeout=300,

@@ -32,6 +32,7 @@ from django.db import connection, migrations
 
 from core.keyset import Key, KeysetPage
 from generation.models import Job, JobOutput
+from generation.selectors import GALLERY_TILE_FIELDS
 
 WINDOW = 500
 CONFIG = "english"
@@ -160,20 +161,7 @@ def gallery_search_page(
     jobs = jobs[:size]
     order = {job_id: position for position, (job_id, _) in enumerate(jobs)}
     outputs = sorted(
-        JobOutput.objects.filter(job_id__in=order)
-        .select_related("job")
-        .only(
-            "id",
-            "index",
-            "thumbnail",
-            "content_type",
-            "created_at",
-            "job__id",
-            "job__prompt",
-            "job__kind",
-            "job__created_at",
-            "job__favourite",
-        ),
+        JobOutput.objects.filter(job_id__in=order).select_related("job").only(*GALLERY_TILE_FIELDS),
         key=lambda output: (order[output.job_id], -output.index),
     )
     last = jobs[-1] if jobs else None

@@ -109,25 +109,29 @@ def user_batches(*, user: User) -> QuerySet[Batch]:
     return Batch.objects.filter(user=user, deleted_at__isnull=True)
 
 
+# Only what a gallery tile shows (templates/generation/gallery.html): a page renders dozens of
+# them, and a field left out would be read with a query of its own per tile.
+GALLERY_TILE_FIELDS = (
+    "id",
+    "index",
+    "thumbnail",
+    "content_type",
+    "created_at",
+    "job__id",
+    "job__prompt",
+    "job__kind",
+    "job__created_at",
+    "job__num_outputs",
+    "job__failed_outputs",
+    "job__favourite",
+)
+
+
 def gallery_outputs(*, user: User, kind: str | None = None, favourites: bool = False) -> QuerySet[JobOutput]:
-    # Only what a gallery tile shows: the page renders dozens of these per request.
     outputs = (
         JobOutput.objects.filter(job__user=user, job__deleted_at__isnull=True, job__status=Job.Status.SUCCEEDED)
         .select_related("job")
-        .only(
-            "id",
-            "index",
-            "thumbnail",
-            "content_type",
-            "created_at",
-            "job__id",
-            "job__prompt",
-            "job__kind",
-            "job__created_at",
-            "job__num_outputs",
-            "job__failed_outputs",
-            "job__favourite",
-        )
+        .only(*GALLERY_TILE_FIELDS)
     )
     if kind:
         outputs = outputs.filter(job__kind=kind)

@@ -7,6 +7,8 @@ import re
 import zipfile
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from accounts.tests.factories import UserFactory
@@ -154,3 +156,14 @@ def test_search_results_page_older_through_both_steps_without_skipping_or_repeat
         params = {"q": "kite", "before": older.group(1)}
         assert "Newest" in page or len(seen) <= 2
     assert seen == ["8", "6", "5", "3", "2", "0"]
+
+
+def test_search_results_take_the_same_few_queries_however_many_match(client, creator, django_assert_max_num_queries):
+    _finished(creator, "A lighthouse at dawn")
+    client.force_login(creator)
+    with CaptureQueriesContext(connection) as one_result:
+        assert _captions(client, q="lighthouse") == ["A lighthouse at dawn"]
+    for n in range(8):
+        _finished(creator, f"A lighthouse, number {n}")
+    with django_assert_max_num_queries(len(one_result)):
+        assert len(_captions(client, q="lighthouse")) == 9

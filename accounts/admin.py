@@ -78,10 +78,15 @@ class UserAdmin(DjangoUserAdmin):
             )  # fmt: skip
         return entry
 
+    def people_to_act_on(self, request, queryset):
+        """The chosen accounts an action may touch: staff accounts only by a superuser."""
+        if request.user.is_superuser:
+            return queryset
+        return queryset.filter(is_staff=False, is_superuser=False)
+
     @admin.action(description="Send a password-reset email…", permissions=["change"])
     def send_password_reset(self, request, queryset):
-        if not request.user.is_superuser:
-            queryset = queryset.filter(is_staff=False, is_superuser=False)  # staff accounts: superusers only
+        queryset = self.people_to_act_on(request, queryset)
         reason = ask_reason(self, request, queryset, title="Send these people a password-reset email")
         if not isinstance(reason, str):
             return reason

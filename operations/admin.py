@@ -134,8 +134,7 @@ class BackOfficeUserAdmin(StaffReasonAdminMixin, UserAdmin):
 
     @admin.action(description="Suspend (no new jobs)", permissions=["change"])
     def suspend(self, request, queryset):
-        if not request.user.is_superuser:
-            queryset = queryset.filter(is_staff=False, is_superuser=False)  # staff accounts: superusers only
+        queryset = self.people_to_act_on(request, queryset)
         reason = ask_reason(self, request, queryset, title="Suspend these people (no new jobs)")
         if not isinstance(reason, str):
             return reason
@@ -144,8 +143,7 @@ class BackOfficeUserAdmin(StaffReasonAdminMixin, UserAdmin):
 
     @admin.action(description="Lift suspension", permissions=["change"])
     def unsuspend(self, request, queryset):
-        if not request.user.is_superuser:
-            queryset = queryset.filter(is_staff=False, is_superuser=False)
+        queryset = self.people_to_act_on(request, queryset)
         reason = ask_reason(self, request, queryset, title="Lift the suspension of these people")
         if not isinstance(reason, str):
             return reason

@@ -244,3 +244,14 @@ def test_the_roles_exist_with_their_permissions():
     finance = set(Group.objects.get(name="Finance").permissions.values_list("codename", flat=True))
     assert {"rerun_job", "change_job", "change_user"} <= support and "refund_job" not in support
     assert {"refund_job", "change_creditaccount", "add_reconcilerun"} <= finance and "change_user" not in finance
+
+
+@pytest.mark.parametrize(("role", "reaches_staff"), [("Support", False), ("superuser", True)])
+def test_suspensions_and_password_resets_reach_staff_accounts_only_from_a_superuser(role, reaches_staff):
+    colleague = staff("Finance")
+    client = admin_client(role)
+    assert suspend_user(client, colleague) == reaches_staff
+    assert send_password_reset(client, colleague) == reaches_staff
+    # A customer is reached either way.
+    customer = UserFactory()
+    assert suspend_user(client, customer)

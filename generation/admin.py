@@ -154,9 +154,12 @@ class JobAdmin(admin.ModelAdmin):
         reason = ask_reason(self, request, queryset, title="Refund these jobs (a running one is stopped first)")
         if not isinstance(reason, str):
             return reason
-        done = sum(
-            job_refund_by_staff(job=job, staff=request.user, reason=reason) for job in queryset.select_related("model")
-        )
+        done = 0
+        for job in queryset.select_related("model"):
+            try:
+                done += job_refund_by_staff(job=job, staff=request.user, reason=reason)
+            except LedgerError as error:
+                self.message_user(request, f"{job.pk}: {error}", level=messages.ERROR)
         self.message_user(
             request,
             f"Refunded {done} job(s); the others had been refunded already or cost nothing (a re-run on the house).",
@@ -355,7 +358,7 @@ class JobReportAdmin(admin.ModelAdmin):
         for report in queryset:
             try:
                 done += report_decide(report=report, staff=request.user, refund=True, note=reason)
-            except GenerationError as error:
+            except (GenerationError, LedgerError) as error:
                 self.message_user(request, str(error), level=messages.ERROR)
         self.message_user(request, f"Refunded {done} report(s); the others were decided already or cost nothing.")
 

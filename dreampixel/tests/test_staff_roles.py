@@ -17,7 +17,7 @@ from django.test import Client
 from accounts.models import StaffAction, User
 from accounts.tests.factories import UserFactory
 from billing.models import LedgerEntry, ReconcileRun, StripeEvent
-from billing.services import balance_of
+from billing.services import balance_of, credits_grant
 from generation.models import Job, JobReport
 from generation.services import job_create, job_run
 from generation.tests.factories import local_model
@@ -132,6 +132,30 @@ def adjust_own_account(client, customer):
     return balance_of(me) != 0
 
 
+def _own_finished_job(client) -> Job:
+    me = User.objects.get(pk=client.session["_auth_user_id"])
+    credits_grant(user=me, amount=1_000, key=f"purchase:own-{me.pk}")
+    return finished_job(me)
+
+
+def refund_own_job(client, customer):
+    job = _own_finished_job(client)
+    run_action(client, "/admin/generation/job/", "refund_jobs", job.pk)
+    return LedgerEntry.objects.filter(idempotency_key=job.refund_key).exists()
+
+
+def refund_report_on_own_job(client, customer):
+    report = JobReport.objects.create(job=_own_finished_job(client), reason="Blurry")
+    run_action(client, "/admin/generation/jobreport/", "refund_reports", report.pk)
+    return JobReport.objects.get(pk=report.pk).status == JobReport.Status.REFUNDED
+
+
+def rerun_own_job(client, customer):
+    job = _own_finished_job(client)
+    run_action(client, "/admin/generation/job/", "rerun_jobs", job.pk)
+    return Job.objects.filter(user=job.user).count() > 1
+
+
 def adjust_with_out_of_range_input(client, customer):
     # Took effect: the form answered with its errors (no 5xx, nothing written).
     url = f"/admin/billing/creditaccount/adjust/?users={customer.pk},²,{'9' * 5000}"
@@ -209,6 +233,9 @@ ALLOWED = {
     suspend_user: {"Support", "superuser"},
     adjust_credits: {"Finance", "superuser"},
     adjust_own_account: set(),
+    refund_own_job: set(),
+    refund_report_on_own_job: set(),
+    rerun_own_job: set(),
     adjust_with_out_of_range_input: {"Finance", "superuser"},
     set_customer_password: {"superuser"},
     send_password_reset: {"Support", "superuser"},
@@ -223,8 +250,6 @@ ALLOWED = {
 @pytest.mark.parametrize("action", list(ALLOWED), ids=lambda action: action.__name__)
 def test_each_role_can_do_exactly_its_actions(role, action, sync_queue):
     customer = UserFactory()
-    from billing.services import credits_grant
-
     credits_grant(user=customer, amount=10_000, key=f"purchase:roles-{customer.pk}")
     client = admin_client(role)
     assert action(client, customer) == (role in ALLOWED[action])
@@ -255,3 +280,14 @@ def test_suspensions_and_password_resets_reach_staff_accounts_only_from_a_superu
     # A customer is reached either way.
     customer = UserFactory()
     assert suspend_user(client, customer)
+
+
+def test_a_refund_of_one_s_own_job_is_refused_with_a_message_and_recorded():
+    client = admin_client("Finance")
+    job = _own_finished_job(client)
+    form = {"action": "refund_jobs", "_selected_action": [str(job.pk)], "staff_reason_given": "1", "reason": "Mine"}
+    page = client.post("/admin/generation/job/", form, follow=True).content.decode()
+    assert "You cannot refund your own job: ask another staff member." in page
+    refusal = StaffAction.objects.get(kind=StaffAction.Kind.REFUSED, reference=f"job:{job.pk}")
+    assert (refusal.reason, refusal.details["refused"]) == ("Mine", "refund of their own job")
+    assert not LedgerEntry.objects.filter(idempotency_key=job.refund_key).exists()

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from accounts.models import StaffAction, User
 from accounts.services import staff_action_record
+from billing.services import OwnAccountRefused
 from generation.models import Job, JobReport
 from generation.services.common import GenerationError, Status, job_prediction_cancel
 from generation.services.creating import job_insert
@@ -21,9 +22,23 @@ from generation.services.finishing import job_fail, results_not_refunded, result
 Kind = StaffAction.Kind
 
 
+def refuse_own_job(*, job: Job, staff: User, what: str, reason: str) -> None:
+    """Nobody gives credits to themselves: refunding or running again one's own job is refused
+    and the attempt recorded, as adjusting one's own balance is (billing.services.credits_adjust)."""
+    if staff.pk != job.user_id:
+        return
+    staff_action_record(
+        staff=staff, kind=Kind.REFUSED, user=job.user_id, reference=f"job:{job.pk}", reason=reason,
+        details={"refused": f"{what} of their own job"},
+    )  # fmt: skip
+    raise OwnAccountRefused(f"You cannot {what} your own job: ask another staff member. The attempt was recorded.")
+
+
 def report_decide(*, report: JobReport, staff: User, refund: bool, note: str = "") -> bool:
     """Staff refund a reported job (each result not refunded yet, once: its refund key) or
     dismiss the report."""
+    if refund:  # before the transaction, so the refused attempt stays recorded
+        refuse_own_job(job=report.job, staff=staff, what="refund", reason=note)
     with transaction.atomic():
         report = JobReport.objects.select_for_update().select_related("job").get(pk=report.pk)
         if report.status != JobReport.Status.OPEN:
@@ -83,6 +98,7 @@ def job_refund_by_staff(*, job: Job, staff: User, reason: str = "") -> bool:
         return False
     if not job.cost:
         return False  # on the house (a staff re-run): nothing was charged, nothing to give back
+    refuse_own_job(job=job, staff=staff, what="refund", reason=reason)
     if job.can_cancel:
         if _stop_by_staff(job=job, staff=staff, reason=reason, kind=Kind.JOB_REFUND):
             return True
@@ -110,6 +126,7 @@ def job_rerun_by_staff(*, job: Job, staff: User, reason: str = "") -> Job:
     Support may do this and cannot move money. Clicking twice makes one."""
     if not job.is_final:
         raise GenerationError("The job is still running.")
+    refuse_own_job(job=job, staff=staff, what="run again", reason=reason)
     token = uuid.uuid5(uuid.NAMESPACE_URL, f"rerun:{job.pk}")
     existing = Job.objects.filter(user=job.user, form_token=token).first()
     if existing is not None:

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 
 from django.core.cache import cache
-from django.db.models import F, QuerySet
+from django.db.models import QuerySet
 from redis.exceptions import RedisError
 
 from accounts.models import User
@@ -44,16 +44,8 @@ WAITING_FIELDS = (
 
 
 def job_waiting(*, user: User, job_id: uuid.UUID) -> Job | None:
-    """One of the person's jobs with only the fields its status fragment shows, or None. The
-    catalog's estimate of the model's run time rides along (`model_expected_seconds`): the
-    waiting text needs it until the model has history."""
-    return (
-        user_jobs(user=user)
-        .filter(pk=job_id)
-        .only(*WAITING_FIELDS)
-        .annotate(model_expected_seconds=F("model__expected_seconds"))
-        .first()
-    )
+    """One of the person's jobs with only the fields its status fragment shows, or None."""
+    return user_jobs(user=user).filter(pk=job_id).only(*WAITING_FIELDS).first()
 
 
 def deleted_job_ids(ids: list[str]) -> set[str]:
@@ -181,10 +173,10 @@ TYPICAL_SAMPLE = 20  # recent finished jobs a model's typical run time is taken 
 TYPICAL_CACHE_SECONDS = 300
 
 
-def model_typical_seconds(*, model_id: int, expected: int | None = None) -> int | None:
+def model_typical_seconds(*, model_id: int) -> int | None:
     """The median run time of a model's recent successful jobs, for "usually about N s" while
-    a job waits; `expected`, the catalog's estimate, until a first job has finished. Cached:
-    every open job page asks, and it changes slowly. None when neither is known."""
+    a job waits; the catalog's estimate (`expected_seconds`) until a first job has finished.
+    Cached: every open job page asks, and it changes slowly. None when neither is known."""
     key = f"generation:typical-seconds:{model_id}"
     try:
         cached = cache.get(key)
@@ -201,7 +193,10 @@ def model_typical_seconds(*, model_id: int, expected: int | None = None) -> int 
     # started_at is never null here (filtered above); finished_at of a succeeded job is not either,
     # but the column allows it.
     durations = [(finished - started).total_seconds() for started, finished in rows if started and finished]
-    typical = max(1, round(statistics.median(durations))) if durations else expected or 0
+    if durations:
+        typical = max(1, round(statistics.median(durations)))
+    else:
+        typical = AIModel.objects.filter(pk=model_id).values_list("expected_seconds", flat=True).first() or 0
     with contextlib.suppress(RedisError):
         cache.set(key, typical, TYPICAL_CACHE_SECONDS)
     return typical or None

@@ -7,7 +7,6 @@ entry and changes nothing; the same key with a different amount, kind or account
 
 from __future__ import annotations
 
-import functools
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -119,19 +118,17 @@ def _post(
             # The row is locked from here on: writers of this account are serialized.
             if refund_of is not None and LedgerEntry.objects.filter(refund_of=refund_of).exists():
                 raise RefundNotAllowed(f"The charge {refund_of.idempotency_key!r} was already refunded.")
-            return _insert_entry(
-                LedgerEntry(
-                    account_id=account_id,
-                    kind=kind,
-                    amount=amount,
-                    balance_after=balance_after,
-                    idempotency_key=key,
-                    reference=reference,
-                    refund_of=refund_of,
-                    actor_type=actor_type,
-                    actor=actor,
-                    memo=memo,
-                )
+            return LedgerEntry.objects.create(
+                account_id=account_id,
+                kind=kind,
+                amount=amount,
+                balance_after=balance_after,
+                idempotency_key=key,
+                reference=reference,
+                refund_of=refund_of,
+                actor_type=actor_type,
+                actor=actor,
+                memo=memo,
             )
     except IntegrityError:
         # The same key written by a concurrent call (its transaction and this one's balance
@@ -144,31 +141,13 @@ def _post(
         raise
 
 
-@functools.cache
-def _entry_insert() -> tuple[list, str]:
-    fields = [field for field in LedgerEntry._meta.concrete_fields if not field.primary_key]
-    columns = ", ".join(field.column for field in fields)
-    values = ", ".join(["%s"] * len(fields))
-    return fields, f"INSERT INTO {LedgerEntry._meta.db_table} ({columns}) VALUES ({values}) RETURNING id"  # noqa: S608 (names from the model)
-
-
-def _insert_entry(entry: LedgerEntry) -> LedgerEntry:
-    """INSERT the entry with a statement written out once from the model: it runs while the
-    account's row is locked, and every writer of the account waits for that lock; building the
-    INSERT through the ORM each time was most of the Python work under it (docs/benchmarks.md,
-    Ledger). The database's constraints and the append-only trigger apply as to any INSERT."""
-    fields, sql = _entry_insert()
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [field.get_db_prep_save(field.pre_save(entry, True), connection) for field in fields])
-        entry.pk = cursor.fetchone()[0]
-    entry._state.adding = False
-    entry._state.db = connection.alias
-    return entry
-
-
 def _move_balance(*, user_id: int, amount: int, allow_negative: bool) -> tuple[int, int] | None:
     """Lock the account row and move its balance in one statement; None when the account does
-    not exist yet or, for a debit, when the balance would go below zero (nothing changes then)."""
+    not exist yet or, for a debit, when the balance would go below zero (nothing changes then).
+
+    Written out because the ORM cannot say it in one round trip: its `update()` returns a row
+    count, not the new balance and the row's id, and reading them back would be a second query
+    under the lock."""
     table = CreditAccount._meta.db_table
     floor = "" if amount >= 0 or allow_negative else " AND balance + %s >= 0"
     params: list[int | datetime] = [amount, timezone.now(), user_id]
@@ -322,9 +301,4 @@ class _ClaimedElsewhere(Exception):
 
 
 def balance_of(user: User) -> int:
-    # Every signed-in page shows the balance: one statement written out, not built by the ORM
-    # per request (building it cost three times what running it does; docs/benchmarks.md).
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT balance FROM {CreditAccount._meta.db_table} WHERE user_id = %s", [user.pk])  # noqa: S608 (table name from the model)
-        row = cursor.fetchone()
-    return row[0] if row else 0
+    return CreditAccount.objects.filter(user_id=user.pk).values_list("balance", flat=True).first() or 0

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 
 from billing.pricing import PRICE_LISTS
 from core.middleware import UPLOAD_BODY_LIMITS
@@ -16,7 +17,7 @@ class GenerationConfig(AppConfig):
         from billing.reconcile.findings import checks_register
         from generation import (
             reconcile,
-            signals,  # noqa: F401  (account deletion removes the person's content)
+            signals,  # account deletion removes the person's content; a catalog edit its kept prices
         )
         from generation.models import Batch
         from generation.selectors import catalog_making_costs, deleted_job_ids
@@ -24,6 +25,8 @@ class GenerationConfig(AppConfig):
 
         # Pages in billing show job prices from the catalog, which billing does not know.
         PRICE_LISTS.register("catalog", catalog_making_costs)
+        # Prices kept from before a migration are not served after it.
+        post_migrate.connect(signals.catalog_migrated, sender=self, dispatch_uid="generation_catalog_migrated")
 
         # A job and its ledger entries agree: reconcile's checks of both sides.
         checks_register(reconcile.CHECKS)

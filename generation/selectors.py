@@ -1,18 +1,17 @@
 from __future__ import annotations
 
 import contextlib
-import functools
 import statistics
 import uuid
 from datetime import datetime
 
 from django.core.cache import cache
-from django.db import connection
 from django.db.models import QuerySet
 from redis.exceptions import RedisError
 
 from accounts.models import User
 from core.keyset import Key
+from core.versioned import version_bump, versioned
 from generation.models import AIModel, Batch, Job, JobOutput, Kind, ShowcaseItem
 from generation.providers import provider_available
 
@@ -45,25 +44,8 @@ WAITING_FIELDS = (
 
 
 def job_waiting(*, user: User, job_id: uuid.UUID) -> Job | None:
-    """One of the person's jobs with only the fields its status fragment shows, or None.
-
-    The statement is written out rather than built by the ORM: every open job page asks for it
-    every few seconds, and building and compiling the query cost more than running it (half
-    of the fragment's own time; docs/benchmarks.md). `raw()` still converts the columns as the
-    ORM would, on SQLite as on PostgreSQL."""
-    rows = Job.objects.raw(_job_waiting_sql(), [Job._meta.pk.get_db_prep_value(job_id, connection), user.pk])
-    return next(iter(rows), None)
-
-
-@functools.cache
-def _job_waiting_sql() -> str:
-    columns = ", ".join(field.column for field in Job._meta.concrete_fields if field.attname in WAITING_FIELDS)
-    # The catalog's estimate of the model's run time rides along (model_expected_seconds): the
-    # waiting text needs it until the model has history, and a second query would cost more.
-    expected = f"(SELECT expected_seconds FROM {AIModel._meta.db_table} WHERE id = model_id) AS model_expected_seconds"  # noqa: S608 (names from the model)
-    return (
-        f"SELECT {columns}, {expected} FROM {Job._meta.db_table} WHERE id = %s AND user_id = %s AND deleted_at IS NULL"  # noqa: S608 (names from the model)
-    )
+    """One of the person's jobs with only the fields its status fragment shows, or None."""
+    return user_jobs(user=user).filter(pk=job_id).only(*WAITING_FIELDS).first()
 
 
 def deleted_job_ids(ids: list[str]) -> set[str]:
@@ -140,19 +122,39 @@ def gallery_outputs(*, user: User, kind: str | None = None, favourites: bool = F
     return outputs.order_by("-job__created_at", "-job_id", "-index")
 
 
+# The catalog's prices are read by every signed-in page (the header's low-balance hint) and
+# change only when staff edit the catalog: its enabled models' price rows are kept under the
+# catalog's version (core/versioned.py), which `catalog_changed` replaces once a change commits.
+CATALOG_SECONDS = 5 * 60
+CATALOG_VERSION_KEY = "generation:catalog-version"
+
+
+def _catalog_price_rows() -> list[tuple[str, int | None, int | None, str, int]]:
+    return list(
+        AIModel.objects.filter(enabled=True)
+        .order_by()
+        .values_list("kind", "duration_seconds", "upscale_factor", "provider", "credit_cost")
+    )
+
+
+def catalog_changed() -> None:
+    """A model of the catalog was saved or deleted: prices read before are not served again."""
+    version_bump(CATALOG_VERSION_KEY)
+
+
 def catalog_credit_costs() -> dict[str, int]:
     """What each offering costs now, from the catalog staff edit: the cheapest model people can
     choose of it. Keys: "image", "image_edit", "video_<seconds>s" and "animate_<seconds>s" per
     clip length, "upscale_<factor>x" per factor. An image's price is per result."""
     costs: dict[str, int] = {}
-    # Read on every signed-in page (the header's low-balance hint): written out, not built by
-    # the ORM per request, like the balance beside it (billing.services.balance_of).
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT kind, duration_seconds, upscale_factor, provider, credit_cost FROM {AIModel._meta.db_table} WHERE enabled"  # noqa: S608 (table name from the model)
-        )
-        models = cursor.fetchall()
-    for kind, seconds, factor, provider, cost in models:
+    # Which providers are available is settings, read on each call; only the rows are kept.
+    rows = versioned(
+        version_key=CATALOG_VERSION_KEY,
+        key="generation:catalog-prices",
+        make=_catalog_price_rows,
+        seconds=CATALOG_SECONDS,
+    )
+    for kind, seconds, factor, provider, cost in rows:
         if not provider_available(provider):
             continue
         if kind in (Kind.VIDEO, Kind.ANIMATE):
@@ -175,10 +177,10 @@ TYPICAL_SAMPLE = 20  # recent finished jobs a model's typical run time is taken 
 TYPICAL_CACHE_SECONDS = 300
 
 
-def model_typical_seconds(*, model_id: int, expected: int | None = None) -> int | None:
+def model_typical_seconds(*, model_id: int) -> int | None:
     """The median run time of a model's recent successful jobs, for "usually about N s" while
-    a job waits; `expected`, the catalog's estimate, until a first job has finished. Cached:
-    every open job page asks, and it changes slowly. None when neither is known."""
+    a job waits; the catalog's estimate (`expected_seconds`) until a first job has finished.
+    Cached: every open job page asks, and it changes slowly. None when neither is known."""
     key = f"generation:typical-seconds:{model_id}"
     try:
         cached = cache.get(key)
@@ -195,7 +197,10 @@ def model_typical_seconds(*, model_id: int, expected: int | None = None) -> int 
     # started_at is never null here (filtered above); finished_at of a succeeded job is not either,
     # but the column allows it.
     durations = [(finished - started).total_seconds() for started, finished in rows if started and finished]
-    typical = max(1, round(statistics.median(durations))) if durations else expected or 0
+    if durations:
+        typical = max(1, round(statistics.median(durations)))
+    else:
+        typical = AIModel.objects.filter(pk=model_id).values_list("expected_seconds", flat=True).first() or 0
     with contextlib.suppress(RedisError):
         cache.set(key, typical, TYPICAL_CACHE_SECONDS)
     return typical or None

@@ -265,9 +265,7 @@ def _elapsed(job: Job) -> float:
 
 def _waiting_context(job: Job) -> dict:
     elapsed = _elapsed(job)
-    # The catalog's estimate: from the job page's model, or the status fragment's own column.
-    expected = job.model.expected_seconds if Job.model.is_cached(job) else getattr(job, "model_expected_seconds", None)
-    typical = model_typical_seconds(model_id=job.model_id, expected=expected)
+    typical = model_typical_seconds(model_id=job.model_id)
     return {
         "poll_after": _poll_after(elapsed),
         "elapsed_seconds": int(elapsed),

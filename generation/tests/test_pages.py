@@ -5,12 +5,15 @@ from datetime import timedelta
 
 import pytest
 import time_machine
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
 from accounts.tests.factories import UserFactory
 from billing.services import balance_of, credits_grant
 from generation.models import Job
+from generation.selectors import WAITING_FIELDS, job_waiting
 from generation.services import job_create, job_run
 from generation.tests.factories import local_model
 
@@ -137,6 +140,36 @@ def test_a_poll_that_finds_nothing_new_answers_204_and_a_change_brings_the_new_f
     assert client.get(url, {"status": "running", "every": "1"}).status_code == 404
 
 
+def test_the_status_poll_reads_the_job_once_with_all_its_section_shows(client, creator):
+    local_model(expected_seconds=42)  # no finished job yet: the catalog's estimate is shown
+    (job,) = make_jobs(creator, 1, run=False)
+    Job.objects.filter(pk=job.pk).update(status=Job.Status.RUNNING, started_at=timezone.now())
+    waiting, full = job_waiting(user=creator, job_id=job.id), Job.objects.get(pk=job.pk)
+    assert {name: getattr(waiting, name) for name in WAITING_FIELDS} == {
+        name: getattr(full, name) for name in WAITING_FIELDS
+    }
+    client.force_login(creator)
+    url = reverse("job_status", args=[job.id])
+    client.get(url)  # the model's typical time is looked up once, then kept
+
+    def job_reads(params: dict) -> tuple[int, int]:
+        with CaptureQueriesContext(connection) as seen:
+            response = client.get(url, params)
+        return response.status_code, sum("generation_job" in query["sql"] for query in seen.captured_queries)
+
+    # Rendered (the page showed it queued) and polled with nothing new: one read of the job,
+    # nothing loaded after it for the section.
+    assert job_reads({"status": "queued", "every": "1"}) == (200, 1)
+    assert job_reads({"status": "running", "every": "1"}) == (204, 1)
+    section = client.get(url, {"status": "queued", "every": "1"}).content.decode()
+    assert "Making it." in section and 'data-typical="42"' in section
+    # Another person's job, or a deleted one, is not found.
+    assert job_waiting(user=UserFactory(), job_id=job.id) is None
+    Job.objects.filter(pk=job.pk).update(deleted_at=timezone.now())
+    assert job_waiting(user=creator, job_id=job.id) is None
+    assert client.get(url).status_code == 404
+
+
 def test_job_and_gallery_pages_run_a_fixed_number_of_queries(client, creator, django_assert_max_num_queries):
     credits_grant(user=creator, amount=50_000, key="purchase:many")
     client.force_login(creator)
@@ -145,9 +178,6 @@ def test_job_and_gallery_pages_run_a_fixed_number_of_queries(client, creator, dj
     for url_name in ("gallery", "job_detail", "job_status"):
         job = Job.objects.filter(user=creator).first()
         url = reverse(url_name, args=[job.id]) if url_name != "gallery" else reverse(url_name)
-        from django.db import connection
-        from django.test.utils import CaptureQueriesContext
-
         with CaptureQueriesContext(connection) as few:
             assert client.get(url).status_code == 200
         counts[url_name] = len(few)

@@ -75,6 +75,7 @@ def django_db_setup(django_db_setup, django_db_blocker):
     rows they seed are copied once and put back after each flush of a transactional test."""
     from django.apps import apps
     from django.core import serializers
+    from django.core.management.color import no_style
     from django.db.models.signals import post_migrate
 
     with django_db_blocker.unblock():
@@ -104,7 +105,13 @@ def django_db_setup(django_db_setup, django_db_blocker):
             for row in rows
         ]
         if rows:
-            connections[using].creation.deserialize_db_from_string(json.dumps(rows))
+            connection = connections[using]
+            connection.creation.deserialize_db_from_string(json.dumps(rows))
+            # The rows keep their ids; after a flush that reset the sequences, new rows follow them.
+            models = [apps.get_model(label) for label in seeded]
+            with connection.cursor() as cursor:
+                for statement in connection.ops.sequence_reset_sql(no_style(), models):
+                    cursor.execute(statement)
 
     # The last app's signal: by then every app's content types and permissions exist again.
     last_app = [config for config in apps.get_app_configs() if config.models_module][-1]

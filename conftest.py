@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
+from tests import redis_keys
 from tests.redis_keys import delete_made_keys, new_prefix, redis_leftovers_check
 
 
@@ -31,7 +32,15 @@ def pytest_configure(config: pytest.Config) -> None:
     # Local memory unless a test asks for Redis (redis_cache, shared_cache): a REDIS_URL in the
     # developer's environment must not send the suite's keys, or its clear(), to that Redis.
     settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "tests"}}
+    if hasattr(config, "workerinput"):
+        redis_keys.RUN = config.workerinput["dreampixel_test_run"]
     redis_leftovers_check(config, os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0"))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node) -> None:
+    # Every xdist worker marks its Redis keys with the run's one mark, which the controller checks.
+    node.workerinput["dreampixel_test_run"] = redis_keys.RUN
 
 
 # What the data migrations put in the database (the catalog, packs and plans, the queue's schedules,

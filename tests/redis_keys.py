@@ -4,14 +4,14 @@ the test ends, and the run fails if it left a key behind or removed a key it did
 
 from __future__ import annotations
 
-import os
 import uuid
 
 import pytest
 import redis
 
-# This run's mark, in every prefix below; xdist's workers inherit it from the controller.
-RUN = os.environ.setdefault("DREAMPIXEL_TEST_RUN", f"dptest-{uuid.uuid4().hex[:10]}")
+# This run's mark, in every prefix below; xdist's workers are given the controller's
+# (conftest.py), and a pytest run inside a test has one of its own.
+RUN = f"dptest-{uuid.uuid4().hex[:10]}"
 
 _made: list[tuple[str, str]] = []
 
@@ -50,7 +50,7 @@ def _keys(redis_url: str) -> dict[int, tuple[set[bytes], set[bytes]]]:
         server.close()
     found = {}
     for number in databases:
-        client = redis.from_url(redis_url, db=number)
+        client = redis.Redis(**{**redis.connection.parse_url(redis_url), "db": number})
         keys = list(client.scan_iter(count=1000))
         pipe = client.pipeline(transaction=False)
         for key in keys:
@@ -63,13 +63,13 @@ def _keys(redis_url: str) -> dict[int, tuple[set[bytes], set[bytes]]]:
 
 def leftovers(before: dict, after: dict) -> list[str]:
     """This run's keys still there, and keys without an expiry that were there before and are gone
-    (another test run's own keys excepted: that run deletes them)."""
+    (a test run's own keys excepted, whose prefixes say `test-`: that run deletes them)."""
     problems = []
     for number, (keys, _) in after.items():
         problems += [f"db {number}: left {key!r}" for key in sorted(keys) if RUN.encode() in key]
     for number, (_, persistent) in before.items():
         still = after.get(number, (set(), set()))[0]
-        problems += [f"db {number}: removed {key!r}" for key in sorted(persistent - still) if b"dptest-" not in key]
+        problems += [f"db {number}: removed {key!r}" for key in sorted(persistent - still) if b"test-" not in key]
     return problems
 
 

@@ -12,7 +12,8 @@ from django.core.management import call_command
 
 from billing.models import CreditPack, Plan
 from generation.models import AIModel
-from tests.redis_keys import RUN, _keys, leftovers, new_prefix
+from tests import redis_keys
+from tests.redis_keys import _keys, leftovers, new_prefix
 
 
 @pytest.mark.django_db(transaction=True)
@@ -38,4 +39,4 @@ def test_a_key_the_run_left_and_a_key_it_removed_are_both_reported(redis_url):
 
     assert f"db {database}: left {left.encode()!r}" in problems
     assert f"db {database}: removed {someone_else!r}" in problems
-    assert all(RUN in problem or "removed" in problem for problem in problems)
+    assert all(redis_keys.RUN in problem or "removed" in problem for problem in problems)

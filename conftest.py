@@ -1,12 +1,17 @@
-"""Suite-wide test setup: PostgreSQL only, fast hashing, plain static files, fresh cache and media."""
+"""Suite-wide test setup: PostgreSQL only, fast hashing, plain static files, fresh cache and media,
+the database as the migrations left it before every test, and no key left in the tests' Redis."""
 
 from __future__ import annotations
 
+import json
 import os
-import uuid
+from pathlib import Path
 
 import pytest
 from django.conf import settings
+
+from tests import redis_keys
+from tests.redis_keys import delete_made_keys, new_prefix, redis_leftovers_check
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -21,14 +26,151 @@ def pytest_configure(config: pytest.Config) -> None:
         **settings.STORAGES,
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
+    # WhiteNoise otherwise reads every file under STATIC_ROOT each time a test client builds the
+    # middleware (a third of the suite's time once collectstatic has run); it finds them per request.
+    settings.WHITENOISE_AUTOREFRESH = True
+    # Local memory unless a test asks for Redis (redis_cache, shared_cache): a REDIS_URL in the
+    # developer's environment must not send the suite's keys, or its clear(), to that Redis.
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "tests"}}
+    if hasattr(config, "workerinput"):
+        redis_keys.RUN = config.workerinput["dreampixel_test_run"]
+    redis_leftovers_check(config, os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0"))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node) -> None:
+    # Every xdist worker marks its Redis keys with the run's one mark, which the controller checks.
+    node.workerinput["dreampixel_test_run"] = redis_keys.RUN
+
+
+# What the data migrations put in the database (the catalog, packs and plans, the queue's schedules,
+# staff groups). A transactional test's flush empties every table; they are put back after it.
+SEEDED_BY_MIGRATIONS = [
+    "auth.Group",
+    "billing.CreditPack",
+    "billing.Plan",
+    "django_q.Schedule",
+    "generation.AIModel",
+    "generation.SiteSettings",
+]
+# Made again by their own apps after every flush (post_migrate), so not part of the copy.
+REMADE_AFTER_FLUSH = ["contenttypes.ContentType", "auth.Permission"]
+
+
+def _tables_as_migrated() -> bool:
+    """Seeded tables filled and every other table empty, as the migrations leave a new database."""
+    from django.apps import apps
+
+    for model in apps.get_models():
+        label = model._meta.label
+        if model._meta.proxy or not model._meta.managed or label in REMADE_AFTER_FLUSH:
+            continue
+        if model._base_manager.exists() != (label in SEEDED_BY_MIGRATIONS):
+            return False
+    return True
+
+
+def _rebuild_test_database() -> None:
+    from django.db import connection
+
+    connection.settings_dict["TEST"]["NAME"] = connection.settings_dict["NAME"]
+    connection.close()
+    connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False, keepdb=False)
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """The test database as the migrations leave it, before every test whatever ran before: the
+    rows they seed are copied once and put back after each flush of a transactional test."""
+    from django.apps import apps
+    from django.core import serializers
+    from django.core.management.color import no_style
+    from django.db.models.signals import post_migrate
+
+    with django_db_blocker.unblock():
+        if not _tables_as_migrated():
+            # --reuse-db kept a database an interrupted or older run left changed: build it again.
+            _rebuild_test_database()
+            assert _tables_as_migrated(), "a migration seeds a table SEEDED_BY_MIGRATIONS (conftest.py) does not name"
+        seeded = {
+            label: json.loads(serializers.serialize("json", apps.get_model(label)._base_manager.order_by("pk")))
+            for label in SEEDED_BY_MIGRATIONS
+            if label != "auth.Group"
+        }
+
+    def seed_again(using, **kwargs) -> None:
+        from django.db import connections
+
+        from operations.staff_roles import staff_groups_install
+
+        # The staff roles, with the two permissions no model declares (the flush took them too).
+        staff_groups_install(apps)
+        # The tables a flush emptied (a test's own `migrate` sends the same signal onto full ones,
+        # and an app may have filled its table again already: the queue's schedules).
+        rows = [
+            row
+            for label, rows in seeded.items()
+            if not apps.get_model(label)._base_manager.using(using).exists()
+            for row in rows
+        ]
+        if rows:
+            connection = connections[using]
+            connection.creation.deserialize_db_from_string(json.dumps(rows))
+            # The rows keep their ids; after a flush that reset the sequences, new rows follow them.
+            models = [apps.get_model(label) for label in seeded]
+            with connection.cursor() as cursor:
+                for statement in connection.ops.sequence_reset_sql(no_style(), models):
+                    cursor.execute(statement)
+
+    # The last app's signal: by then every app's content types and permissions exist again.
+    last_app = [config for config in apps.get_app_configs() if config.models_module][-1]
+    post_migrate.connect(seed_again, sender=last_app, dispatch_uid="conftest.seed_again")
+    yield
+    post_migrate.disconnect(sender=last_app, dispatch_uid="conftest.seed_again")
+
+
+# The slow tiers, marked by where their tests live so that nobody has to remember the marker:
+# `make test-fast` leaves them out (README, "Tests").
+TIERS = {"tests/browser/": "browser", "tests/faults/": "faults", "tests/deploy/": "deploy"}
+# Modules elsewhere whose tests start processes of their own: clusters, web servers, `make dev`.
+CLUSTERS = {
+    "dreampixel/tests/test_dev_ctrl_c.py",
+    "dreampixel/tests/test_make_dev_job.py",
+    "generation/tests/test_qcluster.py",
+    "generation/tests/test_redis_clusters.py",
+    "generation/tests/test_worker_restart.py",
+    "operations/tests/test_worker_clusters.py",
+}
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        path = Path(item.path).relative_to(config.rootpath).as_posix()
+        for folder, tier in TIERS.items():
+            if path.startswith(folder):
+                item.add_marker(tier)
+        if path in CLUSTERS:
+            item.add_marker("clusters")
 
 
 @pytest.fixture(autouse=True)
 def _isolated_cache_and_media(settings, tmp_path) -> None:
-    from django.core.cache import cache
+    from django.core.cache import caches
+    from django.core.cache.backends.locmem import LocMemCache
 
     settings.MEDIA_ROOT = tmp_path / "media"
-    cache.clear()  # rate-limit counters must not leak from one test into the next
+    # Rate-limit counters must not leak from one test into the next. Only local memory is
+    # cleared: on Redis, clear() is FLUSHDB, which would take everyone else's keys too.
+    assert isinstance(caches["default"], LocMemCache), settings.CACHES
+    caches["default"].clear()
+
+
+@pytest.fixture(autouse=True)
+def _redis_keys_deleted():
+    # Autouse, so set up first and torn down last: after the test's own processes have stopped.
+    yield
+    delete_made_keys()
 
 
 @pytest.fixture(autouse=True)
@@ -54,7 +196,8 @@ def _never_the_real_services(settings) -> None:
 @pytest.fixture
 def redis_url() -> str:
     # The Redis the tests may use (TEST_REDIS_URL, default database 0 on loopback). Tests give
-    # their keys a prefix of their own and never flush: another run may share this Redis.
+    # their keys a prefix of their own (tests.redis_keys.new_prefix) and never flush: another run
+    # may share this Redis.
     return os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
@@ -64,7 +207,7 @@ def _on_redis(settings, redis_url: str) -> None:
         "default": {
             "BACKEND": "core.cache.RedisCache",
             "LOCATION": redis_url,
-            "KEY_PREFIX": f"test-{uuid.uuid4().hex}",
+            "KEY_PREFIX": new_prefix(redis_url),
         }
     }
 

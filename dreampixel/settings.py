@@ -161,6 +161,9 @@ if REDIS_URL:
         "LOCATION": REDIS_URL,
         # An unreachable Redis fails a request in seconds (a 503 page), never hangs it.
         "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
+        # Before every key, so that sites sharing one Redis (staging next to production, the
+        # tests) keep apart; Q_CLUSTER_NAME does the same for the queue. [empty]
+        "KEY_PREFIX": env_str("CACHE_KEY_PREFIX"),
     }
 else:
     _cache = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "dreampixel"}

@@ -12,7 +12,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from django.core.management.base import CommandError
 from billing.models import LedgerEntry
 from generation.models import Job
 from generation.tests.test_qcluster import ROOT, database_url
+from tests.redis_keys import new_prefix
 
 
 def free_port() -> int:
@@ -85,7 +85,7 @@ def use_queue(monkeypatch, redis_url: str) -> str:
     """Point this test process's django-q2 at a Redis queue of the test's own; returns its name."""
     from django_q.conf import Conf
 
-    name = f"test-{uuid.uuid4().hex[:12]}"
+    name = new_prefix(redis_url)  # its keys are deleted when the test ends
     monkeypatch.setattr(Conf, "CLUSTER_NAME", name)
     monkeypatch.setattr(Conf, "PREFIX", name)  # also the salt tasks are signed with
     monkeypatch.setattr(Conf, "REDIS", redis_url)
@@ -99,6 +99,7 @@ def cluster_env(*, redis_url: str, name: str, **extra: str) -> dict[str, str]:
         "DATABASE_URL": database_url(),
         "REDIS_URL": redis_url,
         "Q_CLUSTER_NAME": name,
+        "CACHE_KEY_PREFIX": name,
         "MEDIA_ROOT": str(settings.MEDIA_ROOT),
         "JOB_LEASE_SECONDS": "5",
         **extra,

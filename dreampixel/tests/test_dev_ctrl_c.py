@@ -47,6 +47,7 @@ def test_ctrl_c_on_make_dev_stops_web_and_worker_and_make_reports_no_error(tmp_p
     env_file.write_text(
         (ROOT / ".env.example").read_text()
         + f"PORT={port}\nDATABASE_URL=sqlite:///{database}\nMEDIA_ROOT={tmp_path / 'media'}\n"
+        + f"PAYMENTS_SANDBOX_URL=http://127.0.0.1:{_free_port()}\n"  # not 8010: a make dev may be running
     )
     env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL", "PORT")}
 

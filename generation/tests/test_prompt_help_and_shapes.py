@@ -9,12 +9,18 @@ from django.urls import reverse
 from PIL import Image
 
 from billing.services import balance_of
-from generation.models import Job, JobOutput
+from generation.models import AIModel, Job, JobOutput
 from generation.presets import surprise_prompt
 from generation.services import GenerationError, job_create, job_run
 from generation.tests.factories import AIModelFactory, local_model
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _own_catalog(db):
+    # Each test offers only the models it makes: the seeded catalog steps aside.
+    AIModel.objects.all().delete()
 
 
 def _picture_size(job: Job) -> tuple[int, int]:
@@ -62,8 +68,6 @@ def test_the_catalog_migration_adds_the_new_shapes_to_the_models_that_take_them(
     from importlib import import_module
 
     from django.apps import apps
-
-    from generation.models import AIModel
 
     ratios = {"portrait": "2:3", "square": "1:1", "landscape": "3:2"}
     AIModelFactory(key="flux-schnell", aspect_ratios=ratios)

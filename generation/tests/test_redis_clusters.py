@@ -7,10 +7,8 @@ import re
 import subprocess
 import sys
 import time
-import uuid
 
 import pytest
-import redis
 from django.conf import settings
 from django_q.brokers.redis_broker import Redis
 from django_q.conf import Conf
@@ -22,6 +20,7 @@ from generation.models import Job
 from generation.services import job_create
 from generation.tests.factories import local_model
 from generation.tests.test_qcluster import ROOT, cluster_stop, database_url
+from tests.redis_keys import new_prefix
 
 pytestmark = pytest.mark.django_db(transaction=True)
 JOBS = 100
@@ -35,7 +34,7 @@ def start_cluster(env: dict) -> subprocess.Popen:
 
 def test_two_clusters_drain_one_redis_queue_running_each_job_once(monkeypatch, redis_url):
     # A queue of this test's own: its list in Redis is named for the cluster.
-    cluster_name = f"test-{uuid.uuid4().hex[:12]}"
+    cluster_name = new_prefix(redis_url)
     monkeypatch.setattr(Conf, "CLUSTER_NAME", cluster_name)
     monkeypatch.setattr(Conf, "PREFIX", cluster_name)  # also the salt tasks are signed with
     user = UserFactory()
@@ -55,6 +54,7 @@ def test_two_clusters_drain_one_redis_queue_running_each_job_once(monkeypatch, r
         "DATABASE_URL": database_url(),
         "REDIS_URL": redis_url,
         "Q_CLUSTER_NAME": cluster_name,
+        "CACHE_KEY_PREFIX": cluster_name,
         "MEDIA_ROOT": str(settings.MEDIA_ROOT),
         "LOCAL_RENDER_DELAY_MS": "40",
         "Q_WORKERS": "2",
@@ -66,7 +66,6 @@ def test_two_clusters_drain_one_redis_queue_running_each_job_once(monkeypatch, r
             time.sleep(0.2)
     finally:
         outputs = [cluster_stop(cluster) for cluster in clusters]
-        redis.from_url(redis_url).delete(f"django_q:{cluster_name}:q")
 
     assert Job.objects.filter(status=Job.Status.SUCCEEDED).count() == JOBS, outputs[0][-2000:]
     assert set(Job.objects.values_list("attempts", flat=True)) == {1}

@@ -40,6 +40,17 @@ def browser():
         os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
 
 
+@pytest.fixture(autouse=True)
+def _own_catalog(request):
+    # Each browser test offers only the models it makes, so the page shows one of each button:
+    # the seeded catalog steps aside.
+    if "live_server" in request.fixturenames:
+        from generation.models import AIModel
+
+        request.getfixturevalue("transactional_db")
+        AIModel.objects.all().delete()
+
+
 @pytest.fixture
 def page(browser, live_server):
     context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 860})

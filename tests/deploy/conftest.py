@@ -15,6 +15,7 @@ from django.conf import settings
 from tests.deploy.journey import Mailbox
 from tests.pg import conninfo
 from tests.production import production_secrets
+from tests.redis_keys import new_prefix
 from tests.s3 import local_s3, new_bucket
 
 
@@ -56,14 +57,17 @@ def mailbox():
 
 @pytest.fixture
 def production_env(scratch_database, s3_bucket, mailbox, redis_url) -> dict[str, str]:
-    """Production settings for one deployment under test (its own queue name on the shared Redis)."""
+    """Production settings for one deployment under test (its own queue name and cache key prefix
+    on the shared Redis: their keys are deleted when the test ends)."""
+    keys = new_prefix(redis_url)
     return {
         "DREAMPIXEL_ENV": "production",
         "SECRET_KEY": "deploy-test-" + uuid.uuid4().hex + "-with-enough-variety-0123456789",
         "ALLOWED_HOSTS": "127.0.0.1",
         "DATABASE_URL": scratch_database,
         "REDIS_URL": redis_url,
-        "Q_CLUSTER_NAME": f"deploy-test-{uuid.uuid4().hex[:8]}",
+        "Q_CLUSTER_NAME": keys,
+        "CACHE_KEY_PREFIX": keys,
         "Q_WORKERS": "1",
         "WEB_CONCURRENCY": "2",
         "LOG_LEVEL": "WARNING",

@@ -12,6 +12,7 @@ from django.conf import settings
 
 from tests.procfile import procfile_web
 from tests.production import production_secrets
+from tests.redis_keys import new_prefix
 
 pytestmark = pytest.mark.django_db
 
@@ -22,13 +23,16 @@ def _database_url() -> str:
     return f"postgres://{db['USER']}{password}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
-def _production(**extra: str) -> dict[str, str]:
+def _production(redis_url: str, **extra: str) -> dict[str, str]:
+    keys = new_prefix(redis_url)
     return {
         "DREAMPIXEL_ENV": "production",
         "SECRET_KEY": "front-test-" + "k" * 30 + "-with-enough-variety-0123456789",
         "ALLOWED_HOSTS": "127.0.0.1",
         "DATABASE_URL": _database_url(),
-        "REDIS_URL": "redis://127.0.0.1:6379/0",
+        "REDIS_URL": redis_url,
+        "CACHE_KEY_PREFIX": keys,
+        "Q_CLUSTER_NAME": keys,
         "EMAIL_HOST": "smtp.example.com",
         "WEB_CONCURRENCY": "1",
         **production_secrets(),
@@ -41,8 +45,8 @@ def _production(**extra: str) -> dict[str, str]:
     [("127.0.0.1,::1", 200), ("10.0.0.0/8", 301), ("*", 200)],
     ids=["from-a-trusted-proxy", "from-anyone-else", "from-anyone-behind-a-router"],
 )
-def test_a_forwarded_https_is_believed_only_from_forwarded_allow_ips(forwarded_allow_ips, answer):
-    with procfile_web(_production(FORWARDED_ALLOW_IPS=forwarded_allow_ips)) as port:
+def test_a_forwarded_https_is_believed_only_from_forwarded_allow_ips(forwarded_allow_ips, answer, redis_url):
+    with procfile_web(_production(redis_url, FORWARDED_ALLOW_IPS=forwarded_allow_ips)) as port:
         response = httpx.get(f"http://127.0.0.1:{port}/accounts/login/", headers={"X-Forwarded-Proto": "https"})
     assert response.status_code == answer
     if answer == 301:  # production sends plain HTTP to HTTPS

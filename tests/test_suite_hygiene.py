@@ -1,0 +1,42 @@
+"""The suite's own promises: every test starts on the database as the migrations left it, whatever
+ran before it on the same database, and a run that leaves a key in the tests' Redis, or removes
+one it did not make, fails."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+import redis
+from django.core.management import call_command
+
+from billing.models import CreditPack, Plan
+from generation.models import AIModel
+from tests import redis_keys
+from tests.redis_keys import _keys, leftovers, new_prefix
+
+
+@pytest.mark.django_db(transaction=True)
+def test_after_a_flush_the_seeded_catalog_packs_and_plans_are_back_as_they_were():
+    catalog = sorted(AIModel.objects.values_list("key", "credit_cost", "enabled"))
+    packs = sorted(CreditPack.objects.values_list("name", "credits"))
+    assert catalog and packs
+    AIModel.objects.update(enabled=False)
+    call_command("flush", "--noinput")  # what a transactional test's teardown does
+    assert sorted(AIModel.objects.values_list("key", "credit_cost", "enabled")) == catalog
+    assert sorted(CreditPack.objects.values_list("name", "credits")) == packs
+    assert Plan.objects.exists()
+
+
+def test_a_key_the_run_left_and_a_key_it_removed_are_both_reported(redis_url):
+    left = f"{new_prefix(redis_url)}:counter"
+    redis.from_url(redis_url).set(left, 1)  # new_prefix's keys are deleted after this test
+    database = redis.connection.parse_url(redis_url).get("db", 0)
+    someone_else = f"someone-else-{uuid.uuid4().hex}".encode()
+    before = {int(database): (set(), {someone_else})}  # a key without expiry, there before the run
+
+    problems = leftovers(before, _keys(redis_url))
+
+    assert f"db {database}: left {left.encode()!r}" in problems
+    assert f"db {database}: removed {someone_else!r}" in problems
+    assert all(redis_keys.RUN in problem or "removed" in problem for problem in problems)

@@ -153,3 +153,18 @@ def test_shared_media_is_cacheable_only_briefly(client, creator, settings):
     assert response.status_code == 200
     assert response["Cache-Control"] == f"public, max-age={settings.SHARED_MEDIA_MAX_AGE}"
     assert settings.SHARED_MEDIA_MAX_AGE <= 300
+
+
+def test_the_job_page_shows_the_photo_only_once_its_worker_has_cleaned_it(client, creator):
+    client.force_login(creator)
+    assert post_edit(client, located_photo("JPEG"), name="home.jpg").status_code == 302
+    job = Job.objects.get()
+    photo_url = reverse("upload_file", args=[job.source_id])
+    # Claimed by a worker that is still cleaning the photo: the page links no picture that would
+    # answer 404, whichever way it is drawn (the page, or the section the poll swaps in).
+    Job.objects.filter(pk=job.pk).update(status=Job.Status.RUNNING)
+    status_url = reverse("job_status", args=[job.pk])
+    for page in (client.get(reverse("job_detail", args=[job.pk])), client.get(status_url, {"status": "queued"})):
+        assert page.status_code == 200 and photo_url not in page.content.decode()
+    Upload.objects.filter(pk=job.source_id).update(needs_cleaning=False)
+    assert photo_url in client.get(reverse("job_detail", args=[job.pk])).content.decode()

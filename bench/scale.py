@@ -13,7 +13,7 @@ the full volume builds in about 7 minutes).
 Both databases are built with SQL (`generate_series`), each table in time order as the services
 write it, the ledger through plain INSERTs so its append-only trigger stays on, with balances
 and balance-after chains that `reconcile --full` accepts. Each volume is served by its own
-worker process (Django's test client, DEBUG off, as in the issue); every operation runs once
+worker process (Django's test client, DEBUG off, as in production); every operation runs once
 untimed (warm-up, query count), then `--repeat` times alternating between the volumes, and the
 median counts. The table gives both medians, their ratio and the queries per request; the
 target is at most 2 times for a person's page and for a /metrics scrape, 3 times for the admin.
@@ -88,7 +88,7 @@ OPERATIONS = [
     ("/metrics scrape", SCRAPE),
     ("the scrape's figures counted whole (baseline)", COMMAND),
 ]
-# A scrape must stay flat with the data (issue 24): the bar of a person's page.
+# A scrape must stay flat with the data: the bar of a person's page.
 TARGETS = {PERSON: 2.0, ADMIN: 3.0, SCRAPE: 2.0}
 
 

@@ -3,7 +3,7 @@
     .venv/bin/python bench/slow_clients.py [--slow 3 100 500] [--probes 9] [--workers 3]
 
 The Procfile's `web` line runs as a platform runs it (three sync workers by default), once with
-WEB_FRONT=none (gunicorn alone on $PORT: what the Procfile ran before issue 23.2, and what runs
+WEB_FRONT=none (gunicorn alone on $PORT: what the Procfile ran before nginx was put in front, and what runs
 behind a front that does not buffer) and once as it is now (nginx in front, deploy/web.py). N
 connections send headers or a body one byte every half second (tests/slowclients.py); then a
 new connection asks /healthz every 0.3 s. A check passes when it answers 200 within one second.

@@ -1,7 +1,7 @@
-"""The compose stack (issue 21.2), as far as this machine can check it without a container
+"""The compose stack, as far as this machine can check it without a container
 daemon or a registry: Compose's own validator (docker-compose config, the Compose
 Specification's schema) reads compose.yaml with the example settings filled in; the stack has
-every part the issue names and starts them in the release order; the settings it gives the app
+every part a deployment needs and starts them in the release order; the settings it gives the app
 pass production's deploy check; Caddy accepts the proxy's configuration and routes the bucket
 and the site as the app's signed links expect. The image it builds is tested in test_image.py;
 what was not checked is listed in docs/deployment.md."""

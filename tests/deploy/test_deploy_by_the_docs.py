@@ -1,4 +1,4 @@
-"""Deploy by the docs (issue 21.1): docs/deployment.md's "A plain host, step by step" is this
+"""Deploy by the docs: docs/deployment.md's "A plain host, step by step" is this
 test's script. On a fresh checkout (the tracked files, nothing built) with production settings,
 it runs the section's command blocks in order, as the comment above each says (`run`: a shell
 runs it to the end; `start`: each line is a long-lived service; `skip`: the test does that part

@@ -1,4 +1,4 @@
-"""The container image works (issue 21.2): the Dockerfile builds here, and the site runs from the
+"""The container image works: the Dockerfile builds here, and the site runs from the
 image's own filesystem as its containers would (tests/deploy/image.py says how, on a machine
 without a container daemon). With production settings pointing at PostgreSQL, Redis, an S3 API
 and an SMTP server on loopback: `release` migrates, `web` and `worker` start, `/readyz` is all

@@ -1,4 +1,4 @@
-"""The platform guide's blueprint (render.yaml, issue 21.3), checked as far as this machine can
+"""The platform guide's blueprint (render.yaml), checked as far as this machine can
 without a Render account: it runs the repository's image with the image's own entrypoint for
 web, worker and the release step; every setting production refuses to start without is provided
 or asked for; the Key Value store never evicts the task queue; and the settings a first sync

@@ -1,4 +1,4 @@
-"""Slow clients cannot take the site down (issue 23.2). The Procfile's web process, started as a
+"""Slow clients cannot take the site down. The Procfile's web process, started as a
 platform starts it, answers /healthz within a second while 100 connections trickle their
 headers or their bodies, one byte at a time: gunicorn's three sync workers never see a request
 before it has arrived whole (deploy/web.py puts nginx in front of them). bench/slow_clients.py

@@ -21,6 +21,32 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def stop_group(process: subprocess.Popen, seconds: float) -> None:
+    """SIGTERM to the process's whole group (it was started in a session of its own), then
+    SIGKILL if it has not exited within `seconds`."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+
+
+def dev_env_file(folder: Path) -> tuple[Path, Path, int]:
+    """The development example (.env.example) as a person copies it, on a scratch SQLite database,
+    media folder and ports (not 8000 and 8010: a `make dev` may be running). Returns the file,
+    the database and the web port."""
+    port = free_port()
+    env_file, database = folder / ".env", folder / "db.sqlite3"
+    env_file.write_text(
+        (ROOT / ".env.example").read_text()
+        + f"PORT={port}\nDATABASE_URL=sqlite:///{database}\nMEDIA_ROOT={folder / 'media'}\n"
+        + f"PAYMENTS_SANDBOX_URL=http://127.0.0.1:{free_port()}\n"
+    )
+    return env_file, database, port
+
+
 def procfile_line(name: str, procfile: Path = ROOT / "Procfile") -> str:
     prefix = f"{name}:"
     line = next(line for line in procfile.read_text().splitlines() if line.startswith(prefix))
@@ -70,10 +96,4 @@ def procfile_web(env: dict[str, str], *, seconds: float = 30) -> Iterator[int]:
             raise RuntimeError("the web process did not start: " + process.stderr.read().decode()[-3000:])
         yield port
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=40)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        stop_group(process, 40)

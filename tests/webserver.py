@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import socket
 import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+
+from tests.procfile import stop_group
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -59,12 +60,6 @@ def procfile_gunicorn(env: dict[str, str], *, log: Path | None = None, collect_s
                 time.sleep(0.1)
         yield port
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
+        stop_group(process, 15)
         if log:
             out.close()

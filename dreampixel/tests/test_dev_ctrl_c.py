@@ -14,15 +14,8 @@ import signal
 import socket
 import time
 import urllib.request
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.procfile import ROOT, dev_env_file
 
 
 def _read_until(fd: int, pattern: str, seconds: float, seen: list[str]) -> bool:
@@ -40,15 +33,7 @@ def _read_until(fd: int, pattern: str, seconds: float, seen: list[str]) -> bool:
 
 
 def test_ctrl_c_on_make_dev_stops_web_and_worker_and_make_reports_no_error(tmp_path):
-    port = _free_port()
-    # The development example as a person copies it, pointed at a scratch database and port.
-    env_file = tmp_path / ".env"
-    database = tmp_path / "db.sqlite3"
-    env_file.write_text(
-        (ROOT / ".env.example").read_text()
-        + f"PORT={port}\nDATABASE_URL=sqlite:///{database}\nMEDIA_ROOT={tmp_path / 'media'}\n"
-        + f"PAYMENTS_SANDBOX_URL=http://127.0.0.1:{_free_port()}\n"  # not 8010: a make dev may be running
-    )
+    env_file, database, port = dev_env_file(tmp_path)
     env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL", "PORT")}
 
     pid, terminal = pty.fork()

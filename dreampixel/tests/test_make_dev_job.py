@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import sqlite3
 import subprocess
 import time
@@ -15,7 +14,7 @@ from pathlib import Path
 import httpx
 
 from tests.deploy.journey import Browser, create_picture, fetch_output, wait_until_finished
-from tests.procfile import free_port
+from tests.procfile import dev_env_file, stop_group
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -34,15 +33,7 @@ def _wait_for_site(url: str, make: subprocess.Popen, log: Path, seconds: float) 
 def test_on_make_dev_s_defaults_a_signed_in_person_s_picture_is_made(tmp_path):
     from billing.management.commands.demo_account import DEMO_EMAIL, DEMO_PASSWORD
 
-    port = free_port()
-    database = tmp_path / "db.sqlite3"
-    env_file = tmp_path / ".env"
-    # The development example as a person copies it, on a scratch database, media folder and ports.
-    env_file.write_text(
-        (ROOT / ".env.example").read_text()
-        + f"PORT={port}\nDATABASE_URL=sqlite:///{database}\nMEDIA_ROOT={tmp_path / 'media'}\n"
-        + f"PAYMENTS_SANDBOX_URL=http://127.0.0.1:{free_port()}\n"
-    )
+    env_file, database, port = dev_env_file(tmp_path)
     env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL", "PORT")}
     log = tmp_path / "make-dev.log"
     with log.open("wb") as out:
@@ -67,13 +58,7 @@ def test_on_make_dev_s_defaults_a_signed_in_person_s_picture_is_made(tmp_path):
         assert picture[:8] == b"\x89PNG\r\n\x1a\n" or picture[:3] == b"\xff\xd8\xff" or picture[8:12] == b"WEBP"
     finally:
         browser.close()
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(make.pid, signal.SIGTERM)
-        try:
-            make.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(make.pid, signal.SIGKILL)
-            make.wait()
+        stop_group(make, 30)
     # The job is in the SQLite file, run by the worker's cluster, which records its tasks there too.
     with contextlib.closing(sqlite3.connect(database)) as db:
         jobs = db.execute("SELECT status FROM generation_job WHERE prompt LIKE 'A lighthouse at dusk%'").fetchall()

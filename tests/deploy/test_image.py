@@ -14,6 +14,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 
 import httpx
@@ -117,6 +118,9 @@ def test_the_site_runs_from_the_image(built, production_env, mailbox):
                     os.killpg(process.pid, signal.SIGKILL)
                     pytest.fail(f"{role} did not stop within 40 s of SIGTERM")
             print(f"stopped in {time.monotonic() - stopped:.1f} s")
+            if sys.exc_info()[0] is not None:  # a step failed: what each process said, in the report
+                for role, process in processes.items():
+                    print(f"--- {role}'s log (last 4,000 characters)\n{_stderr(process)}")
 
 
 def _stderr(process: subprocess.Popen) -> str:

@@ -62,7 +62,7 @@ dev: install-dev
 	$(DEV_RUN) python manage.py demo_account
 	$(DEV_RUN) python manage.py demo_showcase
 	@$(DEV_RUN) sh -c 'echo "Dream Pixel is starting on http://127.0.0.1:$$PORT (web, worker and the payments sandbox on http://127.0.0.1:8010; Ctrl-C stops them)"'
-	PAYMENTS_SANDBOX=true PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python scripts/dev_foreground.py $(BIN)/honcho start -e $(ENV_FILE) -f Procfile.dev
+	DEV_SITE_PORT=$$($(DEV_RUN) printenv PORT) PAYMENTS_SANDBOX=true PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python scripts/dev_foreground.py $(BIN)/honcho start -e $(ENV_FILE) -f Procfile.dev
 
 lint: install-dev
 	$(BIN)/ruff check .

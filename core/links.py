@@ -7,9 +7,6 @@ from urllib.parse import urlsplit, urlunsplit
 from django.conf import settings
 from django.http import HttpRequest
 
-# `make dev` serves the site here (Procfile.dev); a link made without a request points at it.
-DEV_PORT = 8000
-
 
 def site_base_url(request: HttpRequest | None = None) -> str:
     """The site's address, without a trailing slash.
@@ -24,7 +21,7 @@ def site_base_url(request: HttpRequest | None = None) -> str:
     host = next((name.lstrip(".") for name in settings.ALLOWED_HOSTS if "*" not in name and name.lstrip(".")), "")
     if settings.PRODUCTION:
         return f"https://{host or 'localhost'}"
-    return f"http://{host or 'localhost'}:{DEV_PORT}"
+    return f"http://{host or 'localhost'}:{settings.DEV_SITE_PORT}"
 
 
 def absolute_url(url: str, *, request: HttpRequest | None = None) -> str:

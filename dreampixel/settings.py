@@ -51,6 +51,9 @@ CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 # The public address of the site, for links in emails and provider webhooks; empty in development
 # (links then use the request's host, or the first name in ALLOWED_HOSTS: core/links.py).
 PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL").rstrip("/")
+# The port `make dev` serves the site on, for links made without a request in development: the
+# Makefile passes the web's PORT on to every process (honcho gives each its own PORT).
+DEV_SITE_PORT = env_int("DEV_SITE_PORT", 8000, minimum=1)
 
 INSTALLED_APPS = [
     "core",

@@ -8,6 +8,7 @@ import contextlib
 import os
 import sqlite3
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -28,6 +29,19 @@ def _wait_for_site(url: str, make: subprocess.Popen, log: Path, seconds: float) 
                 return
         time.sleep(0.3)
     raise AssertionError(f"make dev did not serve {url} within {seconds} s:\n" + log.read_text()[-3000:])
+
+
+def _environment_of(command: str, *, marker: str) -> dict[str, str]:
+    """The environment of the running process whose command line names `command` and whose
+    environment holds `marker` (this test's own database)."""
+    for proc in Path("/proc").iterdir():
+        with contextlib.suppress(OSError):
+            if proc.name.isdigit() and command in (proc / "cmdline").read_text():
+                pairs = (item.split("=", 1) for item in (proc / "environ").read_text().split("\0") if "=" in item)
+                environment = dict(pairs)
+                if any(marker in value for value in environment.values()):
+                    return environment
+    raise AssertionError(f"no running {command} with {marker}")
 
 
 def test_on_make_dev_s_defaults_a_signed_in_person_s_picture_is_made(tmp_path):
@@ -56,6 +70,14 @@ def test_on_make_dev_s_defaults_a_signed_in_person_s_picture_is_made(tmp_path):
         assert 'data-status="succeeded"' in page, page[:3000]
         picture = fetch_output(browser, page)
         assert picture[:8] == b"\x89PNG\r\n\x1a\n" or picture[:3] == b"\xff\xd8\xff" or picture[8:12] == b"WEBP"
+        # A link the worker makes (an email's, with no request to take the address from) points
+        # at the web's port, although honcho gave the worker a PORT of its own.
+        worker_env = _environment_of("supervise_qcluster", marker=f"sqlite:///{database}")
+        link = subprocess.run(
+            [sys.executable, "manage.py", "shell", "-c", "from core.links import absolute_url; print(absolute_url('/gallery/'))"],
+            cwd=ROOT, env=worker_env, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert link.stdout.split()[-1] == f"http://127.0.0.1:{port}/gallery/", link.stdout + link.stderr[-2000:]
     finally:
         browser.close()
         stop_group(make, 30)

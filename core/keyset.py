@@ -81,6 +81,13 @@ def _beyond(keys: tuple[Key, ...], values: list, op: str) -> Q:
     return Q(**{f"{keys[0].path}__{op}e": values[0]}) & reduce(lambda a, b: a | b, alternatives)
 
 
+def keyset_older(queryset: QuerySet, *, keys: tuple[Key, ...], before: str | None) -> QuerySet:
+    """The rows older than the cursor `before` (all of them without one, or with one that cannot
+    be read); for pages built by hand, such as the gallery's search."""
+    values = _decode(keys, before)
+    return queryset if values is None else queryset.filter(_beyond(keys, values, "lt"))
+
+
 def keyset_page(
     queryset: QuerySet, *, keys: tuple[Key, ...], size: int, before: str | None = None, after: str | None = None
 ) -> KeysetPage:

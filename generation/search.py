@@ -18,9 +18,10 @@ bounded steps:
    history index to walk; its rows are then the person's matches (the user id is checked again).
    A word rarer than that in their newest jobs is usually rare in the rest: few rows to sort.
 
-Either step reads at most WINDOW rows or the person's matches of the words. The statements are
-written out because the ORM cannot say MATERIALIZED, nor keep the planner off the history index.
-The development SQLite file has no full text: there each word is a substring of the prompt.
+Either step reads at most WINDOW rows or the person's matches of the words. The ORM says which of
+the person's jobs a page may show (`_mine`); the two steps are written out around its SQL because
+the ORM cannot say MATERIALIZED, which keeps the planner off the history index. The development
+SQLite file has no full text: there each word is a substring of the prompt, through the ORM.
 """
 
 from __future__ import annotations
@@ -29,8 +30,9 @@ import uuid
 from datetime import datetime
 
 from django.db import connection, migrations
+from django.db.models import QuerySet
 
-from core.keyset import Key, KeysetPage
+from core.keyset import Key, KeysetPage, keyset_older
 from generation.models import Job, JobOutput
 from generation.selectors import GALLERY_TILE_FIELDS
 
@@ -60,31 +62,24 @@ def search_index_operation() -> migrations.RunPython:
     return migrations.RunPython(search_index_create, search_index_drop)
 
 
-def _filters(*, kind: str | None, favourites: bool) -> tuple[str, dict]:
-    sql, params = "", {}
+def _mine(*, user_id: int, kind: str | None, favourites: bool, before: str | None) -> QuerySet[Job]:
+    """The person's finished jobs older than the page's cursor, newest first: every statement
+    below reads these, the two written out ones through the WHERE clause the ORM makes of it."""
+    jobs = Job.objects.filter(user_id=user_id, deleted_at__isnull=True, status=Job.Status.SUCCEEDED)
     if kind:
-        sql += " AND kind = %(kind)s"
-        params["kind"] = kind
+        jobs = jobs.filter(kind=kind)
     if favourites:
-        sql += " AND favourite"
-    return sql, params
+        jobs = jobs.filter(favourite=True)
+    return keyset_older(jobs, keys=CURSOR_KEYS, before=before).order_by("-created_at", "-id")
 
 
-def _cursor(before: str | None) -> tuple[str, dict]:
-    # "Older than the cursor", spelled as core.keyset does: `created_at <=` on its own starts
-    # the index range at the cursor.
-    if not before:
-        return "", {}
-    parts = before.split("_")
-    try:
-        at, job_id = (key.decode(part) for key, part in zip(CURSOR_KEYS, parts, strict=True))
-    except ValueError:
-        return "", {}
-    sql = " AND created_at <= %(at)s AND (created_at < %(at)s OR (created_at = %(at)s AND id < %(id)s))"
-    return sql, {"at": at, "id": job_id}
+def _where(jobs: QuerySet[Job]) -> tuple[str, tuple]:
+    """The ORM's WHERE clause of `jobs`, its columns named by the table ("generation_job"."kind")."""
+    sql, params = jobs.query.get_compiler(connection=connection).compile(jobs.query.where)
+    return sql, tuple(params)
 
 
-def _rows(sql: str, params: dict) -> list[tuple[uuid.UUID, datetime]]:
+def _rows(sql: str, params: tuple) -> list[tuple[uuid.UUID, datetime]]:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return [(row[0] if isinstance(row[0], uuid.UUID) else uuid.UUID(str(row[0])), row[1]) for row in cursor]
@@ -94,57 +89,47 @@ def _matching_jobs(
     *, user_id: int, search: str, kind: str | None, favourites: bool, before: str | None, size: int
 ) -> list[tuple[uuid.UUID, datetime]]:
     """Up to `size` of the person's finished jobs whose prompt has the words, newest first."""
-    table = Job._meta.db_table
-    filters, params = _filters(kind=kind, favourites=favourites)
-    after_cursor, cursor_params = _cursor(before)
-    params |= cursor_params | {"user": user_id, "q": search, "size": size, "window": WINDOW}
-    mine = f"user_id = %(user)s AND deleted_at IS NULL AND status = 'succeeded'{filters}"
-    if connection.vendor != "postgresql":
-        words = "".join(f" AND prompt LIKE %(w{n})s" for n in range(len(search.split())))
-        params |= {f"w{n}": f"%{word}%" for n, word in enumerate(search.split())}
-        return _rows(
-            f"SELECT id, created_at FROM {table} WHERE {mine}{after_cursor}{words} "  # noqa: S608 (names from the model)
-            "ORDER BY created_at DESC, id DESC LIMIT %(size)s",
-            params,
-        )
-    # Step 1: the newest WINDOW of the person's jobs, their prompts tested.
+    mine = _mine(user_id=user_id, kind=kind, favourites=favourites, before=before)
+    if connection.vendor != "postgresql":  # the development SQLite file: each word a substring
+        for word in search.split():
+            mine = mine.filter(prompt__icontains=word)
+        return list(mine.values_list("id", "created_at")[:size])
+    table = connection.ops.quote_name(Job._meta.db_table)
+    # Step 1: the newest WINDOW of the person's jobs, their prompts tested. Written out for
+    # MATERIALIZED, which the ORM cannot say: it keeps the planner from testing prompts first.
+    window, window_params = mine.values_list("id", "created_at", "prompt")[:WINDOW].query.sql_with_params()
     recent = _rows(
         f"""
-        WITH recent AS MATERIALIZED (
-            SELECT id, created_at, prompt FROM {table} WHERE {mine}{after_cursor}
-            ORDER BY created_at DESC, id DESC LIMIT %(window)s
-        )
+        WITH recent AS MATERIALIZED ({window})
         SELECT id, created_at FROM recent
-        WHERE to_tsvector('{CONFIG}'::regconfig, COALESCE(prompt, '')) @@ websearch_to_tsquery('{CONFIG}'::regconfig, %(q)s)
-        ORDER BY created_at DESC, id DESC LIMIT %(size)s
-        """,  # noqa: S608 (names from the model and constants)
-        params,
+        WHERE to_tsvector('{CONFIG}'::regconfig, COALESCE(prompt, '')) @@ websearch_to_tsquery('{CONFIG}'::regconfig, %s)
+        ORDER BY created_at DESC, id DESC LIMIT %s
+        """,  # noqa: S608 (SQL from the ORM and constants)
+        (*window_params, search, size),
     )
     if len(recent) >= size:
         return recent
     # The window's last job, if the window was full: older jobs remain to be searched.
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT created_at, id FROM {table} WHERE {mine}{after_cursor} "  # noqa: S608 (names from the model)
-            "ORDER BY created_at DESC, id DESC OFFSET %(edge)s LIMIT 1",
-            params | {"edge": WINDOW - 1},
-        )
-        edge = cursor.fetchone()
+    edge = mine.values_list("created_at", "id")[WINDOW - 1 : WINDOW].first()
     if edge is None:
         return recent  # the rest of the history was all in the window
-    # Step 2: older matches, through the index alone.
-    older_than_edge, edge_params = _cursor(f"{CURSOR_KEYS[0].encode(edge[0])}_{CURSOR_KEYS[1].encode(edge[1])}")
-    params |= edge_params | {"owner": f"'U{user_id}'", "need": size - len(recent)}
+    # Step 2: older matches, through the index alone. Written out for MATERIALIZED as well: the
+    # matches are read by the index's expression only, then the person's filter and the window's
+    # edge apply to them (the CTE takes the table's name, so the ORM's WHERE reads its columns).
+    older_than_edge = keyset_older(mine, keys=CURSOR_KEYS, before="_".join(
+        key.encode(value) for key, value in zip(CURSOR_KEYS, edge, strict=True)
+    ))  # fmt: skip
+    where, where_params = _where(older_than_edge)
     older = _rows(
         f"""
         WITH matches AS MATERIALIZED (
             SELECT id, created_at, user_id, deleted_at, status, kind, favourite FROM {table}
-            WHERE {DOCUMENT} @@ (websearch_to_tsquery('{CONFIG}'::regconfig, %(q)s) && %(owner)s::tsquery)
+            WHERE {DOCUMENT} @@ (websearch_to_tsquery('{CONFIG}'::regconfig, %s) && %s::tsquery)
         )
-        SELECT id, created_at FROM matches WHERE {mine}{older_than_edge}
-        ORDER BY created_at DESC, id DESC LIMIT %(need)s
-        """,  # noqa: S608 (names from the model and constants)
-        params,
+        SELECT id, created_at FROM matches AS {table} WHERE {where}
+        ORDER BY created_at DESC, id DESC LIMIT %s
+        """,  # noqa: S608 (SQL from the ORM and constants)
+        (search, f"'U{user_id}'", *where_params, size - len(recent)),
     )
     return recent + older
 

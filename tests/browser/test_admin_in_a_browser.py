@@ -2,30 +2,15 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
-from allauth.mfa.totp.internal.auth import format_hotp_value, hotp_value
 from playwright.sync_api import expect
 
 from generation.tests.factories import local_edit_model, local_model
-from tests.browser.conftest import accessibility_problems, screenshot
+from tests.browser.conftest import accessibility_problems, screenshot, staff_sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 PHONE = {"width": 390, "height": 844}
-
-
-def staff_sign_in(page, staff_user) -> None:
-    page.goto("/admin/")
-    page.wait_for_url("**/accounts/login/**")
-    page.fill("input[name=login]", staff_user.email)
-    page.fill("input[name=password]", "x-staff-password-1")
-    page.click("form.stack button[type=submit]")
-    page.wait_for_url("**/accounts/2fa/authenticate/**")
-    page.fill("input[name=code]", format_hotp_value(hotp_value(staff_user.totp_secret, int(time.time()) // 30)))
-    page.click("form.stack button[type=submit]")
-    page.wait_for_url("**/admin/")
 
 
 def _a_reported_edit(creator):

@@ -11,10 +11,8 @@ import re
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
-from allauth.mfa.totp.internal.auth import format_hotp_value, hotp_value
 from django.conf import settings
 from django.core import mail
 from playwright.sync_api import expect
@@ -25,7 +23,7 @@ from billing.tests.stripe_kit import WEBHOOK_SECRET
 from generation.tests.factories import AIModelFactory, local_model
 from generation.tests.photos import photo_bytes
 from generation.tests.test_qcluster import ROOT, database_url
-from tests.browser.conftest import screenshot
+from tests.browser.conftest import screenshot, staff_sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -169,15 +167,7 @@ def test_a_staff_member_with_mfa_grants_credits_and_reads_a_reconciliation(page,
 
     call_command("reconcile")
     _some_work_for_the_charts()
-    page.goto("/admin/")
-    page.wait_for_url("**/accounts/login/**")
-    page.fill("input[name=login]", staff_user.email)
-    page.fill("input[name=password]", "x-staff-password-1")
-    page.click("form.stack button[type=submit]")
-    page.wait_for_url("**/accounts/2fa/authenticate/**")
-    page.fill("input[name=code]", format_hotp_value(hotp_value(staff_user.totp_secret, int(time.time()) // 30)))
-    page.click("form.stack button[type=submit]")
-    page.wait_for_url("**/admin/")
+    staff_sign_in(page, staff_user)
     expect(page.get_by_text("Business at a glance")).to_be_visible()
     screenshot(page, "staff-1-admin-home")
 

@@ -127,7 +127,11 @@ def test_a_newcomer_buys_a_pack_takes_a_plan_manages_it_and_sees_a_refund_offlin
     assert "ends at the period's end" in page.content()
     page.click("text=Return to Dream Pixel")
     page.wait_for_url("**/billing/")
-    page.reload()
+    # The sandbox sends the change as a webhook, as Stripe does: it may land a moment later.
+    deadline = time.monotonic() + 15
+    while "end" not in page.locator("#plan-status").inner_text().lower() and time.monotonic() < deadline:
+        time.sleep(0.3)
+        page.reload()
     assert "end" in page.locator("#plan-status").inner_text().lower()
 
     # A refund from the sandbox's dashboard, as staff would from Stripe's: the credits go back.

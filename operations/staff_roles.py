@@ -7,7 +7,11 @@ what is missing; permissions a superuser gave a group by hand stay.
 
 from __future__ import annotations
 
+import functools
+import operator
+
 from django.contrib.auth.management import create_permissions
+from django.db.models import Q
 
 CUSTOM = {
     ("generation", "job", "refund_job"): "Can refund a job (staff refund)",
@@ -62,6 +66,13 @@ def staff_groups_install(apps) -> None:
         Permission.objects.get_or_create(content_type=content_type, codename=codename, defaults={"name": name})
     for role, names in ROLES.items():
         group, _ = Group.objects.get_or_create(name=role)
-        for name in names:
-            app_label, codename = name.split(".")
-            group.permissions.add(Permission.objects.get(content_type__app_label=app_label, codename=codename))
+        wanted = [tuple(name.split(".")) for name in names]
+        found = {
+            (app_label, codename): pk
+            for pk, app_label, codename in Permission.objects.filter(
+                functools.reduce(operator.or_, (Q(content_type__app_label=app, codename=code) for app, code in wanted))
+            ).values_list("pk", "content_type__app_label", "codename")
+        }
+        if missing := [".".join(name) for name in wanted if name not in found]:
+            raise LookupError(f"The {role} role names permissions that do not exist: {', '.join(missing)}")
+        group.permissions.add(*found.values())

@@ -15,13 +15,6 @@ from dreampixel.tests.test_staff_roles import INLINE, admin_client
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def staff_groups():
-    from operations.staff_roles import staff_groups_install
-
-    staff_groups_install(apps)
-
-
 def test_the_shell_and_the_admin_store_the_one_spelling():
     assert User.objects.create_user(email='"Ada"@ＥＸＡＭＰＬＥ.com.').email == "ada@example.com"
     with pytest.raises(ValueError, match="before the @"):

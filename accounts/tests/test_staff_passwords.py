@@ -18,15 +18,6 @@ pytestmark = pytest.mark.django_db
 NEW = "a brand new passphrase 42"
 
 
-@pytest.fixture(autouse=True)
-def staff_groups():
-    from django.apps import apps
-
-    from operations.staff_roles import staff_groups_install
-
-    staff_groups_install(apps)
-
-
 def can_sign_in(user: User, password: str) -> bool:
     return Client().login(email=user.email, password=password)
 

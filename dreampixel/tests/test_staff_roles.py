@@ -27,16 +27,6 @@ pytestmark = pytest.mark.django_db
 ROLES = ["view only", "Support", "Finance", "superuser"]
 
 
-@pytest.fixture(autouse=True)
-def staff_groups():
-    # A migration makes them; a test with transaction=True elsewhere flushes them away.
-    from django.apps import apps
-
-    from operations.staff_roles import staff_groups_install
-
-    staff_groups_install(apps)
-
-
 def staff(role: str) -> User:
     email = f"{role.replace(' ', '-').lower()}@staff.example"
     if role == "superuser":

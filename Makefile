@@ -6,13 +6,20 @@ BIN := $(VENV)/bin
 # The suite's PostgreSQL: a role that may create databases (see README, "Set up").
 TEST_DATABASE_URL ?= postgres://postgres:postgres@127.0.0.1:5432/dreampixel
 PYTEST_ARGS ?=
-# pytest-xdist workers: one per core. Each has its own test database (test_<name>_gw0, ...).
-TEST_WORKERS ?= auto
+# pytest-xdist workers, two per core: the slow tiers mostly wait on the servers, clusters and
+# browsers they start. Each worker has its own test database (test_<name>_gw0, ...).
+TEST_WORKERS ?= $(shell echo $$(( $$(nproc) * 2 )))
+# Whole modules to a worker (their fixtures start servers once), in conftest.py's order.
+XDIST = -n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder
 # The slow tiers `make test-fast` leaves out (markers set by folder in conftest.py).
-SLOW_TIERS = browser or faults or clusters or deploy
+SLOW_TIERS = browser or faults or clusters or deploy or scale
 # Debian packages the deployment tests run for real (command=package).
 TEST_TOOLS = nginx=nginx-light podman=podman debootstrap=debootstrap docker-compose=docker-compose caddy=caddy promtool=prometheus
 UPGRADE ?=
+# Python's bytecode cache, even where the environment turns it off: without it every test process,
+# and every server a test starts, compiles the project and rewrites the tests' asserts again
+# (about 4 s each). The caches are in __pycache__ folders, which git ignores.
+unexport PYTHONDONTWRITEBYTECODE
 LOCK_FLAGS = --quiet --python-version 3.11 --generate-hashes --custom-compile-command "make lock" $(if $(UPGRADE),--upgrade-package $(UPGRADE))
 
 .PHONY: dev test test-fast lint install install-dev lock lock-patches outdated clean screenshots contract
@@ -81,13 +88,13 @@ test: install-dev
 	promtool test rules monitoring/alerts_test.yml
 	$(BIN)/python manage.py makemigrations --check --dry-run
 	$(BIN)/python manage.py collectstatic --noinput --clear -v 0
-	DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/pytest -n $(TEST_WORKERS) --dist loadscope $(PYTEST_ARGS)
+	DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/pytest $(XDIST) $(PYTEST_ARGS)
 
 ## The loop while working: the suite without its slow tiers (browser, faults, clusters, deploy),
 ## in parallel, no lint. `make test` still runs everything before a commit.
 test-fast: install-dev
 	TEST_DATABASE_URL=$(TEST_DATABASE_URL) PYTHON=$(BIN)/python ./scripts/ensure-services.sh --with-redis
-	DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/pytest -n $(TEST_WORKERS) -m "not ($(SLOW_TIERS))" $(PYTEST_ARGS)
+	DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/pytest $(XDIST) -m "not ($(SLOW_TIERS))" $(PYTEST_ARGS)
 
 ## The live contract against Stripe test mode and Replicate (opt-in; each part skips without its key):
 ## CONTRACT_STRIPE_SECRET_KEY=sk_test_... CONTRACT_REPLICATE_API_TOKEN=r8_... make contract

@@ -29,25 +29,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture
-def worker(tmp_path):
-    env = {**os.environ, "DATABASE_URL": database_url(), "MEDIA_ROOT": str(settings.MEDIA_ROOT), "Q_WORKERS": "2"}
-    env.pop("REDIS_URL", None)
-    log = tmp_path / "qcluster.log"
-    with log.open("w") as output:
-        cluster = subprocess.Popen(
-            [sys.executable, "manage.py", "qcluster"], cwd=ROOT, env=env, start_new_session=True,
-            stdout=output, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    cluster.log = log
-    yield cluster
-    os.killpg(cluster.pid, signal.SIGTERM)
-    try:
-        cluster.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        os.killpg(cluster.pid, signal.SIGKILL)
-
-
-@pytest.fixture
 def checkout(stripe_fake, pack, live_server, settings):
     stripe_fake.checkout_page = True
     stripe_fake.webhook_url = f"{live_server.url}/webhooks/stripe/"
@@ -57,6 +38,32 @@ def checkout(stripe_fake, pack, live_server, settings):
     directives = {**policy["DIRECTIVES"], "form-action": [*policy["DIRECTIVES"]["form-action"], stripe_fake.url]}
     settings.CONTENT_SECURITY_POLICY_REPORT_ONLY = {**policy, "DIRECTIVES": directives}
     return stripe_fake
+
+
+@pytest.fixture
+def worker(tmp_path, checkout):
+    # The queue's worker reaches the same fake Stripe as the site: the webhook's event is its task.
+    env = {
+        **os.environ, "DATABASE_URL": database_url(), "MEDIA_ROOT": str(settings.MEDIA_ROOT), "Q_WORKERS": "2",
+        "STRIPE_SECRET_KEY": settings.STRIPE_SECRET_KEY, "STRIPE_WEBHOOK_SECRET": settings.STRIPE_WEBHOOK_SECRET,
+        "STRIPE_API_BASE": checkout.url,
+    }  # fmt: skip
+    env.pop("REDIS_URL", None)
+    log = tmp_path / "qcluster.log"
+    with log.open("w") as output:
+        cluster = subprocess.Popen(
+            [sys.executable, "manage.py", "qcluster"], cwd=ROOT, env=env, start_new_session=True,
+            stdout=output, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    cluster.log = log
+    yield cluster
+    # SIGTERM to the cluster's main process alone, as `docker stop` sends it: the cluster stops its
+    # own processes. Sent to all of them at once, it leaves the cluster waiting on its dead sentinel.
+    cluster.send_signal(signal.SIGTERM)
+    try:
+        cluster.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(cluster.pid, signal.SIGKILL)
 
 
 def balance(page) -> str:

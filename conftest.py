@@ -141,9 +141,6 @@ CLUSTERS = {
     "generation/tests/test_worker_restart.py",
     "operations/tests/test_worker_clusters.py",
 }
-# The order the slow tiers start in, longest modules first: run in parallel (xdist's loadscope,
-# which keeps this order), the last module to start is then a short one, not a minute of faults.
-LONGEST_FIRST = ["faults", "deploy", "clusters", "browser", "scale"]
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -155,12 +152,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                 item.add_marker(tier)
         if path in CLUSTERS:
             item.add_marker("clusters")
-
-    def start(item: pytest.Item) -> int:
-        tiers = [tier for tier in LONGEST_FIRST if item.get_closest_marker(tier)]
-        return LONGEST_FIRST.index(tiers[0]) if tiers else len(LONGEST_FIRST)
-
-    items.sort(key=start)  # stable: the collection's order within a tier
 
 
 @pytest.fixture(autouse=True)

@@ -55,7 +55,8 @@ def test_staff_review_a_report_with_its_pictures_on_pages_that_pass_axe(
     page.goto(f"/admin/generation/jobreport/{report.pk}/change/")
     expect(page.locator(".dp-preview img")).to_have_count(2)
     for image in page.locator(".dp-preview img").all():
-        assert image.evaluate("img => img.complete && img.naturalWidth > 0"), image.get_attribute("src")
+        page.wait_for_function("img => img.complete", arg=image.element_handle())  # loaded, or failed to
+        assert image.evaluate("img => img.naturalWidth > 0"), image.get_attribute("src")
     problems += accessibility_problems(page)
     screenshot(page, f"admin-report-{scheme}")
 

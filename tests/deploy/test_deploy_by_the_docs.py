@@ -62,6 +62,8 @@ def test_a_fresh_checkout_deployed_by_the_docs_serves_the_site(tmp_path, product
         "PATH": os.environ["PATH"].replace(f"{ROOT / '.venv' / 'bin'}:", ""),
     }
     services: list[subprocess.Popen] = []
+    logs = tmp_path / "logs"
+    logs.mkdir()
     try:
         for kind, block in steps:
             if kind == "run":
@@ -72,32 +74,39 @@ def test_a_fresh_checkout_deployed_by_the_docs_serves_the_site(tmp_path, product
                 assert result.returncode == 0, f"{block}\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
             elif kind == "start":
                 for line in filter(None, (line.strip() for line in block.splitlines())):
-                    services.append(
-                        subprocess.Popen(
-                            ["bash", "-c", line],
-                            cwd=checkout,
-                            env=env,
-                            start_new_session=True,
-                            stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE,
+                    # Its log to a file: a pipe nobody reads fills up and stalls the service.
+                    log = logs / f"service-{len(services)}.log"
+                    with log.open("wb") as output:
+                        services.append(
+                            subprocess.Popen(
+                                ["bash", "-c", line],
+                                cwd=checkout,
+                                env=env,
+                                start_new_session=True,
+                                stdout=subprocess.DEVNULL,
+                                stderr=output,
+                            )
                         )
-                    )
-        assert wait_for_healthz(port, 60), _logs(services)
+        assert wait_for_healthz(port, 60), _logs(logs)
 
         browser = journey.Browser(f"http://127.0.0.1:{port}")
-        assert browser.get("/").status_code == 200
-        assert browser.get("/accounts/login/").status_code == 200
-        journey.sign_up_and_confirm(browser, mailbox, journey.new_address("docs"))
-        assert browser.get("/create/").status_code == 200
-        job_page = journey.create_picture(browser, "a lighthouse at dusk, deployed by the docs")
-        page = journey.wait_until_finished(browser, job_page)
-        assert 'data-status="succeeded"' in page, _logs(services)
-        assert journey.fetch_output(browser, page)[:4] in (
-            b"\x89PNG",
-            b"RIFF",
-            b"\xff\xd8\xff\xe0",
-            b"\xff\xd8\xff\xe1",
-        )
+        try:
+            assert browser.get("/").status_code == 200
+            assert browser.get("/accounts/login/").status_code == 200
+            journey.sign_up_and_confirm(browser, mailbox, journey.new_address("docs"))
+            assert browser.get("/create/").status_code == 200
+            job_page = journey.create_picture(browser, "a lighthouse at dusk, deployed by the docs")
+            page = journey.wait_until_finished(browser, job_page)
+            assert 'data-status="succeeded"' in page
+            assert journey.fetch_output(browser, page)[:4] in (
+                b"\x89PNG",
+                b"RIFF",
+                b"\xff\xd8\xff\xe0",
+                b"\xff\xd8\xff\xe1",
+            )
+        except AssertionError:
+            print(_logs(logs))
+            raise
         browser.close()
     finally:
         for service in services:
@@ -111,9 +120,8 @@ def test_a_fresh_checkout_deployed_by_the_docs_serves_the_site(tmp_path, product
                 os.killpg(service.pid, signal.SIGKILL)
 
 
-def _logs(services: list[subprocess.Popen]) -> str:
-    out = []
-    for service in services:
-        if service.poll() is not None and service.stderr:
-            out.append(service.stderr.read().decode(errors="replace")[-3000:])
-    return "\n".join(out) or "(the services are still running)"
+def _logs(folder: Path) -> str:
+    """The last lines each service wrote, for a failure's report."""
+    return "\n".join(
+        f"--- {log.name}\n{log.read_text(errors='replace')[-4000:]}" for log in sorted(folder.glob("*.log"))
+    )

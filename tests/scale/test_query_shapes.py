@@ -229,7 +229,7 @@ def test_an_incremental_reconcile_reads_big_tables_only_through_indexes(creator)
     from billing.reconcile.runner import reconcile_run
     from billing.services import credits_charge
 
-    spread_ledger()
+    spread_ledger(accounts=3_000, per_account=10)  # enough people that a sequential scan costs more
     bulk_jobs(creator, age="2 days", charged=True)
     now = timezone.now()
     with time_machine.travel(now + timedelta(hours=1), tick=False):  # a nightly full run, after the build
@@ -323,7 +323,7 @@ def test_a_metrics_scrape_reads_no_big_table_whole(client, creator, settings):
     settings.METRICS_TOKEN, settings.METRICS_ALLOWED_NETWORKS = "a-monitoring-token-of-at-least-32-chars", []
     auth = {"HTTP_AUTHORIZATION": f"Bearer {settings.METRICS_TOKEN}"}
     bulk_jobs(creator, age="2 hours")
-    spread_ledger()
+    spread_ledger(accounts=3_000, per_account=10)  # enough people that a sequential scan costs more
     assert client.get("/metrics", **auth).status_code == 200
     with time_machine.travel(timezone.now() + timedelta(minutes=2)):
         assert client.get("/metrics", **auth).status_code == 200  # the tallies move on

@@ -21,6 +21,7 @@ from billing.services import balance_of, credits_grant
 from generation.models import Job, JobReport
 from generation.services import job_create, job_run
 from generation.tests.factories import local_model
+from operations import staff_roles
 
 pytestmark = pytest.mark.django_db
 
@@ -259,6 +260,18 @@ def test_the_roles_exist_with_their_permissions():
     finance = set(Group.objects.get(name="Finance").permissions.values_list("codename", flat=True))
     assert {"rerun_job", "change_job", "change_user"} <= support and "refund_job" not in support
     assert {"refund_job", "change_creditaccount", "add_reconcilerun"} <= finance and "change_user" not in finance
+    # Exactly the permissions the roles name, each once.
+    assert len(support) == len(staff_roles.ROLES["Support"]) and len(finance) == len(staff_roles.ROLES["Finance"])
+
+
+def test_a_role_naming_a_permission_that_does_not_exist_is_refused_by_name(monkeypatch):
+    from django.apps import apps
+
+    monkeypatch.setitem(staff_roles.ROLES, "Support", [*staff_roles.ROLES["Support"], "generation.paint_job"])
+    with pytest.raises(
+        LookupError, match=r"The Support role names permissions that do not exist: generation\.paint_job$"
+    ):
+        staff_roles.staff_groups_install(apps)
 
 
 @pytest.mark.parametrize(("role", "reaches_staff"), [("Support", False), ("superuser", True)])

@@ -11,7 +11,7 @@ import pytest
 import time_machine
 from allauth.mfa.models import Authenticator
 from allauth.mfa.recovery_codes.internal.auth import RecoveryCodes
-from allauth.mfa.totp.internal.auth import TOTP, format_hotp_value, generate_totp_secret, hotp_value
+from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
 from cryptography.fernet import Fernet
 from django.apps import apps
 from django.core.management import call_command
@@ -20,6 +20,7 @@ from django.test import Client
 from django.urls import reverse
 
 from accounts.mfa import MFASecretUnreadable
+from accounts.tests.totp import authenticator_code
 
 pytestmark = pytest.mark.django_db
 
@@ -31,14 +32,10 @@ def stored(user) -> str:
         return cursor.fetchone()[0] or ""
 
 
-def code_now(secret: str) -> str:
-    return format_hotp_value(hotp_value(secret, int(time.time()) // 30))
-
-
 def second_factor_accepted(user, secret: str) -> bool:
     client = Client()
     client.post(reverse("account_login"), {"login": user.email, "password": "x-staff-password-1"})
-    return client.post(reverse("mfa_authenticate"), {"code": code_now(secret)}).status_code == 302
+    return client.post(reverse("mfa_authenticate"), {"code": authenticator_code(secret)}).status_code == 302
 
 
 def test_a_database_read_shows_neither_the_totp_secret_nor_the_recovery_seed(staff_user):
@@ -56,7 +53,7 @@ def test_without_the_key_the_stored_secret_opens_for_nobody(staff_user, settings
     settings.MFA_ENCRYPTION_KEYS = [Fernet.generate_key().decode()]
     totp = TOTP(Authenticator.objects.get(user=staff_user, type=Authenticator.Type.TOTP))
     with pytest.raises(MFASecretUnreadable, match="MFA_ENCRYPTION_KEYS"):
-        totp.validate_code(code_now(staff_user.totp_secret))
+        totp.validate_code(authenticator_code(staff_user.totp_secret))
 
 
 def test_secrets_stored_in_plain_text_before_are_encrypted_by_the_migration(staff_user):

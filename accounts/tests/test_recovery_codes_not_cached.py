@@ -4,12 +4,11 @@ codes passes the second factor."""
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from allauth.mfa.recovery_codes.internal.auth import RecoveryCodes
-from allauth.mfa.totp.internal.auth import format_hotp_value, hotp_value
 from django.urls import reverse
+
+from accounts.tests.totp import authenticator_code
 
 pytestmark = pytest.mark.django_db
 
@@ -18,7 +17,7 @@ pytestmark = pytest.mark.django_db
 def signed_in_staff(client, staff_user):
     RecoveryCodes.activate(staff_user)
     client.post(reverse("account_login"), {"login": staff_user.email, "password": "x-staff-password-1"})
-    code = format_hotp_value(hotp_value(staff_user.totp_secret, int(time.time()) // 30))
+    code = authenticator_code(staff_user.totp_secret)
     assert client.post(reverse("mfa_authenticate"), {"code": code}).status_code == 302
     # Showing the codes asks for the password again first.
     client.post(reverse("account_reauthenticate"), {"password": "x-staff-password-1"})

@@ -19,9 +19,10 @@ bounded steps:
    A word rarer than that in their newest jobs is usually rare in the rest: few rows to sort.
 
 Either step reads at most WINDOW rows or the person's matches of the words. The ORM says which of
-the person's jobs a page may show (`_mine`); the two steps are written out around its SQL because
-the ORM cannot say MATERIALIZED, which keeps the planner off the history index. The development
-SQLite file has no full text: there each word is a substring of the prompt, through the ORM.
+the person's jobs a page may show (`_mine`) and runs step 1. Step 2 is written out around the
+ORM's WHERE clause because the ORM cannot say MATERIALIZED, which keeps the planner off the
+history index there. The development SQLite file has no full text: there each word is a
+substring of the prompt, through the ORM.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
+from django.contrib.postgres.search import SearchQuery, SearchVector
 from django.db import connection, migrations
 from django.db.models import QuerySet
 
@@ -95,17 +97,14 @@ def _matching_jobs(
             mine = mine.filter(prompt__icontains=word)
         return list(mine.values_list("id", "created_at")[:size])
     table = connection.ops.quote_name(Job._meta.db_table)
-    # Step 1: the newest WINDOW of the person's jobs, their prompts tested. Written out for
-    # MATERIALIZED, which the ORM cannot say: it keeps the planner from testing prompts first.
-    window, window_params = mine.values_list("id", "created_at", "prompt")[:WINDOW].query.sql_with_params()
-    recent = _rows(
-        f"""
-        WITH recent AS MATERIALIZED ({window})
-        SELECT id, created_at FROM recent
-        WHERE to_tsvector('{CONFIG}'::regconfig, COALESCE(prompt, '')) @@ websearch_to_tsquery('{CONFIG}'::regconfig, %s)
-        ORDER BY created_at DESC, id DESC LIMIT %s
-        """,  # noqa: S608 (SQL from the ORM and constants)
-        (*window_params, search, size),
+    # Step 1: the newest WINDOW of the person's jobs, their prompts tested. PostgreSQL never
+    # merges a subquery with a LIMIT into the query around it, so it reads the window first.
+    recent = list(
+        Job.objects.filter(id__in=mine.values("id")[:WINDOW])
+        .annotate(words=SearchVector("prompt", config=CONFIG))
+        .filter(words=SearchQuery(search, config=CONFIG, search_type="websearch"))
+        .order_by("-created_at", "-id")
+        .values_list("id", "created_at")[:size]
     )
     if len(recent) >= size:
         return recent

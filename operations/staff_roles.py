@@ -7,11 +7,7 @@ what is missing; permissions a superuser gave a group by hand stay.
 
 from __future__ import annotations
 
-import functools
-import operator
-
 from django.contrib.auth.management import create_permissions
-from django.db.models import Q
 
 CUSTOM = {
     ("generation", "job", "refund_job"): "Can refund a job (staff refund)",
@@ -70,8 +66,9 @@ def staff_groups_install(apps) -> None:
         found = {
             (app_label, codename): pk
             for pk, app_label, codename in Permission.objects.filter(
-                functools.reduce(operator.or_, (Q(content_type__app_label=app, codename=code) for app, code in wanted))
+                codename__in=[codename for _, codename in wanted]
             ).values_list("pk", "content_type__app_label", "codename")
+            if (app_label, codename) in wanted
         }
         if missing := [".".join(name) for name in wanted if name not in found]:
             raise LookupError(f"The {role} role names permissions that do not exist: {', '.join(missing)}")

@@ -62,7 +62,10 @@ class Browser:
     def post_form(self, path: str, fields: dict[str, str]) -> httpx.Response:
         page = self.get(path)
         assert page.status_code == 200, (path, page.status_code, page.text[:500])
-        return self._send("POST", path, form_fields(page.text, action=path) | fields)
+        found = form_fields(page.text, action=path)
+        # No form posting to the path (its CSRF token comes with it): say which page came back.
+        assert "csrfmiddlewaretoken" in found, (path, re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", page.text))[-1500:])
+        return self._send("POST", path, found | fields)
 
     def close(self) -> None:
         self.client.close()

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 
 import pytest
+import time_machine
 from django.conf import settings
 
 from tests import redis_keys
@@ -210,6 +212,16 @@ def _on_redis(settings, redis_url: str) -> None:
             "KEY_PREFIX": new_prefix(redis_url),
         }
     }
+
+
+@pytest.fixture
+def stopped_clock():
+    """The wall clock held still through the test (time.monotonic and sleeps still run). A rate
+    limit counts in fixed windows (django-ratelimit's minute starts at a second of its own for each
+    key), so on a busy machine a burst of requests could otherwise straddle two windows and never
+    reach the limit."""
+    with time_machine.travel(time.time(), tick=False) as clock:
+        yield clock
 
 
 @pytest.fixture

@@ -238,7 +238,7 @@ def test_the_portal_button_opens_stripes_portal_for_the_users_customer(client, s
     assert portal["return_url"] == "http://testserver/billing/"
 
 
-def test_buying_is_rate_limited(client, settings, stripe_fake, pack, buyer):
+def test_buying_is_rate_limited(client, settings, stripe_fake, pack, buyer, stopped_clock):
     settings.RATELIMIT_CHECKOUT = "2/m"
     client.force_login(buyer)
     url = reverse("buy_pack", args=[pack.pk])

@@ -49,7 +49,7 @@ def test_wrong_passwords_for_one_account_lock_it_whatever_the_client_address(set
     assert "Too many failed login attempts" in response.content.decode()
 
 
-def test_reset_mails_are_capped_per_address_and_per_client(client):
+def test_reset_mails_are_capped_per_address_and_per_client(client, stopped_clock):
     user = UserFactory()
     url = reverse("account_reset_password")
     answers = [Client(REMOTE_ADDR=f"192.0.2.{n + 1}").post(url, {"email": user.email}).status_code for n in range(6)]

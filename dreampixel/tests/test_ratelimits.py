@@ -5,7 +5,7 @@ from django.urls import reverse
 
 from accounts.tests.factories import PASSWORD
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("stopped_clock")]
 
 
 def test_login_posts_beyond_the_limit_get_the_friendly_429_page(client, settings, shared_cache):

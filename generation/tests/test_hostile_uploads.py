@@ -143,7 +143,7 @@ def test_an_animation_is_written_again_frame_by_frame_without_its_metadata(fmt):
         assert durations == [100, 200, 300]
 
 
-def test_uploads_have_a_limit_of_their_own(client, creator, edit_model, settings):
+def test_uploads_have_a_limit_of_their_own(client, creator, edit_model, settings, stopped_clock):
     settings.RATELIMIT_UPLOADS_PER_USER = "2/m"
     credits_grant(user=creator, amount=10_000, key="purchase:limit")
     client.force_login(creator)

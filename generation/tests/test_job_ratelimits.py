@@ -10,7 +10,7 @@ from billing.services import balance_of, credits_grant
 from generation.models import Job
 from generation.tests.factories import local_model
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("stopped_clock")]
 
 
 def submit(client, model, **extra):

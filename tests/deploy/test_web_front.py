@@ -72,6 +72,11 @@ def test_rate_limits_count_each_client_behind_the_front_on_its_own():
                 return c.post("/accounts/login/", data=data).status_code
 
         first_client = [sign_in_attempt("198.51.100.7") for _ in range(11)]
+        if 429 not in first_client:
+            # The limit counts in fixed minute windows, each address's starting at a second of its
+            # own: a burst that straddled two of them is tried once more from a fresh address
+            # (a second turn within the same minute cannot happen).
+            first_client = [sign_in_attempt("198.51.100.9") for _ in range(11)]
         other_client = sign_in_attempt("198.51.100.8")
     assert first_client[:10] == [200] * 10
     assert first_client[10] == 429  # RATELIMIT_LOGIN: 10 a minute per client address

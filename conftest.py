@@ -103,10 +103,11 @@ def django_db_setup(django_db_setup, django_db_blocker):
     def seed_again(using, **kwargs) -> None:
         from django.db import connections
 
-        from operations.staff_roles import staff_groups_install
+        from operations.staff_roles import staff_roles_write
 
-        # The staff roles, with the two permissions no model declares (the flush took them too).
-        staff_groups_install(apps)
+        # The staff roles, with the two permissions no model declares (the flush took them too);
+        # every app's post_migrate has made the model permissions again by now.
+        staff_roles_write(apps)
         # The tables a flush emptied (a test's own `migrate` sends the same signal onto full ones,
         # and an app may have filled its table again already: the queue's schedules).
         rows = [

@@ -44,8 +44,8 @@ ROLES = {
 
 
 def staff_groups_install(apps) -> None:
-    # `apps`: a migration's historical apps, or django.apps.apps (tests flush the database).
-    # Model permissions are normally made after all migrations; these groups need them now.
+    """The model permissions, then the roles (`apps`: a migration's historical apps). Model
+    permissions are normally made after all migrations; these groups need them now."""
     for app_config in apps.get_app_configs():
         # A migration's app (AppConfigStub) has no models_module, and create_permissions skips it.
         stub = getattr(app_config, "models_module", None) is None
@@ -54,6 +54,12 @@ def staff_groups_install(apps) -> None:
         create_permissions(app_config, apps=apps, verbosity=0)
         if stub:
             app_config.models_module = None
+    staff_roles_write(apps)
+
+
+def staff_roles_write(apps) -> None:
+    """The two permissions no model declares and the role groups, once the model permissions
+    exist (after post_migrate: the tests' flush puts the roles back with this)."""
     ContentType = apps.get_model("contenttypes", "ContentType")
     Permission = apps.get_model("auth", "Permission")
     Group = apps.get_model("auth", "Group")

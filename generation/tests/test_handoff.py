@@ -20,7 +20,9 @@ from generation.services.common import model_seconds_note
 from generation.services.running import prediction_create_wait
 from generation.tests.factories import AIModelFactory, replicate_model
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = pytest.mark.django_db
+# The pollers run in threads, on connections of their own that see only what was committed.
+threaded = pytest.mark.django_db(transaction=True)
 
 
 def test_a_task_gives_its_worker_back_while_a_minute_long_prediction_runs(creator, fake_replicate):
@@ -40,6 +42,7 @@ def test_a_task_gives_its_worker_back_while_a_minute_long_prediction_runs(creato
     assert fake_replicate.created_count == 1
 
 
+@threaded
 def test_the_poller_finishes_a_job_within_two_seconds_of_its_prediction(creator, fake_replicate, settings):
     settings.JOB_POLL_INTERVAL = 1.0  # the production cadence
     fake_replicate.predict_seconds = 60
@@ -70,6 +73,7 @@ def test_the_poller_finishes_a_job_within_two_seconds_of_its_prediction(creator,
     assert PredictionPoller.objects.get().last_pass_at is not None
 
 
+@threaded
 def test_one_poller_at_a_time(creator, fake_replicate):
     fake_replicate.predict_seconds = 60
     job = job_create(user=creator, model=replicate_model(timeout_seconds=600), prompt="Once", aspect_ratio="square")

@@ -31,7 +31,9 @@ from generation.services.finishing import job_fail
 from generation.tests.factories import local_model
 from tests.concurrency import run_at_once
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = pytest.mark.django_db
+# The races run on connections of their own, which see only what was committed.
+racing = pytest.mark.django_db(transaction=True)
 
 
 def entries(job: Job, kind: str) -> list[LedgerEntry]:
@@ -135,6 +137,7 @@ def test_not_enough_credits_for_every_image_says_what_the_job_needs_and_charges_
     assert not Job.objects.exists() and balance_of(user) == 1_200
 
 
+@racing
 def test_many_jobs_of_several_images_at_once_never_overdraw_the_balance():
     user = UserFactory()
     credits_grant(user=user, amount=5_000, key=f"purchase:{user.pk}")
@@ -151,6 +154,7 @@ def test_many_jobs_of_several_images_at_once_never_overdraw_the_balance():
     assert LedgerEntry.objects.filter(kind="charge").count() == 8  # four per job made, none half-made
 
 
+@racing
 def test_two_workers_finishing_the_same_job_refund_its_lost_image_once(creator, capsys):
     job = running(job_create(user=creator, model=local_model(max_outputs=4), prompt="Kites", aspect_ratio="square",
                              num_outputs=4))  # fmt: skip
@@ -169,6 +173,7 @@ def test_two_workers_finishing_the_same_job_refund_its_lost_image_once(creator, 
     assert reconcile(capsys)["ok"]
 
 
+@racing
 def test_a_cancel_racing_a_partial_success_gives_images_or_credits_never_both(creator, capsys):
     for attempt in range(4):
         job = running(job_create(user=creator, model=local_model(max_outputs=4), prompt=f"Race {attempt}",
@@ -192,6 +197,7 @@ def test_a_cancel_racing_a_partial_success_gives_images_or_credits_never_both(cr
     assert reconcile(capsys)["ok"]
 
 
+@racing
 def test_staff_refund_after_a_lost_image_refunds_only_the_rest_once(creator, staff_user, capsys):
     job = job_create(user=creator, model=local_model(max_outputs=4), prompt="Reported [fail-one]",
                      aspect_ratio="square", num_outputs=4)  # fmt: skip

@@ -9,8 +9,9 @@ PYTEST_ARGS ?=
 # pytest-xdist workers, two per core: the slow tiers mostly wait on the servers, clusters and
 # browsers they start. Each worker has its own test database (test_<name>_gw0, ...).
 TEST_WORKERS ?= $(shell echo $$(( $$(nproc) * 2 )))
-# Whole modules to a worker: their fixtures start servers and clusters once.
-XDIST = -n $(TEST_WORKERS) --dist loadscope
+# Whole modules to a worker (their fixtures start servers and clusters once), in conftest.py's
+# order: the longest modules first, so none is left running alone at the end.
+XDIST = -n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder
 # The slow tiers `make test-fast` leaves out (markers set by folder in conftest.py).
 SLOW_TIERS = browser or faults or clusters or deploy or scale
 # Debian packages the deployment tests run for real (command=package).

@@ -146,15 +146,52 @@ CLUSTERS = {
 }
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    for item in items:
-        path = Path(item.path).relative_to(config.rootpath).as_posix()
+# The modules that run longest (most of it waiting on clusters, timeouts, builds and browsers),
+# longest first. `make test` hands whole modules to its workers in the order below (Makefile,
+# --no-loadscope-reorder), so these start at once and the short modules fill in around them: a
+# worker that picked one up near the end would keep the run going while the others sat idle.
+LONGEST_FIRST = [
+    "tests/faults/test_cluster_stalls.py",
+    "tests/browser/test_first_use_in_a_browser.py",
+    "tests/browser/test_create_and_gallery_in_a_browser.py",
+    "tests/faults/test_observability.py",
+    "tests/faults/test_queue_outages.py",
+    "tests/faults/test_worker_kills.py",
+    "tests/deploy/test_image.py",
+    "tests/deploy/test_deploy_by_the_docs.py",
+    "tests/browser/test_results_in_a_browser.py",
+    "tests/browser/test_admin_in_a_browser.py",
+    "tests/scale/test_query_shapes.py",
+    "dreampixel/tests/test_make_dev_job.py",
+]
+
+
+def _run_order(path: str) -> tuple[int, int]:
+    """The longest modules as listed, then the rest of the slow tiers, then everything else."""
+    if path in LONGEST_FIRST:
+        return 0, LONGEST_FIRST.index(path)
+    slow = path in CLUSTERS or any(path.startswith(folder) for folder in TIERS)
+    return (1 if slow else 2), 0
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]):
+    # Before every other plugin: the tier markers must be there when `-m` deselects.
+    paths = {item: Path(item.path).relative_to(config.rootpath).as_posix() for item in items}
+    for item, path in paths.items():
         for folder, tier in TIERS.items():
             if path.startswith(folder):
                 item.add_marker(tier)
         if path in CLUSTERS:
             item.add_marker("clusters")
+    yield
+    # After them (pytest-django puts transactional tests last): each module's tests together, in
+    # the order they had, the modules in run order. Every test still starts on the database as
+    # the migrations left it, so no test depends on what ran before it.
+    first_seen: dict[str, int] = {}
+    for index, item in enumerate(items):
+        first_seen.setdefault(paths[item], index)
+    items.sort(key=lambda item: (_run_order(paths[item]), first_seen[paths[item]]))
 
 
 @pytest.fixture(autouse=True)

@@ -5,11 +5,13 @@ one it did not make, fails."""
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 
 import pytest
 import redis
 from django.core.management import call_command
 
+import conftest
 from billing.models import CreditPack, Plan
 from generation.models import AIModel
 from tests import redis_keys
@@ -40,3 +42,10 @@ def test_a_key_the_run_left_and_a_key_it_removed_are_both_reported(redis_url):
     assert f"db {database}: left {left.encode()!r}" in problems
     assert f"db {database}: removed {someone_else!r}" in problems
     assert all(redis_keys.RUN in problem or "removed" in problem for problem in problems)
+
+
+def test_the_modules_started_first_exist_and_are_in_a_slow_tier():
+    root = Path(conftest.__file__).parent
+    for path in conftest.LONGEST_FIRST:
+        assert (root / path).is_file(), f"{path} (conftest.LONGEST_FIRST) is gone: take it off the list"
+        assert path in conftest.CLUSTERS or any(path.startswith(folder) for folder in conftest.TIERS), path

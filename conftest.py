@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -166,12 +167,13 @@ LONGEST_FIRST = [
 ]
 
 
-def _run_order(path: str) -> tuple[int, int]:
-    """The longest modules as listed, then the rest of the slow tiers, then everything else."""
+def _run_order(path: str, tests: int) -> tuple[int, int]:
+    """The longest modules as listed, then the rest of the slow tiers, then everything else; among
+    those, the modules with more tests first (what pytest-xdist's own order does)."""
     if path in LONGEST_FIRST:
         return 0, LONGEST_FIRST.index(path)
     slow = path in CLUSTERS or any(path.startswith(folder) for folder in TIERS)
-    return (1 if slow else 2), 0
+    return (1 if slow else 2), -tests
 
 
 @pytest.hookimpl(wrapper=True)
@@ -191,7 +193,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     first_seen: dict[str, int] = {}
     for index, item in enumerate(items):
         first_seen.setdefault(paths[item], index)
-    items.sort(key=lambda item: (_run_order(paths[item]), first_seen[paths[item]]))
+    tests = Counter(paths[item] for item in items)
+    items.sort(key=lambda item: (_run_order(paths[item], tests[paths[item]]), first_seen[paths[item]]))
 
 
 @pytest.fixture(autouse=True)

@@ -62,25 +62,31 @@ def image_without_metadata(data: bytes, *, xmp: bytes = b"") -> tuple[bytes, int
     back as they are. `xmp`, when given, is the one packet written back to a still image: ours
     (a result's digital source type), never the file's."""
     with Image.open(io.BytesIO(data)) as image:
-        image_format = image.format or ""
-        if image_format not in SAVE_OPTIONS:
+        return opened_image_without_metadata(image, data, xmp=xmp)
+
+
+def opened_image_without_metadata(image: Image.Image, data: bytes, *, xmp: bytes = b"") -> tuple[bytes, int, int]:
+    """image_without_metadata for an image already opened from `data` (and perhaps decoded), so
+    that a caller who also needs its pixels (a thumbnail) decodes them once."""
+    image_format = image.format or ""
+    if image_format not in SAVE_OPTIONS:
+        return data, image.width, image.height
+    if getattr(image, "n_frames", 1) > 1:
+        if image_format not in ANIMATED:
             return data, image.width, image.height
-        if getattr(image, "n_frames", 1) > 1:
-            if image_format not in ANIMATED:
-                return data, image.width, image.height
-            return _animation_without_metadata(image, image_format)
-        options: dict[str, object] = dict(SAVE_OPTIONS[image_format])
-        if icc_profile := image.info.get("icc_profile"):
-            options["icc_profile"] = icc_profile
-        if image.mode == "P" and "transparency" in image.info:
-            options["transparency"] = image.info["transparency"]
-        if xmp and image_format == "PNG":
-            text = PngImagePlugin.PngInfo()
-            text.add_itxt("XML:com.adobe.xmp", xmp.decode(), zip=False)
-            options["pnginfo"] = text
-        elif xmp:
-            options["xmp"] = xmp
-        clean = _clean_copy(image)
+        return _animation_without_metadata(image, image_format)
+    options: dict[str, object] = dict(SAVE_OPTIONS[image_format])
+    if icc_profile := image.info.get("icc_profile"):
+        options["icc_profile"] = icc_profile
+    if image.mode == "P" and "transparency" in image.info:
+        options["transparency"] = image.info["transparency"]
+    if xmp and image_format == "PNG":
+        text = PngImagePlugin.PngInfo()
+        text.add_itxt("XML:com.adobe.xmp", xmp.decode(), zip=False)
+        options["pnginfo"] = text
+    elif xmp:
+        options["xmp"] = xmp
+    clean = _clean_copy(image)
     buffer = io.BytesIO()
     clean.save(buffer, format=image_format, **options)
     return buffer.getvalue(), clean.width, clean.height

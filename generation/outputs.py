@@ -13,7 +13,7 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from generation.imagemeta import image_without_metadata
+from generation.imagemeta import opened_image_without_metadata
 from generation.models import output_upload_to, thumbnail_upload_to
 from generation.provenance import Provenance, SigningFailed, content_credentials_sign, xmp_packet
 
@@ -113,9 +113,10 @@ def store_output(data: bytes, *, provenance: Provenance) -> StoredOutput:
                     raise UnreadableOutput(f"The output is a {image.format} file, which we do not keep.")
                 content_type, extension = IMAGE_TYPES[image.format]
                 thumbnail = _thumbnail(image)
-            # Kept without the metadata a provider wrote (its tools, the source photo's EXIF), and
-            # with ours: the IPTC marker that the picture was made by AI.
-            data, width, height = image_without_metadata(data, xmp=xmp_packet(provenance.digital_source_type))
+                # Kept without the metadata a provider wrote (its tools, the source photo's EXIF),
+                # and with ours: the IPTC marker that the picture was made by AI.
+                xmp = xmp_packet(provenance.digital_source_type)
+                data, width, height = opened_image_without_metadata(image, data, xmp=xmp)
         except (UnidentifiedImageError, OSError) as error:
             raise UnreadableOutput("The output is not an image or video we can read.") from error
     try:

@@ -105,6 +105,7 @@ test-fast: install-dev
 ## CONTRACT_STRIPE_SECRET_KEY=sk_test_... CONTRACT_REPLICATE_API_TOKEN=r8_... make contract
 contract: install-dev
 	./scripts/ensure-services.sh
+	./scripts/ensure-chromium.sh chromium
 	@test -n "$$CONTRACT_STRIPE_SECRET_KEY$$CONTRACT_REPLICATE_API_TOKEN" || echo "make contract: no CONTRACT_STRIPE_SECRET_KEY and no CONTRACT_REPLICATE_API_TOKEN; every part will be skipped."
 	DREAMPIXEL_CONTRACT=1 DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/pytest tests/contract -p no:cacheprovider -rs $(PYTEST_ARGS)
 

@@ -9,8 +9,8 @@ PYTEST_ARGS ?=
 # pytest-xdist workers, two per core: the slow tiers mostly wait on the servers, clusters and
 # browsers they start. Each worker has its own test database (test_<name>_gw0, ...).
 TEST_WORKERS ?= $(shell echo $$(( $$(nproc) * 2 )))
-# `make test-fast` keeps the cores busy with one worker fewer: its tests rarely wait, and every
-# worker costs about 3 CPU seconds to start (imports, collection, its database).
+# `make test-fast` runs one worker per core plus one: its tests rarely wait, and every worker
+# costs about 3 CPU seconds to start (imports, collection, its database).
 FAST_WORKERS ?= $(shell echo $$(( $$(nproc) + 1 )))
 # Whole modules to a worker (their fixtures start servers and clusters once), in conftest.py's
 # order: the longest modules first, so none is left running alone at the end.

@@ -96,10 +96,10 @@ def django_db_setup(django_db_setup, django_db_blocker):
             # --reuse-db kept a database an interrupted or older run left changed: build it again.
             _rebuild_test_database()
             assert _tables_as_migrated(), "a migration seeds a table SEEDED_BY_MIGRATIONS (conftest.py) does not name"
-        # Each flush truncates every table, leaving a dead catalog row per table and index (about
-        # 20,000 a `make test` run). A server with autovacuum off, as on the CI machines, never
-        # reclaims them from a reused database; VACUUM (the ORM has no word for it) does, in well
-        # under a second.
+        # Each flush truncates every table, leaving a dead catalog row per table and index
+        # (thousands a run in each worker's database). A server with autovacuum off, as on the CI
+        # machines, never reclaims them from a reused database; VACUUM (the ORM has no word for
+        # it) does, in well under a second.
         with connection.cursor() as cursor:
             cursor.execute("VACUUM")
         seeded = {
@@ -174,13 +174,16 @@ LONGEST_FIRST = [
 ]
 
 
+def in_a_slow_tier(path: str) -> bool:
+    return path in CLUSTERS or any(path.startswith(folder) for folder in TIERS)
+
+
 def _run_order(path: str, tests: int) -> tuple[int, int]:
     """The longest modules as listed, then the rest of the slow tiers, then everything else; among
     those, the modules with more tests first (what pytest-xdist's own order does)."""
     if path in LONGEST_FIRST:
         return 0, LONGEST_FIRST.index(path)
-    slow = path in CLUSTERS or any(path.startswith(folder) for folder in TIERS)
-    return (1 if slow else 2), -tests
+    return (1 if in_a_slow_tier(path) else 2), -tests
 
 
 @pytest.hookimpl(wrapper=True)

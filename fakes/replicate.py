@@ -70,6 +70,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import functools
 import hashlib
 import hmac
 import io
@@ -77,6 +78,7 @@ import json
 import re
 import secrets
 import socket
+import ssl
 import struct
 import tempfile
 import threading
@@ -947,6 +949,12 @@ class _Handler(BaseHTTPRequestHandler):
             pass  # the client gave up (its timeout) or stop() cut the line: nobody to answer
 
 
+@functools.cache
+def _tls() -> ssl.SSLContext:
+    # Building a context reads the whole CA bundle: tens of milliseconds of CPU for each client.
+    return httpx.create_ssl_context()
+
+
 def replicate_client(
     fake: FakeReplicate,
     token: str | None = None,
@@ -959,6 +967,8 @@ def replicate_client(
         api_token=token if token is not None else sorted(fake.tokens)[0],
         base_url=fake.url,
         timeout=httpx.Timeout(timeout) if timeout is not None else None,
+        # The client's own transport, on a TLS context shared by every client this makes.
+        transport=httpx.HTTPTransport(verify=_tls()),
     )
     client.poll_interval = poll_interval
     return client

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import math
 import random
 import tempfile
 import textwrap
@@ -89,9 +90,23 @@ def _without(negative_prompt: str) -> str:
     return f" · without: {negative_prompt[:60]}" if negative_prompt else ""
 
 
-def render_image(*, prompt: str, seed: int, ratio: str, negative_prompt: str = "") -> bytes:
+def picture_size(ratio: str, megapixels: object = None) -> tuple[int, int]:
+    """The preview's size for `ratio`; with `megapixels` (the input Flux models take, "1" or
+    "0.25" there), the same shape scaled to about that many pixels, sides a multiple of 8."""
+    width, height = SIZES.get(ratio, SIZES["1:1"])
+    try:
+        wanted = float(str(megapixels))
+    except ValueError:
+        return width, height
+    if not 0.01 <= wanted <= 4:
+        return width, height
+    scale = math.sqrt(wanted * 1_000_000 / (width * height))
+    return round(width * scale / 8) * 8, round(height * scale / 8) * 8
+
+
+def render_image(*, prompt: str, seed: int, ratio: str, negative_prompt: str = "", megapixels: object = None) -> bytes:
     rng = _rng(prompt, seed)
-    image = _painting(rng, SIZES.get(ratio, SIZES["1:1"]), _palette(rng))
+    image = _painting(rng, picture_size(ratio, megapixels), _palette(rng))
     _caption(image, prompt, f"Preview renderer · seed {seed}{_without(negative_prompt)}")
     return _png(image)
 
@@ -250,7 +265,10 @@ class LocalProvider:
         if spec.get("duration"):
             video = render_video(prompt=prompt, seed=seed, ratio=ratio, seconds=int(spec["duration"]))
             return _data_url("video/mp4", video)
-        return _data_url("image/png", render_image(prompt=prompt, seed=seed, ratio=ratio, negative_prompt=negative))
+        picture = render_image(
+            prompt=prompt, seed=seed, ratio=ratio, negative_prompt=negative, megapixels=spec.get("megapixels")
+        )
+        return _data_url("image/png", picture)
 
     def get(self, prediction_id: str, *, token: str = "") -> Prediction:
         # Local renders finish inside create(); one that was interrupted cannot be resumed.

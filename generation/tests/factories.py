@@ -23,8 +23,15 @@ class AIModelFactory(factory.django.DjangoModelFactory):
     enabled = True
 
 
+# Pictures of a tenth of a megapixel: every job a test runs draws, thumbnails, re-encodes and
+# signs its pictures for real, and a fifth of the pixels is a fifth of that work. The renderer's
+# own sizes are tested in test_prompt_help_and_shapes.py and test_local_jobs.py.
+SMALL_PICTURES = {"megapixels": "0.1"}
+
+
 def local_model(**kwargs) -> AIModel:
-    return AIModelFactory.create(key="test-local", name="Preview renderer", provider="local", **kwargs)
+    defaults = {"input_defaults": SMALL_PICTURES}
+    return AIModelFactory.create(key="test-local", name="Preview renderer", provider="local", **(defaults | kwargs))
 
 
 def local_edit_model(**kwargs) -> AIModel:

@@ -9,7 +9,7 @@ from PIL import Image
 
 from billing.models import LedgerEntry
 from billing.services import InsufficientCredits, balance_of
-from generation.models import Job
+from generation.models import Job, JobOutput
 from generation.providers.local import render_image
 from generation.services import GenerationError, job_create, job_run
 from generation.tests.factories import local_model
@@ -18,7 +18,7 @@ pytestmark = pytest.mark.django_db
 
 
 def test_a_job_is_charged_when_created_and_keeps_its_files_when_it_succeeds(creator, settings):
-    model = local_model()
+    model = local_model(input_defaults={})  # the renderer's own portrait size
     job = job_create(user=creator, model=model, prompt="A red fox in snow", aspect_ratio="portrait", seed=7)
     assert job.status == Job.Status.QUEUED
     assert job.cost == 500
@@ -40,6 +40,20 @@ def test_a_job_is_charged_when_created_and_keeps_its_files_when_it_succeeds(crea
     assert creator.email.split("@")[0] not in output.file.name
     assert output.file.name.startswith("outputs/")
     assert balance_of(creator) == 9_500
+
+
+@pytest.mark.parametrize(
+    ("megapixels", "size"), [("0.25", (408, 616)), ("1", (816, 1224)), ("lots", (576, 864)), ("9", (576, 864))]
+)
+def test_a_models_megapixels_set_the_preview_s_size_in_its_shape(creator, megapixels, size):
+    # As Flux models take it; a value the renderer cannot use leaves the preview's own size.
+    model = local_model(input_defaults={"megapixels": megapixels})
+    job = job_create(user=creator, model=model, prompt="A red fox in snow", aspect_ratio="portrait")
+    job_run(job_id=job.id)
+    output = JobOutput.objects.get(job=job)
+    assert (output.width, output.height) == size
+    with default_storage.open(output.file.name) as stored:
+        assert Image.open(io.BytesIO(stored.read())).size == size
 
 
 def test_the_preview_renderer_draws_the_same_picture_for_the_same_input():

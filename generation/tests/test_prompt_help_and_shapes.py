@@ -56,7 +56,8 @@ def test_a_shape_the_chosen_model_does_not_offer_is_refused_and_nothing_is_charg
 
 @pytest.mark.parametrize(("shape", "size"), [("wide", (896, 504)), ("tall", (504, 896)), ("portrait_4_5", (640, 800)), ("portrait_3_4", (600, 800))])  # fmt: skip
 def test_the_preview_renderer_draws_every_new_shape(creator, shape, size):
-    model = local_model(aspect_ratios={"wide": "16:9", "tall": "9:16", "portrait_4_5": "4:5", "portrait_3_4": "3:4"})
+    shapes = {"wide": "16:9", "tall": "9:16", "portrait_4_5": "4:5", "portrait_3_4": "3:4"}
+    model = local_model(aspect_ratios=shapes, input_defaults={})  # the renderer's own sizes
     job = job_create(user=creator, model=model, prompt="A comet over the sea", aspect_ratio=shape)
     job_run(job_id=job.id)
     job.refresh_from_db()

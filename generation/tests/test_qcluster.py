@@ -66,7 +66,7 @@ def test_a_local_job_goes_queued_running_succeeded_through_a_real_qcluster():
     output_file = finished.outputs.get()
     with default_storage.open(output_file.file.name) as stored:
         assert stored.read(8) == b"\x89PNG\r\n\x1a\n"
-    assert (output_file.width, output_file.height) == (864, 576)
+    assert (output_file.width, output_file.height) == (384, 256)  # 3:2 at the test models' 0.1 MP
     assert balance_of(user) == 500
 
 

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from generation.tests import factories
+
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 # Debian's chromium-headless-shell (scripts/ensure-chromium.sh): the headless shell Playwright runs
 # by default, lighter than the full browser's headless mode.
@@ -52,6 +54,13 @@ def _own_catalog(request):
 
         request.getfixturevalue("transactional_db")
         AIModel.objects.all().delete()
+
+
+@pytest.fixture(autouse=True)
+def _pictures_at_their_own_size(monkeypatch):
+    # Pages here are looked at, and become the docs' screenshots: the preview renderer's own
+    # sizes, not the small pictures the other tests draw (generation/tests/factories.py).
+    monkeypatch.setattr(factories, "SMALL_PICTURES", {})
 
 
 @pytest.fixture

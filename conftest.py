@@ -3,10 +3,11 @@ the database as the migrations left it before every test, and no key left in the
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from pathlib import Path
 
 import pytest
@@ -38,6 +39,16 @@ def pytest_configure(config: pytest.Config) -> None:
     if hasattr(config, "workerinput"):
         redis_keys.RUN = config.workerinput["dreampixel_test_run"]
     redis_leftovers_check(config, os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0"))
+    if not hasattr(config, "workerinput") and hasattr(config, "cache"):
+        config.pluginmanager.register(_TestSeconds(config.cache), "dreampixel-test-seconds")
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config: pytest.Config) -> None:
+    # The interpreter's exit collects the whole heap over and over: half a second of CPU for a
+    # process that ran a few hundred tests, and the run waits for every worker to exit. Frozen
+    # objects are skipped; nothing is left to clean up by then (atexit handlers still run).
+    gc.freeze()
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -98,10 +109,16 @@ def django_db_setup(django_db_setup, django_db_blocker):
             assert _tables_as_migrated(), "a migration seeds a table SEEDED_BY_MIGRATIONS (conftest.py) does not name"
         # Each flush truncates every table, leaving a dead catalog row per table and index
         # (thousands a run in each worker's database). A server with autovacuum off, as on the CI
-        # machines, never reclaims them from a reused database; VACUUM (the ORM has no word for
-        # it) does, in well under a second.
+        # machines, never reclaims them from a reused database; VACUUM does, in well under a
+        # second. And commits in the test database stop waiting for the disk (a crash could lose
+        # the last few, which a test database never needs; isolation and locks are unchanged),
+        # for every process that connects to it after this: threads, clusters, servers. The ORM
+        # has a word for neither.
         with connection.cursor() as cursor:
             cursor.execute("VACUUM")
+            name = connection.ops.quote_name(connection.settings_dict["NAME"])
+            cursor.execute(f"ALTER DATABASE {name} SET synchronous_commit = off")
+            cursor.execute("SET synchronous_commit = off")
         seeded = {
             label: json.loads(serializers.serialize("json", apps.get_model(label)._base_manager.order_by("pk")))
             for label in SEEDED_BY_MIGRATIONS
@@ -178,12 +195,35 @@ def in_a_slow_tier(path: str) -> bool:
     return path in CLUSTERS or any(path.startswith(folder) for folder in TIERS)
 
 
-def _run_order(path: str, tests: int) -> tuple[int, int]:
+# How long each test took when it last ran, in pytest's cache (.pytest_cache/). Modules whose
+# tests took longest start first among the rest, so that no worker is left finishing a long
+# module near the end while the others sit idle. A fresh clone has no timings yet: then the
+# modules with more tests go first (what pytest-xdist's own order does).
+TEST_SECONDS = "dreampixel/test-seconds"
+
+
+class _TestSeconds:
+    """Kept by the process that sees every report (xdist's controller, or a run without xdist)."""
+
+    def __init__(self, cache: pytest.Cache) -> None:
+        self.cache = cache
+        self.seconds: defaultdict[str, float] = defaultdict(float)
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        self.seconds[report.nodeid] += report.duration  # setup, call and teardown
+
+    def pytest_sessionfinish(self) -> None:
+        if self.seconds:
+            known = self.cache.get(TEST_SECONDS, {})
+            self.cache.set(TEST_SECONDS, known | {test: round(took, 3) for test, took in self.seconds.items()})
+
+
+def _run_order(path: str, tests: int, seconds: float) -> tuple[int, float, int]:
     """The longest modules as listed, then the rest of the slow tiers, then everything else; among
-    those, the modules with more tests first (what pytest-xdist's own order does)."""
+    those, the modules that took longest last time first, then those with more tests."""
     if path in LONGEST_FIRST:
-        return 0, LONGEST_FIRST.index(path)
-    return (1 if in_a_slow_tier(path) else 2), -tests
+        return 0, LONGEST_FIRST.index(path), 0
+    return (1 if in_a_slow_tier(path) else 2), -seconds, -tests
 
 
 @pytest.hookimpl(wrapper=True)
@@ -199,12 +239,19 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     yield
     # After them (pytest-django puts transactional tests last): each module's tests together, in
     # the order they had, the modules in run order. Every test still starts on the database as
-    # the migrations left it, so no test depends on what ran before it.
+    # the migrations left it, so no test depends on what ran before it. xdist's workers each sort
+    # their own collection, and read the same timings: the controller writes them only at the end.
     first_seen: dict[str, int] = {}
     for index, item in enumerate(items):
         first_seen.setdefault(paths[item], index)
-    tests = Counter(paths[item] for item in items)
-    items.sort(key=lambda item: (_run_order(paths[item], tests[paths[item]]), first_seen[paths[item]]))
+    tests = Counter(paths.values())
+    took = config.cache.get(TEST_SECONDS, {}) if hasattr(config, "cache") else {}
+    seconds: defaultdict[str, float] = defaultdict(float)
+    for item, path in paths.items():
+        seconds[path] += took.get(item.nodeid, 0.0)
+    items.sort(
+        key=lambda item: (_run_order(paths[item], tests[paths[item]], seconds[paths[item]]), first_seen[paths[item]])
+    )
 
 
 @pytest.fixture(autouse=True)

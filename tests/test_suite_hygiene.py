@@ -49,3 +49,46 @@ def test_the_modules_started_first_exist_and_are_in_a_slow_tier():
     for path in conftest.LONGEST_FIRST:
         assert (root / path).is_file(), f"{path} (conftest.LONGEST_FIRST) is gone: take it off the list"
         assert conftest.in_a_slow_tier(path), f"{path} (conftest.LONGEST_FIRST) is in no slow tier"
+
+
+class _Cache:
+    """pytest's cache as the timings use it: get and set of JSON values."""
+
+    def __init__(self, values: dict) -> None:
+        self.values = values
+
+    def get(self, key: str, default):
+        return self.values.get(key, default)
+
+    def set(self, key: str, value) -> None:
+        self.values[key] = value
+
+
+def test_the_modules_that_took_longest_last_time_start_first_among_the_rest():
+    cache = _Cache({conftest.TEST_SECONDS: {"a/test_old.py::test_gone": 1.0, "a/test_slow.py::test_x": 9.0}})
+    timings = conftest._TestSeconds(cache)
+    for nodeid, took in [("a/test_slow.py::test_x", 0.5), ("a/test_slow.py::test_x", 2.0), ("b/test_new.py::t", 0.2)]:
+        timings.pytest_runtest_logreport(
+            pytest.TestReport(nodeid, ("", 0, ""), {}, "passed", None, "call", duration=took)
+        )
+    timings.pytest_sessionfinish()
+    # This run's times replace the last ones test by test; tests that did not run keep theirs.
+    assert cache.values[conftest.TEST_SECONDS] == {
+        "a/test_old.py::test_gone": 1.0, "a/test_slow.py::test_x": 2.5, "b/test_new.py::t": 0.2,
+    }  # fmt: skip
+
+    modules = {  # path: (tests, seconds last time)
+        "generation/tests/test_many_quick.py": (40, 3.0),
+        "generation/tests/test_few_slow.py": (2, 8.0),
+        "generation/tests/test_new.py": (5, 0.0),
+        "tests/faults/test_bad_input.py": (9, 1.0),
+        conftest.LONGEST_FIRST[0]: (3, 0.0),
+    }
+    order = sorted(modules, key=lambda path: conftest._run_order(path, *modules[path]))
+    assert order == [
+        conftest.LONGEST_FIRST[0],
+        "tests/faults/test_bad_input.py",
+        "generation/tests/test_few_slow.py",
+        "generation/tests/test_many_quick.py",
+        "generation/tests/test_new.py",
+    ]

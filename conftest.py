@@ -45,9 +45,9 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.hookimpl(trylast=True)
 def pytest_unconfigure(config: pytest.Config) -> None:
-    # The interpreter's exit collects the whole heap over and over: half a second of CPU for a
-    # process that ran a few hundred tests, and the run waits for every worker to exit. Frozen
-    # objects are skipped; nothing is left to clean up by then (atexit handlers still run).
+    # The interpreter's exit collects the whole heap over and over, and the run waits for every
+    # worker to exit. Frozen objects are skipped; nothing is left to clean up by then (atexit
+    # handlers still run).
     gc.freeze()
 
 

@@ -32,7 +32,7 @@ def photo(name: str = "photo.jpg", fmt: str = "JPEG", **kwargs) -> SimpleUploade
     return SimpleUploadedFile(name, photo_bytes(fmt, **kwargs), content_type=content_type)
 
 
-@functools.cache  # bytes, made once per process: encoding 40 megapixels takes most of a second
+@functools.cache  # the same bytes every time, and encoding 40 megapixels is slow: made once
 def pixel_bomb_webp(size: tuple[int, int] = (7_000, 5_700)) -> bytes:
     """40 megapixels of one colour, lossless: about 1.6 KB that cost seconds to decode and encode."""
     buffer = io.BytesIO()

@@ -40,7 +40,7 @@ def pytest_configure(config: pytest.Config) -> None:
         redis_keys.RUN = config.workerinput["dreampixel_test_run"]
     redis_leftovers_check(config, os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0"))
     if not hasattr(config, "workerinput") and hasattr(config, "cache"):
-        config.pluginmanager.register(_TestSeconds(config.cache), "dreampixel-test-seconds")
+        config.pluginmanager.register(RunTimings(config.cache), "dreampixel-test-seconds")
 
 
 @pytest.hookimpl(trylast=True)
@@ -202,7 +202,7 @@ def in_a_slow_tier(path: str) -> bool:
 TEST_SECONDS = "dreampixel/test-seconds"
 
 
-class _TestSeconds:
+class RunTimings:
     """Kept by the process that sees every report (xdist's controller, or a run without xdist)."""
 
     def __init__(self, cache: pytest.Cache) -> None:
@@ -218,7 +218,7 @@ class _TestSeconds:
             self.cache.set(TEST_SECONDS, known | {test: round(took, 3) for test, took in self.seconds.items()})
 
 
-def _run_order(path: str, tests: int, seconds: float) -> tuple[int, float, int]:
+def run_order(path: str, tests: int, seconds: float) -> tuple[int, float, int]:
     """The longest modules as listed, then the rest of the slow tiers, then everything else; among
     those, the modules that took longest last time first, then those with more tests."""
     if path in LONGEST_FIRST:
@@ -250,7 +250,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item, path in paths.items():
         seconds[path] += took.get(item.nodeid, 0.0)
     items.sort(
-        key=lambda item: (_run_order(paths[item], tests[paths[item]], seconds[paths[item]]), first_seen[paths[item]])
+        key=lambda item: (run_order(paths[item], tests[paths[item]], seconds[paths[item]]), first_seen[paths[item]])
     )
 
 

@@ -41,7 +41,7 @@ def delete_made_keys() -> None:
         delete_keys(*_made.pop())
 
 
-def _keys(redis_url: str) -> dict[int, tuple[set[bytes], set[bytes]]]:
+def keys_by_database(redis_url: str) -> dict[int, tuple[set[bytes], set[bytes]]]:
     """Per database of that server: its keys, and those of them that never expire."""
     server = redis.from_url(redis_url)
     try:
@@ -80,7 +80,7 @@ class _LeftoversCheck:
         self.problems: list[str] = []
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        self.problems = leftovers(self.before, _keys(self.redis_url))
+        self.problems = leftovers(self.before, keys_by_database(self.redis_url))
         if self.problems and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
@@ -98,7 +98,7 @@ def redis_leftovers_check(config: pytest.Config, redis_url: str) -> None:
     if hasattr(config, "workerinput"):
         return
     try:
-        before = _keys(redis_url)
+        before = keys_by_database(redis_url)
     except redis.ConnectionError:
         return  # no Redis: the tests that need it say so themselves
     config.pluginmanager.register(_LeftoversCheck(redis_url, before), "redis-leftovers-check")

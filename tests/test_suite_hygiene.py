@@ -15,7 +15,7 @@ import conftest
 from billing.models import CreditPack, Plan
 from generation.models import AIModel
 from tests import redis_keys
-from tests.redis_keys import _keys, leftovers, new_prefix
+from tests.redis_keys import keys_by_database, leftovers, new_prefix
 
 
 @pytest.mark.django_db(transaction=True)
@@ -37,7 +37,7 @@ def test_a_key_the_run_left_and_a_key_it_removed_are_both_reported(redis_url):
     someone_else = f"someone-else-{uuid.uuid4().hex}".encode()
     before = {int(database): (set(), {someone_else})}  # a key without expiry, there before the run
 
-    problems = leftovers(before, _keys(redis_url))
+    problems = leftovers(before, keys_by_database(redis_url))
 
     assert f"db {database}: left {left.encode()!r}" in problems
     assert f"db {database}: removed {someone_else!r}" in problems
@@ -66,7 +66,7 @@ class _Cache:
 
 def test_the_modules_that_took_longest_last_time_start_first_among_the_rest():
     cache = _Cache({conftest.TEST_SECONDS: {"a/test_old.py::test_gone": 1.0, "a/test_slow.py::test_x": 9.0}})
-    timings = conftest._TestSeconds(cache)
+    timings = conftest.RunTimings(cache)
     for nodeid, took in [("a/test_slow.py::test_x", 0.5), ("a/test_slow.py::test_x", 2.0), ("b/test_new.py::t", 0.2)]:
         timings.pytest_runtest_logreport(
             pytest.TestReport(nodeid, ("", 0, ""), {}, "passed", None, "call", duration=took)
@@ -84,7 +84,7 @@ def test_the_modules_that_took_longest_last_time_start_first_among_the_rest():
         "tests/faults/test_bad_input.py": (9, 1.0),
         conftest.LONGEST_FIRST[0]: (3, 0.0),
     }
-    order = sorted(modules, key=lambda path: conftest._run_order(path, *modules[path]))
+    order = sorted(modules, key=lambda path: conftest.run_order(path, *modules[path]))
     assert order == [
         conftest.LONGEST_FIRST[0],
         "tests/faults/test_bad_input.py",

@@ -96,7 +96,7 @@ def _photo_for_provider(upload: Upload):
     return photo
 
 
-def _request_for(job: Job, *, wait: int = 0) -> PredictionRequest:
+def prediction_request_for(job: Job, *, wait: int = 0) -> PredictionRequest:
     model = job.model
     provider_input = {**model.input_defaults, "prompt": styled_prompt(job.prompt, job.style, job.kind)}
     # An empty value: the model keeps the picture's own shape and takes no ratio.
@@ -177,7 +177,7 @@ def _create(job: Job, provider: Provider) -> Prediction:
         # have happened, and with which token's account to look for it.
         with_reconnect(lambda: Job.objects.filter(pk=job.pk).update(provider_token=token))
         job.provider_token = token
-    request = _request_for(job, wait=prediction_create_wait(job, provider))
+    request = prediction_request_for(job, wait=prediction_create_wait(job, provider))
     uncertain = False
 
     def attempt() -> Prediction:

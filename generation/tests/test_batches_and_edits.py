@@ -10,10 +10,13 @@ from accounts.tests.factories import UserFactory
 from billing.models import LedgerEntry
 from billing.services import balance_of, credits_grant
 from generation.models import Batch, Job, Upload
-from generation.services import job_run
+from generation.services import job_create, job_run
+from generation.services.running import prediction_request_for
 from generation.tests.factories import AIModelFactory, local_edit_model
 from generation.tests.photos import photo
 from generation.tests.polling import run_to_the_end
+from generation.uploads import image_validate, upload_store
+from tests.s3 import local_s3, new_bucket, s3_storage_settings
 
 pytestmark = pytest.mark.django_db
 
@@ -114,15 +117,9 @@ def test_a_single_edit_shows_before_and_after(client, creator):
 
 
 def test_on_s3_the_provider_gets_the_photo_as_a_short_lived_signed_url(creator, fake_replicate, settings):
-    from generation.services.running import _request_for
-    from generation.uploads import image_validate, upload_store
-    from tests.s3 import local_s3, new_bucket, s3_storage_settings
-
     with local_s3() as (endpoint, client):
         settings.STORAGES = {**settings.STORAGES, "default": s3_storage_settings(endpoint, new_bucket(client))}
         upload = upload_store(user=creator, image=image_validate(photo()))
-        from generation.services import job_create
-
         job = job_create(
             user=creator, model=replicate_edit_model(), prompt="Snow", aspect_ratio="original", source=upload
         )
@@ -132,7 +129,7 @@ def test_on_s3_the_provider_gets_the_photo_as_a_short_lived_signed_url(creator, 
         sent = fake_replicate.predictions[job.prediction_id].input["input_image"]
         # The photo as the worker wrote it again (not the file as it came), by a signed URL.
         assert not job.source.needs_cleaning and job.source.file.name != upload.file.name
-        url = _request_for(job).input["input_image"]
+        url = prediction_request_for(job).input["input_image"]
         query = parse_qs(urlparse(url).query)
         assert url.startswith(endpoint) and job.source.file.name in url
         assert query["X-Amz-Expires"] == [str(settings.PROVIDER_PHOTO_URL_EXPIRE)]

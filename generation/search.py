@@ -82,9 +82,10 @@ def _where(jobs: QuerySet[Job]) -> tuple[str, tuple]:
 
 
 def _rows(sql: str, params: tuple) -> list[tuple[uuid.UUID, datetime]]:
+    # PostgreSQL only (the SQLite file never gets here): psycopg reads a uuid column as uuid.UUID.
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        return [(row[0] if isinstance(row[0], uuid.UUID) else uuid.UUID(str(row[0])), row[1]) for row in cursor]
+        return [(job_id, created_at) for job_id, created_at in cursor]
 
 
 def _matching_jobs(
